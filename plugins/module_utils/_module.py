@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every module shares: connection options, error handling, results.
+
+Connection options are declared once here and documented once per backend
+in ``plugins/doc_fragments``.
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, VirtError
+
+
+def connection_argument_spec():
+    """Options that pick and reach the backend (doc fragment ``virtfleet.virt.libvirt``)."""
+    return dict(
+        uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
+        username=dict(type='str', fallback=(env_fallback, ['VIRTFLEET_USERNAME'])),
+        password=dict(type='str', no_log=True, fallback=(env_fallback, ['VIRTFLEET_PASSWORD'])),
+    )
+
+
+def wait_argument_spec():
+    """Options of the reconcile loop shared by modules that change power/run state."""
+    return dict(
+        force=dict(type='bool', default=False),
+        shutdown_timeout=dict(type='int', default=120),
+        wait_timeout=dict(type='int', default=60),
+    )
+
+
+def reconcile_options(module, **extra):
+    params = module.params
+    for key in ('shutdown_timeout', 'wait_timeout'):
+        if params.get(key) is not None and params[key] < 0:
+            module.fail_json(msg='%s must be 0 or more seconds, got %d' % (key, params[key]))
+    return _reconcile.Options(
+        check_mode=module.check_mode,
+        force=params.get('force', False),
+        shutdown_timeout=params.get('shutdown_timeout', 120),
+        wait_timeout=params.get('wait_timeout', 60),
+        **extra)
+
+
+class Session:
+    """Opens the backend connection for one module run and turns our errors into ``fail_json``.
+
+    ::
+
+        with Session(module) as session:
+            driver = LibvirtVMDriver(session.client)
+            ...
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.client = None
+
+    def __enter__(self):
+        params = self.module.params
+        try:
+            self.client = LibvirtClient(params['uri'], params.get('username'), params.get('password'))
+        except MissingLibrary as exc:
+            self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception)
+        return self
+
+    def __exit__(self, exc_type, exc, _tb):
+        if self.client is not None:
+            self.client.close()
+        if exc_type is not None and issubclass(exc_type, VirtError):
+            outcome = getattr(exc, 'outcome', None)
+            result = {'msg': exc.msg, 'changed': bool(outcome and outcome.changed)}
+            if outcome is not None and outcome.actions:
+                result['actions'] = outcome.actions
+            self.module.fail_json(**result)
+        return False
+
+
+def ensure_result(module, key, outcome, before, after, diff_keys=('state', 'spec')):
+    """Build the result of an ``ensure`` call and exit."""
+    result = dict(changed=outcome.changed, actions=outcome.actions)
+    result[key] = after or {}
+    result.update(outcome.notes)
+    if module._diff:
+        result['diff'] = _reconcile.diff(before, after, diff_keys)
+    for warning in outcome.warnings:
+        module.warn(warning)
+    module.exit_json(**result)

@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The single place that compares desired with actual state.
+
+It decides ``changed``, honours check mode (drivers are never asked to write
+in check mode), builds ``diff`` and waits for state changes.  Drivers
+implement a small interface:
+
+``read(name)``
+    the actual resource (an opaque dict) or ``None``
+``desired(partial, actual)``
+    the full desired spec (user input merged with actual/defaults, validated
+    against the backend)
+``describe(actual)``
+    the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
+``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``,
+``delete(actual, options)``
+    the writes; ``plan_update`` returns a ``Plan`` and writes nothing
+``steps(current, target)``, ``perform(name, action)``, ``state(name)``
+    state transitions (power for VMs, active/inactive for networks and pools)
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import VirtError, WaitTimeout
+
+
+class Step:
+    """One state transition: run ``action``, then wait until the state is ``until``.
+
+    ``graceful`` steps (a shutdown request) wait up to the user's
+    ``shutdown_timeout`` and escalate to ``escalate`` only when ``force`` is set.
+    """
+
+    def __init__(self, action, until, graceful=False, escalate=None):
+        self.action = action
+        self.until = until
+        self.graceful = graceful
+        self.escalate = escalate
+
+    def __repr__(self):
+        return 'Step(%s -> %s)' % (self.action, self.until)
+
+
+class Plan:
+    """What an update would do: the spec fields that change and the predicted effects."""
+
+    def __init__(self, changes, reboot_required=False, details=None):
+        self.changes = list(changes)
+        self.reboot_required = reboot_required
+        self.details = details or {}
+
+
+class Options:
+    """Knobs of the reconcile loop that every module shares."""
+
+    def __init__(self, check_mode=False, force=False, shutdown_timeout=120, wait_timeout=60,
+                 restart_if_required=False, delete_options=None, poll_interval=0.25):
+        self.check_mode = check_mode
+        self.force = force
+        self.shutdown_timeout = shutdown_timeout
+        self.wait_timeout = wait_timeout
+        self.restart_if_required = restart_if_required
+        self.delete_options = delete_options or {}
+        self.poll_interval = poll_interval
+
+
+class Outcome:
+    """Accumulates what happened, for the module's result."""
+
+    def __init__(self):
+        self.changed = False
+        self.actions = []
+        self.warnings = []
+        self.notes = {}
+
+    def did(self, action):
+        self.changed = True
+        self.actions.append(action)
+
+    def absorb(self, notes):
+        """Take a driver's notes; its ``warnings`` join the module's warnings."""
+        notes = dict(notes or {})
+        self.warnings.extend(notes.pop('warnings', []))
+        self.notes.update(notes)
+        return notes
+
+
+def wait_for(read_state, wanted, timeout, what, poll_interval=0.25):
+    """Poll ``read_state()`` until it returns ``wanted``; raise ``WaitTimeout`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    state = read_state()
+    while state != wanted:
+        if time.monotonic() >= deadline:
+            raise WaitTimeout('%s: still %s after waiting %s s for it to be %s'
+                              % (what, state, timeout, wanted), state=state)
+        time.sleep(poll_interval)
+        state = read_state()
+    return state
+
+
+def _run_steps(driver, name, steps, opts, outcome):
+    for step in steps:
+        driver.perform(name, step.action)
+        timeout = opts.shutdown_timeout if step.graceful else opts.wait_timeout
+        try:
+            wait_for(lambda: driver.state(name), step.until, timeout,
+                     '%s %s (after %s)' % (driver.kind, name, step.action), opts.poll_interval)
+            outcome.did(step.action)
+        except WaitTimeout as exc:
+            if not (step.graceful and opts.force and step.escalate):
+                if step.graceful:
+                    exc.msg = ('%s %s did not reach %s within shutdown_timeout (%s s) after a graceful %s '
+                               '(the guest may ignore ACPI requests); it is still %s. Set force: true to '
+                               '%s it after shutdown_timeout.'
+                               % (driver.kind, name, step.until, opts.shutdown_timeout, step.action,
+                                  exc.details.get('state'), step.escalate or 'stop'))
+                raise
+            driver.perform(name, step.escalate)
+            wait_for(lambda: driver.state(name), step.until, opts.wait_timeout,
+                     '%s %s (after %s)' % (driver.kind, name, step.escalate), opts.poll_interval)
+            outcome.did('%s (no %s within shutdown_timeout %s s, force: true)'
+                        % (step.escalate, step.action, opts.shutdown_timeout))
+
+
+def _transition(driver, name, current, target, opts, outcome):
+    steps = driver.steps(current, target)
+    if not steps:
+        return current
+    if opts.check_mode:
+        for step in steps:
+            outcome.did(step.action)
+        return target
+    _run_steps(driver, name, steps, opts, outcome)
+    return target
+
+
+def ensure(driver, name, partial, state, target, opts):
+    """Converge resource ``name`` to ``state`` ('absent' or present) and transition target.
+
+    ``target`` is the runtime state to reach (``None``: leave it as it is).
+    Returns ``(outcome, before, after)`` where before/after are ``describe`` views.
+    An error raised part-way carries the ``outcome`` so far (what already changed).
+    """
+    outcome = Outcome()
+    try:
+        return _ensure(driver, name, partial, state, target, opts, outcome)
+    except VirtError as exc:
+        exc.outcome = outcome
+        raise
+
+
+def _ensure(driver, name, partial, state, target, opts, outcome):
+    actual = driver.read(name)
+    before = driver.describe(actual) if actual is not None else None
+
+    if state == 'absent':
+        if actual is None:
+            return outcome, None, None
+        stopped = driver.stopped_state
+        if before['state'] != stopped:
+            _transition(driver, name, before['state'], stopped, opts, outcome)
+        if not opts.check_mode:
+            outcome.absorb(driver.delete(actual, opts.delete_options))
+        outcome.did('deleted')
+        return outcome, before, None
+
+    spec = driver.desired(partial, actual)
+    if actual is None:
+        if not opts.check_mode:
+            driver.create(name, spec)
+        outcome.did('created')
+        current = driver.initial_state
+        reboot_required = False
+    else:
+        # desired() may have refined the actual view (e.g. the raw XML check)
+        before = driver.describe(actual)
+        plan = driver.plan_update(actual, spec)
+        reboot_required = plan.reboot_required
+        if plan.changes:
+            if not opts.check_mode:
+                outcome.absorb(driver.apply_update(actual, plan))
+                reboot_required = outcome.notes.pop('reboot_required', reboot_required)
+            outcome.did('updated: %s' % ', '.join(plan.changes))
+        current = before['state']
+
+    if reboot_required and opts.restart_if_required and current in driver.restartable_states:
+        restart_to = target or current
+        current = _transition(driver, name, current, driver.stopped_state, opts, outcome)
+        current = _transition(driver, name, current, restart_to, opts, outcome)
+        reboot_required = False
+    if target is not None:
+        current = _transition(driver, name, current, target, opts, outcome)
+
+    if opts.check_mode:
+        after = dict(before or {}, spec=spec, state=current)
+    else:
+        after = driver.describe(driver.read(name))
+    if driver.reports_reboot:
+        outcome.notes['reboot_required'] = bool(reboot_required and current in driver.restartable_states)
+    return outcome, before, after
+
+
+def diff(before, after, keys=('state', 'spec')):
+    """The ``diff`` return value: before/after views limited to what the user manages."""
+    def view(value):
+        if value is None:
+            return {}
+        return dict((k, value.get(k)) for k in keys if k in value)
+    return {'before': view(before), 'after': view(after)}

@@ -1,0 +1,416 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: vm
+short_description: Manage virtual machines declaratively (libvirt/KVM)
+version_added: 0.1.0
+description:
+  - Creates, updates, starts, stops, pauses and removes a virtual machine from a structured spec;
+    no XML is needed (O(xml) is an escape hatch for what the spec lacks).
+  - Idempotent - options left out keep the VM's current value, and values libvirt generates
+    (MAC addresses you did not set, PCI addresses, aliases, defaults) are never compared.
+    A run with nothing to change writes nothing.
+  - Updates are written to the persistent definition. When the VM runs, what can change live is
+    applied live too (memory up to O(max_memory), vCPUs up to O(max_vcpus), adding and removing
+    disks and interfaces, title, description, tags, autostart); anything else returns
+    RV(reboot_required=true) until the guest restarts (see O(restart_if_required)).
+  - Check mode predicts RV(ignore:changed) and RV(reboot_required) truthfully and changes nothing;
+    C(--diff) shows the VM's state and spec before and after.
+author:
+  - virtfleet.virt developers
+extends_documentation_fragment:
+  - virtfleet.virt.libvirt
+  - virtfleet.virt.libvirt.wait
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  name:
+    description:
+      - Name of the VM. 1 to 64 characters - letters, digits and C(_.+-), starting with a letter or digit.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) - the VM is defined; a new VM is left stopped and an existing one keeps its power state.
+      - V(running), V(stopped), V(paused) - the VM is defined and in that power state. Starting waits until
+        libvirt reports the VM running; stopping asks the guest to shut down (see O(force)).
+      - V(absent) - the VM is stopped (as for V(stopped)) and undefined, with its NVRAM, managed-save image
+        and snapshot metadata. Its disks are kept unless O(delete_volumes=true).
+    type: str
+    choices: [present, running, stopped, paused, absent]
+    default: present
+  domain_type:
+    description:
+      - Hypervisor type. Default for a new VM - V(kvm) when the host can use KVM, otherwise V(qemu) (TCG emulation).
+    type: str
+    choices: [kvm, qemu]
+  arch:
+    description: Guest CPU architecture. Default for a new VM - V(x86_64).
+    type: str
+  machine:
+    description:
+      - Machine type, such as V(pc) or V(q35). An alias matches the versioned type libvirt expands it to.
+      - Default for a new VM - the host's default.
+    type: str
+  firmware:
+    description: Firmware - V(bios) (SeaBIOS) or V(uefi) (OVMF, secure boot off).
+    type: str
+    choices: [bios, uefi]
+  memory:
+    description:
+      - Memory of the VM, in MiB as an integer or as a string with a unit (V(2GiB), V(512MiB)).
+      - Default for a new VM - 1024 MiB.
+    type: raw
+  max_memory:
+    description:
+      - Maximum memory (balloon ceiling), same units as O(memory). A running VM can change O(memory) live up to it.
+      - Default - O(memory). Raising O(memory) past it raises it too.
+    type: raw
+  vcpus:
+    description:
+      - Number of virtual CPUs. Default for a new VM - 1.
+    type: int
+  max_vcpus:
+    description:
+      - Maximum vCPUs (hot-plug ceiling). Default - O(vcpus). Raising O(vcpus) past it raises it too.
+    type: int
+  cpu:
+    description:
+      - Guest CPU. Left out, libvirt's default applies (host-passthrough is not chosen for you).
+    type: dict
+    suboptions:
+      mode:
+        description: CPU mode.
+        type: str
+        choices: [host-model, host-passthrough, maximum, custom]
+      model:
+        description: CPU model name for mode V(custom), such as V(qemu64) or V(Skylake-Client).
+        type: str
+  boot:
+    description: Boot device order.
+    type: list
+    elements: str
+    choices: [hd, cdrom, network, fd]
+  disks:
+    description:
+      - The VM's disks and CD-ROM drives. When given, the list is complete - disks not listed are detached
+        (their images are kept). Left out, disks are not touched.
+      - A listed disk is matched to an existing one by O(disks[].target), else by its source.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: Image file or block device on the hypervisor host. Must exist.
+        type: path
+      pool:
+        description: Storage pool of O(disks[].volume).
+        type: str
+      volume:
+        description: Volume name in O(disks[].pool). Must exist.
+        type: str
+      device:
+        description: V(disk) or V(cdrom). A cdrom may have no source (an empty drive) and is always read-only.
+        type: str
+        choices: [disk, cdrom]
+        default: disk
+      bus:
+        description: Bus. Default V(virtio) for disks and V(sata) for cdroms.
+        type: str
+        choices: [virtio, sata, scsi, ide, usb]
+      target:
+        description: Device name in the guest's configuration, such as V(vda). Assigned when left out.
+        type: str
+      format:
+        description: Image format. Default - the volume's format, else detected from the file (qcow2 or raw).
+        type: str
+        choices: [raw, qcow2]
+      cache:
+        description: Host cache mode.
+        type: str
+        choices: [default, none, writethrough, writeback, directsync, unsafe]
+      readonly:
+        description: Attach read-only.
+        type: bool
+  interfaces:
+    description:
+      - Network interfaces. When given, the list is complete - interfaces not listed are removed.
+        Left out, interfaces are not touched.
+      - Each names exactly one of O(interfaces[].network), O(interfaces[].bridge) or O(interfaces[].direct).
+      - A MAC address libvirt assigned stays stable - interfaces are matched by O(interfaces[].mac) when given,
+        else by their source.
+    type: list
+    elements: dict
+    suboptions:
+      network:
+        description: libvirt virtual network name. Must exist.
+        type: str
+      bridge:
+        description: Host bridge name.
+        type: str
+      direct:
+        description: Host interface for a macvtap (direct) connection.
+        type: str
+      mode:
+        description: macvtap mode of a direct interface.
+        type: str
+        choices: [bridge, vepa, private, passthrough]
+      model:
+        description: Device model. Default V(virtio).
+        type: str
+        choices: [virtio, e1000, e1000e, rtl8139, vmxnet3]
+      mac:
+        description: MAC address. Assigned by libvirt (and kept) when left out.
+        type: str
+  graphics:
+    description: Graphical console. V(none) removes it.
+    type: dict
+    suboptions:
+      type:
+        description: Protocol.
+        type: str
+        choices: [vnc, spice, none]
+        default: vnc
+      listen:
+        description: Address to listen on.
+        type: str
+        default: 127.0.0.1
+      port:
+        description: TCP port; V(-1) picks a free one.
+        type: int
+        default: -1
+  serial:
+    description:
+      - Serial ports; the first is also the guest console. When given, the list is complete.
+    type: list
+    elements: dict
+    suboptions:
+      type:
+        description: V(pty) (a pseudo terminal, C(virsh console)), V(file) (output written to O(serial[].path)),
+          V(unix) (a socket at O(serial[].path)) or V(tcp) (raw TCP on O(serial[].host)/O(serial[].port)).
+        type: str
+        choices: [pty, file, unix, tcp]
+        default: pty
+      path:
+        description: File or socket path for V(file) and V(unix).
+        type: path
+      host:
+        description: Listen address for V(tcp).
+        type: str
+      port:
+        description: Listen port for V(tcp).
+        type: int
+  autostart:
+    description: Start the VM when the hypervisor starts.
+    type: bool
+  title:
+    description: Short one-line title. An empty string removes it.
+    type: str
+  description:
+    description: Free-form description. An empty string removes it.
+    type: str
+  tags:
+    description:
+      - Free-form key/value tags, stored in the VM's metadata under the collection's own XML namespace
+        (C(https://virtfleet.dev/xmlns/virt/vm/1.0)). When given, the tags are complete; V({}) removes all.
+      - O(virtfleet.virt.vm_info#module:tags) filters on them.
+    type: dict
+  xml:
+    description:
+      - Escape hatch for what the spec lacks - a C(<domain>) element whose children are merged into the
+        definition. A top-level element replaces the element of the same name; each child of C(<devices>) is
+        added unless an equal device exists. Elements the spec manages (memory, vcpu, os, metadata, ...) are refused.
+      - Compared as a subset of the actual definition, so defaults libvirt adds do not cause changes.
+    type: str
+  restart_if_required:
+    description:
+      - When a change cannot be applied to the running guest, restart it (graceful shutdown under
+        O(shutdown_timeout) and O(force), then start) instead of returning RV(reboot_required=true).
+    type: bool
+    default: false
+  delete_volumes:
+    description:
+      - With O(state=absent), also delete the VM's disks that are volumes of a libvirt storage pool
+        (not its cdroms). Disks outside any pool are kept and reported in a warning.
+    type: bool
+    default: false
+seealso:
+  - module: virtfleet.virt.vm_info
+'''
+
+EXAMPLES = r'''
+- name: A small VM from an existing image, running
+  virtfleet.virt.vm:
+    name: web1
+    state: running
+    memory: 2GiB
+    vcpus: 2
+    disks:
+      - path: /var/lib/libvirt/images/web1.qcow2
+    interfaces:
+      - network: default
+    tags:
+      role: web
+      fleet: shop
+
+- name: Grow memory live (up to max_memory) and vCPUs
+  virtfleet.virt.vm:
+    name: web1
+    memory: 3GiB
+    max_memory: 4GiB
+    vcpus: 2
+    max_vcpus: 4
+  register: web1
+
+- name: Stop it, powering it off if it ignores the shutdown request for 60 s
+  virtfleet.virt.vm:
+    name: web1
+    state: stopped
+    shutdown_timeout: 60
+    force: true
+
+- name: Remove it with its pool volumes
+  virtfleet.virt.vm:
+    name: web1
+    state: absent
+    force: true
+    delete_volumes: true
+
+- name: Set the connection once for several tasks
+  module_defaults:
+    group/virtfleet.virt.all:
+      uri: qemu+ssh://root@hv1.example.com/system
+  block:
+    - name: Ensure db1 runs
+      virtfleet.virt.vm:
+        name: db1
+        state: running
+'''
+
+RETURN = r'''
+vm:
+  description: The VM after the run (in check mode, as predicted). Empty after O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: VM name.
+      type: str
+      sample: web1
+    uuid:
+      description: libvirt UUID.
+      type: str
+      sample: 8f1d6e0c-1c70-4c5e-9e1b-2d8e6a3f0c11
+    state:
+      description: Power state - running, paused, stopped, shutting_down, crashed or pmsuspended.
+      type: str
+      sample: running
+    spec:
+      description: The normalized persistent spec, in the shape of this module's options.
+      type: dict
+      sample: {memory: 2048, max_memory: 2048, vcpus: 2, max_vcpus: 2, disks: [], interfaces: []}
+    pending_restart:
+      description: Spec fields whose new value the running guest has not picked up yet.
+      type: list
+      elements: str
+      sample: [max_memory]
+    addresses:
+      description: Guest IP addresses from DHCP leases or the guest agent, when known.
+      type: list
+      elements: dict
+      sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24}]
+reboot_required:
+  description: True when the running guest needs a restart to pick up its persistent configuration.
+  returned: unless O(state=absent)
+  type: bool
+  sample: false
+actions:
+  description: What the run did (or, in check mode, would do), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [created, start]
+deleted_volumes:
+  description: Paths of the volumes deleted with O(delete_volumes=true).
+  returned: when O(state=absent) and the VM existed
+  type: list
+  elements: str
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+
+
+def argument_spec():
+    disk = dict(
+        path=dict(type='path'), pool=dict(type='str'), volume=dict(type='str'),
+        device=dict(type='str', choices=list(_vm_spec.DISK_DEVICES), default='disk'),
+        bus=dict(type='str', choices=list(_vm_spec.DISK_BUSES)),
+        target=dict(type='str'), format=dict(type='str', choices=list(_vm_spec.DISK_FORMATS)),
+        cache=dict(type='str', choices=list(_vm_spec.DISK_CACHES)), readonly=dict(type='bool'),
+    )
+    nic = dict(
+        network=dict(type='str'), bridge=dict(type='str'), direct=dict(type='str'),
+        mode=dict(type='str', choices=list(_vm_spec.DIRECT_MODES)),
+        model=dict(type='str', choices=list(_vm_spec.NIC_MODELS)), mac=dict(type='str'),
+    )
+    spec = _module.connection_argument_spec()
+    spec.update(_module.wait_argument_spec())
+    spec.update(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'paused', 'absent']),
+        domain_type=dict(type='str', choices=['kvm', 'qemu']),
+        arch=dict(type='str'),
+        machine=dict(type='str'),
+        firmware=dict(type='str', choices=list(_vm_spec.FIRMWARES)),
+        memory=dict(type='raw'),
+        max_memory=dict(type='raw'),
+        vcpus=dict(type='int'),
+        max_vcpus=dict(type='int'),
+        cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_vm_spec.CPU_MODES)),
+                                           model=dict(type='str'))),
+        boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES)),
+        disks=dict(type='list', elements='dict', options=disk),
+        interfaces=dict(type='list', elements='dict', options=nic),
+        graphics=dict(type='dict', options=dict(
+            type=dict(type='str', choices=list(_vm_spec.GRAPHICS_TYPES), default='vnc'),
+            listen=dict(type='str', default='127.0.0.1'), port=dict(type='int', default=-1))),
+        serial=dict(type='list', elements='dict', options=dict(
+            type=dict(type='str', choices=list(_vm_spec.SERIAL_TYPES), default='pty'),
+            path=dict(type='path'), host=dict(type='str'), port=dict(type='int'))),
+        autostart=dict(type='bool'),
+        title=dict(type='str'),
+        description=dict(type='str'),
+        tags=dict(type='dict'),
+        xml=dict(type='str'),
+        restart_if_required=dict(type='bool', default=False),
+        delete_volumes=dict(type='bool', default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    with _module.Session(module) as session:
+        name = _vm_spec.validate_name(params['name'])
+        partial = _vm_spec.partial_from_params(params) if params['state'] != 'absent' else {}
+        target = None if params['state'] in ('present', 'absent') else params['state']
+        opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
+                                         delete_options={'delete_volumes': params['delete_volumes']})
+        outcome, before, after = _reconcile.ensure(LibvirtVMDriver(session.client), name, partial,
+                                                   params['state'], target, opts)
+        _module.ensure_result(module, 'vm', outcome, before, after)
+
+
+if __name__ == '__main__':
+    main()
