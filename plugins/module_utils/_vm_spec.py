@@ -233,15 +233,19 @@ def _disk_key(disk):
     return ('empty', disk.get('device', 'disk'))
 
 
-def _match_items(desired, actual, keys):
-    """Pair each desired item with an actual one; return a list of (desired, actual_or_None)."""
+def _match_items(desired, actual, want_keys, have_keys):
+    """Pair each desired item with an actual one; return a list of (desired, actual_or_None).
+
+    ``want_keys(item)`` lists the keys a desired item is matched by, best first;
+    ``have_keys(item)`` all the keys an actual item can be found by.
+    """
     free = list(actual)
     pairs = []
     for want in desired:
         found = None
-        for key in keys(want):
+        for key in want_keys(want):
             for have in free:
-                if key in keys(have):
+                if key in have_keys(have):
                     found = have
                     break
             if found is not None:
@@ -261,15 +265,20 @@ def _disk_keys(disk):
     return keys
 
 
-def _nic_keys(nic):
+def _nic_want_keys(nic):
+    """A NIC with a MAC is that NIC; one without is the first of its source."""
     if nic.get('mac'):
         return [('mac', nic['mac'])]
     return [(nic['type'], nic['source'])]
 
 
+def _nic_have_keys(nic):
+    return [('mac', nic.get('mac')), (nic['type'], nic['source'])]
+
+
 def _merge_disks(desired, actual):
     merged = []
-    for want, have in _match_items(desired, actual, _disk_keys):
+    for want, have in _match_items(desired, actual, _disk_keys, _disk_keys):
         item = dict(have or {})
         if have and any(k in want for k in _SOURCE_KEYS):
             for key in _SOURCE_KEYS:
@@ -303,7 +312,7 @@ def _assign_targets(disks):
 
 def _merge_interfaces(desired, actual):
     merged = []
-    for want, have in _match_items(desired, actual, _nic_keys):
+    for want, have in _match_items(desired, actual, _nic_want_keys, _nic_have_keys):
         item = dict(have or {})
         if have and have.get('type') != want['type']:
             item.pop('mode', None)

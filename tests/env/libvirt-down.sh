@@ -5,9 +5,11 @@ STATE_DIR=${VIRTFLEET_STATE_DIR:-/run/virtfleet-test}
 [ -f "$STATE_DIR/started" ] || exit 0
 for name in $(tac "$STATE_DIR/started"); do
   pidfile=/run/$name.pid
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 50); do kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
     echo "[libvirt-down] stopped $name"
   fi
 done

@@ -7,7 +7,7 @@ set -euo pipefail
 STATE_DIR=${VIRTFLEET_STATE_DIR:-/run/virtfleet-test}
 MARK="# managed by virtfleet.virt tests/env/libvirt-up.sh"
 PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-      qemu-utils dnsmasq-base libvirt-dev pkg-config gcc ovmf xorriso)
+      qemu-utils dnsmasq-base iptables libvirt-dev pkg-config gcc ovmf xorriso nasm)
 
 log() { printf '[libvirt-up] %s\n' "$*"; }
 

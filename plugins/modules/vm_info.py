@@ -1,0 +1,99 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: vm_info
+short_description: List virtual machines in the same shape as virtfleet.virt.vm returns them
+version_added: 0.1.0
+description:
+  - Reads VMs from the hypervisor, optionally filtered by name, power state and tags.
+  - Each VM is returned exactly as RV(virtfleet.virt.vm#module:vm) describes it.
+author:
+  - virtfleet.virt developers
+extends_documentation_fragment:
+  - virtfleet.virt.libvirt
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+options:
+  name:
+    description: Only the VM of this name (an empty list when there is none).
+    type: str
+  states:
+    description: Only VMs in one of these power states.
+    type: list
+    elements: str
+    choices: [running, paused, stopped, shutting_down, crashed, pmsuspended]
+  tags:
+    description: Only VMs that carry all of these tags with these values.
+    type: dict
+seealso:
+  - module: virtfleet.virt.vm
+'''
+
+EXAMPLES = r'''
+- name: Running VMs of the shop fleet
+  virtfleet.virt.vm_info:
+    states: [running]
+    tags:
+      fleet: shop
+  register: shop
+
+- name: Their names
+  ansible.builtin.debug:
+    msg: "{{ shop.vms | map(attribute='name') | list }}"
+'''
+
+RETURN = r'''
+vms:
+  description: The matching VMs, sorted by name, each as RV(virtfleet.virt.vm#module:vm).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: web1, state: running, uuid: 8f1d6e0c-1c70-4c5e-9e1b-2d8e6a3f0c11,
+            spec: {memory: 2048, vcpus: 2, tags: {fleet: shop}}, addresses: [], pending_restart: []}]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+
+
+def main():
+    spec = _module.connection_argument_spec()
+    spec.update(
+        name=dict(type='str'),
+        states=dict(type='list', elements='str',
+                    choices=['running', 'paused', 'stopped', 'shutting_down', 'crashed', 'pmsuspended']),
+        tags=dict(type='dict'),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    params = module.params
+    with _module.Session(module) as session:
+        driver = LibvirtVMDriver(session.client)
+        if params['name'] is not None:
+            found = driver.read(_vm_spec.validate_name(params['name']))
+            actuals = [found] if found else []
+        else:
+            actuals = driver.list()
+        wanted_tags = dict((k, '' if v is None else str(v)) for k, v in (params['tags'] or {}).items())
+        vms = []
+        for actual in actuals:
+            if params['states'] and actual['state'] not in params['states']:
+                continue
+            if any(actual['spec']['tags'].get(k) != v for k, v in wanted_tags.items()):
+                continue
+            vms.append(driver.describe(actual))
+        module.exit_json(changed=False, vms=sorted(vms, key=lambda vm: vm['name']))
+
+
+if __name__ == '__main__':
+    main()
