@@ -13,6 +13,7 @@ from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, VirtError
 
 
@@ -47,6 +48,23 @@ def reconcile_options(module, **extra):
         **extra)
 
 
+def _libvirt_client(params):
+    if not domxml.HAS_LXML:
+        raise MissingLibrary('lxml', domxml.LXML_IMPORT_ERROR)
+    return LibvirtClient(params['uri'], params.get('username'), params.get('password'))
+
+
+# backend name -> factory(params) of the client that talks to it
+CLIENT_FACTORIES = {
+    'libvirt': _libvirt_client,
+}
+
+
+def select_backend(params):
+    """The backend a module run talks to, from its connection options."""
+    return 'libvirt'
+
+
 class Session:
     """Opens the backend connection for one module run and turns our errors into ``fail_json``.
 
@@ -55,16 +73,22 @@ class Session:
         with Session(module) as session:
             driver = LibvirtVMDriver(session.client)
             ...
+
+    ``backend`` forces a backend (e.g. ``podman``); by default it is chosen from
+    the connection options by ``select_backend``.
     """
 
-    def __init__(self, module):
+    def __init__(self, module, backend=None):
         self.module = module
+        self.backend = backend
         self.client = None
 
     def __enter__(self):
         params = self.module.params
+        if self.backend is None:
+            self.backend = select_backend(params)
         try:
-            self.client = LibvirtClient(params['uri'], params.get('username'), params.get('password'))
+            self.client = CLIENT_FACTORIES[self.backend](params)
         except MissingLibrary as exc:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception)
         return self

@@ -22,8 +22,9 @@ description:
   - Check mode predicts RV(ignore:changed) and RV(reboot_required) truthfully and changes nothing;
     C(--diff) shows the VM's state and spec before and after.
 author:
-  - virtfleet.virt developers
+  - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
   - virtfleet.virt.libvirt.wait
 attributes:
@@ -31,6 +32,8 @@ attributes:
     support: full
   diff_mode:
     support: full
+  platform:
+    platforms: posix
 options:
   name:
     description:

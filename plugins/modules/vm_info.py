@@ -13,8 +13,9 @@ description:
   - Reads VMs from the hypervisor, optionally filtered by name, power state and tags.
   - Each VM is returned exactly as RV(virtfleet.virt.vm#module:vm) describes it.
 author:
-  - virtfleet.virt developers
+  - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
 attributes:
   check_mode:
@@ -22,6 +23,8 @@ attributes:
     details: Reads only.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   name:
     description: Only the VM of this name (an empty list when there is none).

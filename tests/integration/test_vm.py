@@ -7,7 +7,7 @@ import libvirt
 import pytest
 from lxml import etree
 
-from conftest import assert_clean_failure, domain_snapshot, serial_ticks, wait_ticks
+from conftest import assert_clean_failure, domain_snapshot, wait_ticks
 
 TAGS_NS = 'https://virtfleet.dev/xmlns/virt/vm/1.0'
 

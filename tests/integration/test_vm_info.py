@@ -13,7 +13,7 @@ def test_vm_info_filters_by_name_state_and_tags(ansible, guests):
         created.append((name, r['vm']))
 
     r = ansible.task('vm_info', {'tags': {'fleet': 'info-a'}})
-    assert [vm['name'] for vm in r['vms']] == sorted(n for n, _ in created[:2])
+    assert [vm['name'] for vm in r['vms']] == sorted(n for n, vm in created[:2])
     r = ansible.task('vm_info', {'tags': {'fleet': 'info-a'}, 'states': ['running']})
     assert [vm['name'] for vm in r['vms']] == [created[0][0]]
     # same shape as the vm module returns

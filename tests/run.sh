@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README's quick start and CI (.ci/run) run it.
+# On a fresh Debian 12 machine, as root: installs what it needs (Debian
+# packages, a virtualenv), starts libvirtd/virtlogd, then runs
+#   1. ansible-test sanity
+#   2. pytest: unit tests, then integration tests against the real daemons.
+# Daemons this script started are stopped at the end (set VIRTFLEET_KEEP_ENV=1 to keep them).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+[ "$(id -u)" = 0 ] || { echo "tests/run.sh needs root (it installs packages and starts libvirtd)" >&2; exit 1; }
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "test environment"
+if [ -z "${VIRTFLEET_KEEP_ENV:-}" ]; then
+  trap 'bash "$here/tests/env/libvirt-down.sh"' EXIT
+fi
+bash tests/env/libvirt-up.sh
+venv=$(bash tests/env/venv.sh)
+export VIRTFLEET_VENV_DIR="$venv"
+export VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
+export VIRTFLEET_GUEST_IMAGE=$(bash tests/env/guest-image.sh)
+echo "venv: $venv"
+"$venv/bin/ansible" --version | head -n1
+
+if [ -z "${VIRTFLEET_SKIP_SANITY:-}" ]; then
+  step "ansible-test sanity"
+  bash tests/env/sanity.sh "$venv"
+fi
+
+step "pytest: unit and integration"
+set +e
+"$venv/bin/python" -m pytest -p no:cacheprovider -ra tests/unit tests/integration "$@"
+rc=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a failure of this suite too.
+exit $rc
