@@ -1,0 +1,108 @@
+"""libvirt domain XML <-> spec (module_utils/_drivers/libvirt_domxml.py)."""
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec as vs
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as dx
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+
+def full_spec(**kwargs):
+    partial = {'domain_type': 'kvm', 'memory': 256, 'max_memory': 512, 'vcpus': 1, 'max_vcpus': 2,
+               'disks': [{'path': '/img/a.qcow2', 'format': 'qcow2', 'cache': 'none'},
+                         {'pool': 'default', 'volume': 'b.raw'}, {'device': 'cdrom', 'readonly': True}],
+               'interfaces': [{'type': 'network', 'source': 'default', 'mac': '52:54:00:01:02:03'},
+                              {'type': 'direct', 'source': 'eth0', 'mode': 'bridge', 'model': 'e1000'}],
+               'graphics': {'type': 'vnc', 'listen': '127.0.0.1', 'port': -1},
+               'serial': [{'type': 'file', 'path': '/var/log/x.log'}, {'type': 'tcp', 'host': '127.0.0.1', 'port': 4555}],
+               'boot': ['hd', 'cdrom'], 'cpu': {'mode': 'host-model'}, 'firmware': 'uefi',
+               'title': 'T <&>', 'description': 'multi\nline', 'tags': {'k': '<v & "w">'}}
+    partial.update(kwargs)
+    spec = vs.merge(partial, None)
+    for disk in spec['disks']:
+        disk.setdefault('format', 'raw')
+    return spec
+
+
+def test_render_then_parse_round_trips():
+    spec = full_spec()
+    name, _uuid, parsed = dx.parse(dx.render('vm1', spec))
+    assert name == 'vm1'
+    spec.pop('autostart')
+    parsed.pop('autostart', None)
+    assert dict((k, parsed[k]) for k in spec) == spec
+
+
+def test_render_patches_in_place_keeping_what_it_does_not_manage():
+    base = dx.render('vm1', full_spec())
+    root = etree.fromstring(base)
+    disk = root.find('devices/disk')
+    etree.SubElement(disk, 'address', type='pci', domain='0x0000', bus='0x00', slot='0x07', function='0x0')
+    etree.SubElement(root.find('devices'), 'rng', model='virtio')
+    etree.SubElement(root.find('devices/interface'), 'alias', name='net0')
+    spec = full_spec(memory=384)
+    spec['interfaces'] = spec['interfaces'][:1]
+    out = etree.fromstring(dx.render('vm1', spec, base_xml=etree.tostring(root)))
+    assert out.find('devices/disk/address').get('slot') == '0x07', 'PCI address kept'
+    assert out.find('devices/rng') is not None, 'device not managed by the spec kept'
+    assert out.find('devices/interface/alias').get('name') == 'net0'
+    assert len(out.findall('devices/interface')) == 1, 'interface not listed removed'
+    assert out.findtext('currentMemory') == str(384 * 1024)
+
+
+def test_tags_are_namespaced_and_stored_exactly():
+    root = etree.fromstring(dx.render('vm1', full_spec()))
+    tags = root.find('metadata/{%s}tags' % dx.TAGS_NS)
+    assert tags.find('{%s}tag' % dx.TAGS_NS).text == '<v & "w">'
+
+
+def test_parse_ignores_generated_values_and_units():
+    xml = """<domain type='kvm'><name>x</name><uuid>u</uuid>
+      <memory unit='GiB'>1</memory><currentMemory unit='MiB'>512</currentMemory>
+      <vcpu placement='static' current='2'>4</vcpu>
+      <os><type arch='x86_64' machine='pc-q35-7.2'>hvm</type><loader type='pflash'>/x</loader></os>
+      <devices>
+        <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/a'/>
+          <target dev='vda' bus='virtio'/><alias name='virtio-disk0'/>
+          <address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></disk>
+        <disk type='file' device='floppy'><target dev='fda' bus='fdc'/></disk>
+        <interface type='user'><mac address='52:54:00:00:00:09'/></interface>
+        <graphics type='spice' autoport='yes'><listen type='address' address='0.0.0.0'/></graphics>
+      </devices></domain>"""
+    _name, _uuid, spec = dx.parse(xml)
+    assert (spec['memory'], spec['max_memory'], spec['vcpus'], spec['max_vcpus']) == (512, 1024, 2, 4)
+    assert spec['firmware'] == 'uefi' and spec['machine'] == 'pc-q35-7.2'
+    assert spec['disks'] == [{'device': 'disk', 'path': '/a', 'target': 'vda', 'bus': 'virtio', 'format': 'raw',
+                              'readonly': False}]
+    assert spec['interfaces'] == [], 'unmanaged interface types are left alone'
+    assert spec['graphics'] == {'type': 'spice', 'listen': '0.0.0.0', 'port': -1}
+
+
+def test_fragment_subset_matching():
+    domain = dx.render('vm1', full_spec(xml=None))
+    fragment = "<domain><devices><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng></devices></domain>"
+    assert not dx.fragment_satisfied(fragment, domain)
+    root = etree.fromstring(domain)
+    dx.apply_fragment(root, etree.fromstring(fragment))
+    # libvirt adds attributes and elements of its own: still a match
+    root.find('devices/rng').append(etree.Element('alias', name='rng0'))
+    root.find('devices/rng').set('extra', 'x')
+    assert dx.fragment_satisfied(fragment, etree.tostring(root))
+
+
+@pytest.mark.parametrize('fragment,fragment_msg', [
+    ('<domain><memory>1</memory></domain>', 'structured options'),
+    ('<devices/>', 'must be a <domain> element'),
+    ('<domain><unclosed></domain>', 'not well-formed'),
+])
+def test_bad_fragments(fragment, fragment_msg):
+    with pytest.raises(SpecError, match=fragment_msg):
+        dx.check_fragment(fragment)
+
+
+def test_entities_are_not_resolved():
+    evil = '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain><title>&x;</title></domain>'
+    _name, _uuid, spec = dx.parse(evil)
+    assert 'root:' not in (spec['title'] or '')

@@ -1,0 +1,144 @@
+"""The reconcile loop against a fake driver: changed, check mode, waits, escalation."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, WaitTimeout
+
+
+class FakeDriver:
+    """An in-memory VM backend; records every write."""
+    kind = 'VM'
+    stopped_state = 'stopped'
+    initial_state = 'stopped'
+    restartable_states = ('running', 'paused')
+    reports_reboot = True
+
+    def __init__(self, vms=None, ignores_shutdown=False):
+        self.vms = vms or {}
+        self.writes = []
+        self.ignores_shutdown = ignores_shutdown
+
+    def read(self, name):
+        vm = self.vms.get(name)
+        return copy.deepcopy(vm) if vm else None
+
+    def desired(self, partial, actual):
+        spec = dict(actual['spec']) if actual else {'memory': 1024}
+        spec.update(partial)
+        return spec
+
+    def describe(self, actual):
+        return {'name': actual['name'], 'state': actual['state'], 'spec': actual['spec']}
+
+    def create(self, name, spec):
+        self.writes.append(('create', name))
+        self.vms[name] = {'name': name, 'state': 'stopped', 'spec': dict(spec), 'live': None}
+
+    def plan_update(self, actual, spec):
+        changes = sorted(k for k in spec if actual['spec'].get(k) != spec[k])
+        return rc.Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
+                       details={'spec': spec})
+
+    def apply_update(self, actual, plan):
+        self.writes.append(('update', actual['name'], tuple(plan.changes)))
+        self.vms[actual['name']]['spec'] = dict(plan.details['spec'])
+        return {'reboot_required': plan.reboot_required}
+
+    def delete(self, actual, options):
+        self.writes.append(('delete', actual['name']))
+        del self.vms[actual['name']]
+        return {'deleted_volumes': []}
+
+    def steps(self, current, target):
+        if current == target:
+            return []
+        if target == 'running':
+            return [rc.Step('start', 'running')]
+        return [rc.Step('shutdown', 'stopped', graceful=True, escalate='destroy')]
+
+    def perform(self, name, action):
+        self.writes.append((action, name))
+        if action == 'shutdown' and self.ignores_shutdown:
+            return
+        self.vms[name]['state'] = 'running' if action == 'start' else 'stopped'
+
+    def state(self, name):
+        return self.vms[name]['state']
+
+
+def opts(**kwargs):
+    kwargs.setdefault('poll_interval', 0.01)
+    return rc.Options(**kwargs)
+
+
+def test_create_and_start_then_noop():
+    driver = FakeDriver()
+    outcome, before, after = rc.ensure(driver, 'a', {'memory': 512}, 'present', 'running', opts())
+    assert outcome.changed and outcome.actions == ['created', 'start']
+    assert before is None and after['state'] == 'running'
+    driver.writes.clear()
+    outcome, before, after = rc.ensure(driver, 'a', {'memory': 512}, 'present', 'running', opts())
+    assert not outcome.changed and driver.writes == [] and before == after
+
+
+def test_check_mode_never_writes_and_predicts():
+    driver = FakeDriver({'a': {'name': 'a', 'state': 'stopped', 'spec': {'memory': 1024}}})
+    outcome, before, after = rc.ensure(driver, 'a', {'memory': 2048}, 'present', 'running', opts(check_mode=True))
+    assert driver.writes == []
+    assert outcome.changed and outcome.actions == ['updated: memory', 'start']
+    assert before['spec']['memory'] == 1024 and after['spec']['memory'] == 2048 and after['state'] == 'running'
+    outcome, _before, after = rc.ensure(driver, 'new', {}, 'present', None, opts(check_mode=True))
+    assert outcome.changed and driver.writes == [] and 'new' not in driver.vms
+
+
+def test_absent_missing_is_unchanged_and_present_is_stopped_then_deleted():
+    driver = FakeDriver()
+    outcome, _b, _a = rc.ensure(driver, 'a', {}, 'absent', None, opts())
+    assert not outcome.changed
+    driver.vms['a'] = {'name': 'a', 'state': 'running', 'spec': {}}
+    outcome, before, after = rc.ensure(driver, 'a', {}, 'absent', None, opts())
+    assert outcome.actions == ['shutdown', 'deleted'] and after is None and 'a' not in driver.vms
+
+
+def test_graceful_timeout_without_force_fails_and_leaves_it_running():
+    driver = FakeDriver({'a': {'name': 'a', 'state': 'running', 'spec': {}}}, ignores_shutdown=True)
+    with pytest.raises(WaitTimeout) as err:
+        rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05))
+    assert 'force: true' in err.value.msg and 'still running' in err.value.msg
+    assert driver.vms['a']['state'] == 'running' and ('destroy', 'a') not in driver.writes
+
+
+def test_graceful_timeout_with_force_escalates():
+    driver = FakeDriver({'a': {'name': 'a', 'state': 'running', 'spec': {}}}, ignores_shutdown=True)
+    outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05, force=True))
+    assert after['state'] == 'stopped' and outcome.actions[-1].startswith('destroy (no shutdown')
+
+
+def test_reboot_required_is_reported_or_restarted_on_request():
+    vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
+    driver = FakeDriver({'a': copy.deepcopy(vm)})
+    outcome, _b, _a = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts())
+    assert outcome.notes['reboot_required'] is True
+    driver = FakeDriver({'a': copy.deepcopy(vm)})
+    outcome, _b, after = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts(restart_if_required=True))
+    assert outcome.notes['reboot_required'] is False and outcome.actions[-2:] == ['shutdown', 'start']
+    assert after['state'] == 'running'
+
+
+def test_an_error_part_way_carries_what_already_changed():
+    class Failing(FakeDriver):
+        def perform(self, name, action):
+            raise BackendError('start failed: no')
+    driver = Failing({'a': {'name': 'a', 'state': 'stopped', 'spec': {'memory': 1}}})
+    with pytest.raises(BackendError) as err:
+        rc.ensure(driver, 'a', {'memory': 2}, 'present', 'running', opts())
+    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: memory']
+
+
+def test_diff_views():
+    assert rc.diff(None, {'state': 'running', 'spec': {}, 'uuid': 'x'}) == {
+        'before': {}, 'after': {'state': 'running', 'spec': {}}}
