@@ -77,6 +77,19 @@ class AnsibleRunner:
             raise AssertionError('ansible-playbook %s failed (%d):\n%s' % (path, proc.returncode, self.last_stdout))
         return proc
 
+    def adhoc(self, module, args, *extra):
+        """Run ``ansible localhost -m module -a args`` (as users do ad hoc); return (rc, result dict)."""
+        if '.' not in module:
+            module = 'virtfleet.virt.' + module
+        proc = subprocess.run([os.path.join(self.venv_bin, 'ansible'), '-i', self.inventory, 'localhost',
+                               '-m', module, '-a', args if isinstance(args, str) else json.dumps(args)]
+                              + list(extra), env=self.env, capture_output=True, text=True, timeout=300,
+                              check=False)
+        self.last_stdout = proc.stdout + proc.stderr
+        # the minimal callback prints "localhost | STATUS => {json}"
+        _head, _sep, body = proc.stdout.partition('=> ')
+        return proc.returncode, json.loads(body) if body.strip() else {}
+
     def task(self, module, args, check=False, diff=False, extra_args=(), play_extra=None):
         """Run one task of ``module`` with ``args``; return its registered result."""
         run_id = uuid.uuid4().hex[:8]

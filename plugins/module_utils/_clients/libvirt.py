@@ -128,6 +128,25 @@ class LibvirtClient:
         return _call('reading domain capabilities', self.conn.getDomainCapabilities,
                      None, arch, machine, virttype, 0)
 
+    def node_info(self):
+        """[model, memory MiB, cpus, MHz, NUMA nodes, sockets per node, cores, threads]."""
+        return _call('reading host node info', self.conn.getInfo)
+
+    def free_memory(self):
+        return _call('reading free host memory', self.conn.getFreeMemory)
+
+    def free_pages(self, page_sizes_kib, cell_count):
+        return _call('reading free huge pages', self.conn.getFreePages, page_sizes_kib, 0, cell_count, 0)
+
+    def hostname(self):
+        return _call('reading the host name', self.conn.getHostname)
+
+    def versions(self):
+        """(libvirt version, hypervisor version, hypervisor type), versions as integers."""
+        return (_call('reading the libvirt version', self.conn.getLibVersion),
+                _call('reading the hypervisor version', self.conn.getVersion),
+                _call('reading the hypervisor type', self.conn.getType))
+
     # -- domains ------------------------------------------------------------
     def lookup_domain(self, name):
         return _call('looking up VM %s' % name, self.conn.lookupByName, name)

@@ -1,0 +1,109 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: host_info
+short_description: Facts about a hypervisor host
+version_added: 0.1.0
+description:
+  - Reads the physical server behind a connection - CPU model and topology, memory, NUMA cells,
+    huge pages, whether KVM is usable and whether nested virtualization is on, libvirt and
+    hypervisor versions, and the domain types the host supports per architecture.
+author:
+  - virtfleet.virt developers (@virtfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - virtfleet.virt.libvirt
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options: {}
+notes:
+  - RV(host.kvm.device) and RV(host.kvm.nested) are read from the machine that runs the module, so they
+    are only reported (not null) when O(uri) points at that machine.
+seealso:
+  - module: virtfleet.virt.vm_info
+'''
+
+EXAMPLES = r'''
+- name: Read the hypervisor's facts
+  virtfleet.virt.host_info:
+  register: hv
+
+- name: Refuse to deploy where KVM is not usable
+  ansible.builtin.assert:
+    that: hv.host.kvm.usable
+    fail_msg: "{{ hv.host.hostname }} cannot run KVM guests"
+'''
+
+RETURN = r'''
+host:
+  description: The host's facts.
+  returned: always
+  type: dict
+  contains:
+    backend:
+      description: The backend that answered.
+      type: str
+      sample: libvirt
+    hostname:
+      description: Host name of the hypervisor.
+      type: str
+    uuid:
+      description: Host UUID as the hypervisor reports it.
+      type: str
+    cpu:
+      description: CPU model, vendor, arch, count (logical CPUs), sockets, cores_per_socket, threads_per_core, mhz.
+      type: dict
+      sample: {model: Skylake-Client-IBRS, vendor: Intel, arch: x86_64, count: 8, sockets: 1,
+               cores_per_socket: 4, threads_per_core: 2, mhz: 2600}
+    memory:
+      description: total_mib and free_mib.
+      type: dict
+    numa:
+      description: NUMA cells with id, memory_mib and the ids of their cpus.
+      type: list
+      elements: dict
+    hugepages:
+      description: Huge page pools (page sizes above 4 KiB) with size_kib, total and free pages.
+      type: list
+      elements: dict
+    kvm:
+      description: >-
+        usable (the hypervisor can run domain type kvm), device (/dev/kvm exists) and nested
+        (the kvm_intel/kvm_amd module allows nested guests; null when unknown).
+      type: dict
+      sample: {usable: true, device: true, nested: null}
+    versions:
+      description: libvirt and hypervisor versions and the hypervisor type.
+      type: dict
+      sample: {libvirt: 9.0.0, hypervisor: 7.2.22, hypervisor_type: QEMU}
+    domain_types:
+      description: Domain types the host supports, per guest architecture.
+      type: dict
+      sample: {x86_64: [kvm, qemu]}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_host import LibvirtHostDriver
+
+
+def main():
+    module = AnsibleModule(argument_spec=_module.connection_argument_spec(), supports_check_mode=True)
+    with _module.Session(module) as session:
+        module.exit_json(changed=False, host=LibvirtHostDriver(session.client).describe())
+
+
+if __name__ == '__main__':
+    main()
