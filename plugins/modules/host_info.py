@@ -28,7 +28,7 @@ attributes:
     platforms: posix
 options: {}
 notes:
-  - RV(host.kvm.device) and RV(host.kvm.nested) are read from the machine that runs the module, so they
+  - C(host.kvm.device) and C(host.kvm.nested) are read from the machine that runs the module, so they
     are only reported (not null) when O(uri) points at that machine.
 seealso:
   - module: virtfleet.virt.vm_info
