@@ -3,7 +3,8 @@
 # On a fresh Debian 12 machine, as root: installs what it needs (Debian
 # packages, a virtualenv), starts libvirtd/virtlogd, then runs
 #   1. ansible-test sanity
-#   2. pytest: unit tests, then integration tests against the real daemons.
+#   2. ansible-lint (production profile) on roles and playbooks
+#   3. pytest: unit tests, then integration tests against the real daemons.
 # Daemons this script started are stopped at the end (set VIRTFLEET_KEEP_ENV=1 to keep them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,7 @@ venv=$(bash tests/env/venv.sh)
 export VIRTFLEET_VENV_DIR="$venv"
 export VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
 export VIRTFLEET_GUEST_IMAGE=$(bash tests/env/guest-image.sh)
+export PATH="$venv/bin:$PATH"
 echo "venv: $venv"
 "$venv/bin/ansible" --version | head -n1
 
@@ -28,6 +30,9 @@ if [ -z "${VIRTFLEET_SKIP_SANITY:-}" ]; then
   step "ansible-test sanity"
   bash tests/env/sanity.sh "$venv"
 fi
+
+step "ansible-lint"
+ANSIBLE_COLLECTIONS_PATH="$VIRTFLEET_COLLECTIONS_PATH" ansible-lint --nocolor playbooks roles
 
 step "pytest: unit and integration"
 set +e
