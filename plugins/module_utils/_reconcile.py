@@ -23,7 +23,9 @@ implement a small interface:
 
 from __future__ import annotations
 
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import VirtError, WaitTimeout
 
@@ -155,11 +157,11 @@ def ensure(driver, name, partial, state, target, opts):
 
 def _ensure(driver, name, partial, state, target, opts, outcome):
     actual = driver.read(name)
-    before = driver.describe(actual) if actual is not None else None
 
     if state == 'absent':
         if actual is None:
             return outcome, None, None
+        before = driver.describe(actual)
         stopped = driver.stopped_state
         if before['state'] != stopped:
             _transition(driver, name, before['state'], stopped, opts, outcome)
@@ -169,15 +171,15 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
         return outcome, before, None
 
     spec = driver.desired(partial, actual)
+    # described after desired(), which may refine the actual view (e.g. the raw XML check)
+    before = driver.describe(actual) if actual is not None else None
     if actual is None:
         if not opts.check_mode:
-            driver.create(name, spec)
+            outcome.absorb(driver.create(name, spec))
         outcome.did('created')
         current = driver.initial_state
         reboot_required = False
     else:
-        # desired() may have refined the actual view (e.g. the raw XML check)
-        before = driver.describe(actual)
         plan = driver.plan_update(actual, spec)
         reboot_required = plan.reboot_required
         if plan.changes:
@@ -197,11 +199,45 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
 
     if opts.check_mode:
         after = dict(before or {}, spec=spec, state=current)
-    else:
+    elif outcome.changed:
         after = driver.describe(driver.read(name))
+    else:
+        after = before  # nothing was written: no second read
     if driver.reports_reboot:
         outcome.notes['reboot_required'] = bool(reboot_required and current in driver.restartable_states)
     return outcome, before, after
+
+
+def ensure_many(driver, jobs, workers=4, fail_fast=False):
+    """Run ``ensure`` for many resources on one driver, ``workers`` at a time.
+
+    ``jobs`` are ``(name, partial, state, target, opts)`` tuples. Returns one dict per job,
+    in order, with ``name``, ``outcome``, ``before``, ``after`` and ``error`` (a message, or
+    ``None``); with ``fail_fast``, jobs not started after the first error come back ``skipped``.
+    Slow steps (starts, graceful shutdowns, power-offs) overlap; the driver's client must be
+    safe to share between threads (libvirt connections are).
+    """
+    results = [None] * len(jobs)
+    stop = threading.Event()
+
+    def work(index):
+        job = jobs[index]
+        if stop.is_set():
+            results[index] = {'name': job[0], 'outcome': Outcome(), 'before': None, 'after': None,
+                              'error': None, 'skipped': True}
+            return
+        try:
+            outcome, before, after = ensure(driver, *job)
+            results[index] = {'name': job[0], 'outcome': outcome, 'before': before, 'after': after, 'error': None}
+        except VirtError as exc:
+            results[index] = {'name': job[0], 'outcome': exc.outcome, 'before': None, 'after': None,
+                              'error': exc.msg}
+            if fail_fast:
+                stop.set()
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(pool.map(work, range(len(jobs))))
+    return results
 
 
 def diff(before, after, keys=('state', 'spec')):

@@ -349,69 +349,23 @@ deleted_volumes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 
 
 def argument_spec():
-    disk = dict(
-        path=dict(type='path'), pool=dict(type='str'), volume=dict(type='str'),
-        device=dict(type='str', choices=list(_vm_spec.DISK_DEVICES), default='disk'),
-        bus=dict(type='str', choices=list(_vm_spec.DISK_BUSES)),
-        target=dict(type='str'), format=dict(type='str', choices=list(_vm_spec.DISK_FORMATS)),
-        cache=dict(type='str', choices=list(_vm_spec.DISK_CACHES)), readonly=dict(type='bool'),
-    )
-    nic = dict(
-        network=dict(type='str'), bridge=dict(type='str'), direct=dict(type='str'),
-        mode=dict(type='str', choices=list(_vm_spec.DIRECT_MODES)),
-        model=dict(type='str', choices=list(_vm_spec.NIC_MODELS)), mac=dict(type='str'),
-    )
     spec = _module.connection_argument_spec()
     spec.update(_module.wait_argument_spec())
-    spec.update(
-        name=dict(type='str', required=True),
-        state=dict(type='str', default='present', choices=['present', 'running', 'stopped', 'paused', 'absent']),
-        domain_type=dict(type='str', choices=['kvm', 'qemu']),
-        arch=dict(type='str'),
-        machine=dict(type='str'),
-        firmware=dict(type='str', choices=list(_vm_spec.FIRMWARES)),
-        memory=dict(type='raw'),
-        max_memory=dict(type='raw'),
-        vcpus=dict(type='int'),
-        max_vcpus=dict(type='int'),
-        cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_vm_spec.CPU_MODES)),
-                                           model=dict(type='str'))),
-        boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES)),
-        disks=dict(type='list', elements='dict', options=disk),
-        interfaces=dict(type='list', elements='dict', options=nic),
-        graphics=dict(type='dict', options=dict(
-            type=dict(type='str', choices=list(_vm_spec.GRAPHICS_TYPES), default='vnc'),
-            listen=dict(type='str', default='127.0.0.1'), port=dict(type='int', default=-1))),
-        serial=dict(type='list', elements='dict', options=dict(
-            type=dict(type='str', choices=list(_vm_spec.SERIAL_TYPES), default='pty'),
-            path=dict(type='path'), host=dict(type='str'), port=dict(type='int'))),
-        autostart=dict(type='bool'),
-        title=dict(type='str'),
-        description=dict(type='str'),
-        tags=dict(type='dict'),
-        xml=dict(type='str'),
-        restart_if_required=dict(type='bool', default=False),
-        delete_volumes=dict(type='bool', default=False),
-    )
+    spec.update(vm_options())
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
     with _module.Session(module) as session:
-        name = _vm_spec.validate_name(params['name'])
-        partial = _vm_spec.partial_from_params(params) if params['state'] != 'absent' else {}
-        target = None if params['state'] in ('present', 'absent') else params['state']
-        opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
-                                         delete_options={'delete_volumes': params['delete_volumes']})
-        outcome, before, after = _reconcile.ensure(LibvirtVMDriver(session.client), name, partial,
-                                                   params['state'], target, opts)
+        request = vm_request(module.params, _module.reconcile_options(module))
+        outcome, before, after = _reconcile.ensure(LibvirtVMDriver(session.client), *request)
         _module.ensure_result(module, 'vm', outcome, before, after)
 
 

@@ -1,0 +1,78 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The argument spec of one VM, shared by the ``vm`` module and each item of ``fleet``."""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
+
+VM_STATES = ['present', 'running', 'stopped', 'paused', 'absent']
+
+
+def vm_options():
+    """Options that describe one VM: identity, state and spec (no connection or wait options)."""
+    disk = dict(
+        path=dict(type='path'), pool=dict(type='str'), volume=dict(type='str'),
+        device=dict(type='str', choices=list(_vm_spec.DISK_DEVICES), default='disk'),
+        bus=dict(type='str', choices=list(_vm_spec.DISK_BUSES)),
+        target=dict(type='str'), format=dict(type='str', choices=list(_vm_spec.DISK_FORMATS)),
+        cache=dict(type='str', choices=list(_vm_spec.DISK_CACHES)), readonly=dict(type='bool'),
+    )
+    nic = dict(
+        network=dict(type='str'), bridge=dict(type='str'), direct=dict(type='str'),
+        mode=dict(type='str', choices=list(_vm_spec.DIRECT_MODES)),
+        model=dict(type='str', choices=list(_vm_spec.NIC_MODELS)), mac=dict(type='str'),
+    )
+    return dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=list(VM_STATES)),
+        domain_type=dict(type='str', choices=['kvm', 'qemu']),
+        arch=dict(type='str'),
+        machine=dict(type='str'),
+        firmware=dict(type='str', choices=list(_vm_spec.FIRMWARES)),
+        memory=dict(type='raw'),
+        max_memory=dict(type='raw'),
+        vcpus=dict(type='int'),
+        max_vcpus=dict(type='int'),
+        cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_vm_spec.CPU_MODES)),
+                                           model=dict(type='str'))),
+        boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES)),
+        disks=dict(type='list', elements='dict', options=disk),
+        interfaces=dict(type='list', elements='dict', options=nic),
+        graphics=dict(type='dict', options=dict(
+            type=dict(type='str', choices=list(_vm_spec.GRAPHICS_TYPES), default='vnc'),
+            listen=dict(type='str', default='127.0.0.1'), port=dict(type='int', default=-1))),
+        serial=dict(type='list', elements='dict', options=dict(
+            type=dict(type='str', choices=list(_vm_spec.SERIAL_TYPES), default='pty'),
+            path=dict(type='path'), host=dict(type='str'), port=dict(type='int'))),
+        autostart=dict(type='bool'),
+        title=dict(type='str'),
+        description=dict(type='str'),
+        tags=dict(type='dict'),
+        xml=dict(type='str'),
+        restart_if_required=dict(type='bool', default=False),
+        delete_volumes=dict(type='bool', default=False),
+    )
+
+
+def vm_request(params, opts):
+    """``(name, partial, state, target, opts)`` for ``_reconcile.ensure`` from one VM's parameters.
+
+    ``opts`` are the run's reconcile options; this VM's own restart/delete choices and
+    any wait options it sets (``force``, ``shutdown_timeout``, ``wait_timeout``) apply on top.
+    Raises ``SpecError`` for invalid input, before anything is written.
+    """
+    name = _vm_spec.validate_name(params['name'])
+    state = params['state']
+    partial = _vm_spec.partial_from_params(params) if state != 'absent' else {}
+    target = None if state in ('present', 'absent') else state
+    opts = copy.copy(opts)
+    opts.restart_if_required = params['restart_if_required']
+    opts.delete_options = {'delete_volumes': params['delete_volumes']}
+    for key in ('force', 'shutdown_timeout', 'wait_timeout'):
+        if params.get(key) is not None:
+            setattr(opts, key, params[key])
+    return name, partial, state, target, opts

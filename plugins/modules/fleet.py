@@ -1,0 +1,214 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: fleet
+short_description: Converge many virtual machines in one call
+version_added: 0.1.0
+description:
+  - Converges a list of VMs on one connection in one module run. Each item takes the same options
+    and follows the same rules as M(virtfleet.virt.vm) (the same driver and reconcile code run it),
+    so a fleet item and a O(virtfleet.virt.vm) task with the same options behave alike.
+  - One process and one connection serve the whole list, instead of one module process per loop
+    item; slow steps (starting, graceful shutdowns, power-offs) run on a bounded pool of
+    O(workers) at a time.
+  - One bad item does not stop the others unless O(fail_fast=true); the task then fails at the end
+    with every failed item's message, and RV(results) says what happened to each item.
+  - Check mode and C(--diff) cover every item.
+author:
+  - virtfleet.virt developers (@virtfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - virtfleet.virt.libvirt
+  - virtfleet.virt.libvirt.wait
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  vms:
+    description:
+      - The VMs, each with the options of M(virtfleet.virt.vm) (V(name) is required, V(state) defaults to
+        V(present)), except the connection options, which apply to the whole list.
+      - O(force), O(shutdown_timeout) and O(wait_timeout) set on an item override the module's values.
+      - A name may appear once.
+    type: list
+    elements: dict
+    required: true
+  workers:
+    description: How many VMs are converged at the same time.
+    type: int
+    default: 4
+  fail_fast:
+    description:
+      - Stop starting new items after the first failure (items already under way finish), and refuse
+        the whole list before anything changes when an item's options are invalid.
+    type: bool
+    default: false
+seealso:
+  - module: virtfleet.virt.vm
+  - module: virtfleet.virt.vm_info
+'''
+
+EXAMPLES = r'''
+- name: Twenty web servers, running
+  virtfleet.virt.fleet:
+    workers: 8
+    vms: "{{ range(1, 21) | map('string') | map('regex_replace', '^', 'web') | map('community.general.dict_kv', 'name')
+             | map('combine', {'state': 'running', 'memory': '1GiB', 'tags': {'fleet': 'web'}}) | list }}"
+
+- name: Three VMs with their own specs
+  virtfleet.virt.fleet:
+    vms:
+      - name: db1
+        state: running
+        memory: 4GiB
+        vcpus: 2
+        disks:
+          - path: /var/lib/libvirt/images/db1.qcow2
+      - name: cache1
+        state: running
+        memory: 1GiB
+        disks:
+          - path: /var/lib/libvirt/images/cache1.qcow2
+      - name: old1
+        state: absent
+        force: true
+        shutdown_timeout: 30
+'''
+
+RETURN = r'''
+results:
+  description: One entry per item of O(vms), in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: VM name.
+      type: str
+    changed:
+      description: Whether this VM changed (or would, in check mode).
+      type: bool
+    actions:
+      description: What was done to this VM, in order.
+      type: list
+      elements: str
+    vm:
+      description: The VM after the run, as RV(virtfleet.virt.vm#module:vm); empty when absent or failed.
+      type: dict
+    reboot_required:
+      description: As RV(virtfleet.virt.vm#module:reboot_required).
+      type: bool
+    failed:
+      description: Whether this item failed; RV(results[].msg) says why.
+      type: bool
+    msg:
+      description: The failure message of this item.
+      type: str
+    skipped:
+      description: True when O(fail_fast=true) stopped this item from starting.
+      type: bool
+summary:
+  description: Counts of items - total, changed, failed, skipped.
+  returned: always
+  type: dict
+  sample: {total: 20, changed: 2, failed: 0, skipped: 0}
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
+
+
+def argument_spec():
+    item = vm_options()
+    for key, option in _module.wait_argument_spec().items():
+        item[key] = dict(option, default=None)
+    spec = _module.connection_argument_spec()
+    spec.update(_module.wait_argument_spec())
+    spec.update(
+        vms=dict(type='list', elements='dict', required=True, options=item),
+        workers=dict(type='int', default=4),
+        fail_fast=dict(type='bool', default=False),
+    )
+    return spec
+
+
+def _requests(module):
+    """``(name, request or SpecError)`` per item, validated before anything is written."""
+    opts = _module.reconcile_options(module)
+    requests, seen = [], set()
+    for index, params in enumerate(module.params['vms']):
+        name = params['name']
+        try:
+            if name in seen:
+                raise SpecError('vms[%d].name' % index, '%s is listed twice' % name)
+            seen.add(name)
+            requests.append((name, vm_request(params, opts)))
+        except SpecError as exc:
+            requests.append((name, SpecError('vms[%d]' % index, exc.msg)))
+    return requests
+
+
+def _item_result(item):
+    outcome = item['outcome']
+    entry = {'name': item['name'], 'changed': outcome.changed, 'actions': outcome.actions,
+             'vm': item['after'] or {}, 'failed': item['error'] is not None}
+    entry.update(outcome.notes)
+    if item['error'] is not None:
+        entry['msg'] = item['error']
+    if item.get('skipped'):
+        entry['skipped'] = True
+    return entry
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    if params['workers'] < 1:
+        module.fail_json(msg='workers must be at least 1, got %d' % params['workers'])
+    requests = _requests(module)
+    refused = [error for _name, error in requests if isinstance(error, SpecError)]
+    if refused and params['fail_fast']:
+        module.fail_json(msg='nothing was changed: %s' % '; '.join(error.msg for error in refused))
+    results, diffs = [], []
+    with _module.Session(module) as session:
+        jobs = [request for _name, request in requests if not isinstance(request, SpecError)]
+        done = iter(_reconcile.ensure_many(LibvirtVMDriver(session.client), jobs, params['workers'],
+                                           params['fail_fast']))
+        for name, request in requests:
+            if isinstance(request, SpecError):
+                results.append({'name': name, 'changed': False, 'actions': [], 'vm': {}, 'failed': True,
+                                'msg': request.msg})
+                continue
+            item = next(done)
+            results.append(_item_result(item))
+            for warning in item['outcome'].warnings:
+                module.warn('%s: %s' % (name, warning))
+            if item['outcome'].changed:
+                diffs.append(dict(_reconcile.diff(item['before'], item['after']), before_header=name, after_header=name))
+    failed = [r for r in results if r['failed']]
+    summary = {'total': len(results), 'changed': sum(1 for r in results if r['changed']),
+               'failed': len(failed), 'skipped': sum(1 for r in results if r.get('skipped'))}
+    result = dict(changed=summary['changed'] > 0, results=results, summary=summary)
+    if module._diff:
+        result['diff'] = diffs
+    if failed:
+        module.fail_json(msg='%d of %d VMs failed: %s' % (
+            len(failed), len(results), '; '.join('%s: %s' % (r['name'], r['msg']) for r in failed)), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
