@@ -264,3 +264,29 @@ def test_module_defaults_group_sets_the_connection(ansible, conn, guests):
     assert_clean_failure(r, '/nonexistent/s')
     play_extra['module_defaults']['group/virtfleet.virt.all']['uri'] = 'qemu:///system'
     assert ansible.task('vm', guests.spec(name, disk, log), play_extra=play_extra)['changed']
+
+
+def test_absent_removes_snapshot_metadata_and_delete_volumes(ansible, conn, guests, workdir):
+    import subprocess
+    name, disk, log = guests.new('snap')
+    qcow = disk + '.qcow2'
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', disk, qcow], check=True)
+    pool_dir = os.path.dirname(qcow)
+    pool_name = 'vft-snap-pool-' + name[-6:]
+    pool = conn.storagePoolCreateXML(
+        "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>" % (pool_name, pool_dir), 0)
+    try:
+        r = ansible.task('vm', guests.spec(name, qcow, log, state='running'))
+        assert r['changed'] and r['vm']['spec']['disks'][0]['format'] == 'qcow2', r
+        wait_ticks(log)
+        dom = conn.lookupByName(name)
+        dom.snapshotCreateXML('<domainsnapshot><name>before</name></domainsnapshot>', 0)
+        assert dom.snapshotNum(0) == 1
+        pool.refresh(0)
+        r = ansible.task('vm', {'name': name, 'state': 'absent', 'force': True, 'shutdown_timeout': 0,
+                                'delete_volumes': True})
+        assert r['changed'] and r['deleted_volumes'] == [qcow], r
+        assert domain_snapshot(conn, name) is None and not os.path.exists(qcow)
+        assert os.path.exists(disk), 'only the VM\'s own disks are deleted'
+    finally:
+        pool.destroy()

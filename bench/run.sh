@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the benchmarks (as root, on a machine where tests/env/libvirt-up.sh works).
+#   bench/run.sh fleet [--sizes 20,50,100 --reps 3 ...]   -> bench/results/fleet-<date>.json
+# A separate virtualenv holds the `ansible` package, which brings community.libvirt
+# (the loop we compare with); the test suite's venv stays lean.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+what=${1:-fleet}; shift || true
+bash "$here/tests/env/libvirt-up.sh"
+venv=${VIRTFLEET_BENCH_VENV:-$HOME/.cache/virtfleet/bench-venv}
+if [ ! -f "$venv/.complete" ]; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+  "$venv/bin/pip" install -q 'ansible>=10,<13' libvirt-python lxml
+  touch "$venv/.complete"
+fi
+collections=$(bash "$here/tests/env/collection.sh")
+image=$(bash "$here/tests/env/guest-image.sh")
+mkdir -p "$here/bench/results"
+out="$here/bench/results/$what-$(date +%Y%m%d-%H%M).json"
+"$venv/bin/python" "$here/bench/$what.py" --image "$image" --collections "$collections" --out "$out" "$@"
+echo "results: $out"
