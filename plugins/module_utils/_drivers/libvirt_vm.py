@@ -64,7 +64,9 @@ class LibvirtVMDriver:
         view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual)}
         if addresses:
-            view['addresses'] = self.addresses(actual) if actual['state'] == 'running' else []
+            # only a running guest with a NIC can have an address: skip the round trip otherwise
+            has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
+            view['addresses'] = self.addresses(actual) if has_nic else []
         return view
 
     def addresses(self, actual):
