@@ -7,7 +7,8 @@ set -euo pipefail
 STATE_DIR=${VIRTFLEET_STATE_DIR:-/run/virtfleet-test}
 MARK="# managed by virtfleet.virt tests/env/libvirt-up.sh"
 PKGS=(libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86
-      qemu-utils dnsmasq-base iptables libvirt-dev pkg-config gcc ovmf xorriso nasm)
+      qemu-utils dnsmasq-base iptables libvirt-dev pkg-config gcc ovmf xorriso nasm
+      busybox-static iproute2 lvm2)
 
 log() { printf '[libvirt-up] %s\n' "$*"; }
 

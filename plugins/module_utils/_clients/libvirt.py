@@ -10,6 +10,7 @@ object" codes and ``BackendError`` (with libvirt's own message) otherwise.
 
 from __future__ import annotations
 
+import time
 import traceback
 
 try:
@@ -258,3 +259,265 @@ class LibvirtClient:
 
     def delete_volume(self, vol):
         return _call('deleting volume %s' % vol.path(), vol.delete, 0)
+
+    # -- networks (virtfleet.virt.network) --
+    def list_networks(self):
+        return _call('listing networks', self.conn.listAllNetworks, 0)
+
+    def network_xml(self, net, inactive=False):
+        flags = libvirt.VIR_NETWORK_XML_INACTIVE if inactive else 0
+        return _call('reading the definition of network %s' % net.name(), net.XMLDesc, flags)
+
+    def network_is_active(self, net):
+        return bool(_call('reading the state of network %s' % net.name(), net.isActive))
+
+    def network_is_persistent(self, net):
+        return bool(_call('reading whether network %s is persistent' % net.name(), net.isPersistent))
+
+    def network_autostart(self, net):
+        return bool(_call('reading autostart of network %s' % net.name(), net.autostart))
+
+    def network_dhcp_leases(self, net):
+        return _call('reading the DHCP leases of network %s' % net.name(), net.DHCPLeases, None, 0) or []
+
+    def define_network(self, xml):
+        return _call('defining network', self.conn.networkDefineXML, xml)
+
+    def start_network(self, net):
+        return _call('starting network %s' % net.name(), net.create)
+
+    def destroy_network(self, net):
+        return _call('stopping network %s' % net.name(), net.destroy)
+
+    def undefine_network(self, net):
+        return _call('undefining network %s' % net.name(), net.undefine)
+
+    def set_network_autostart(self, net, value):
+        return _call('setting autostart of network %s' % net.name(), net.setAutostart, 1 if value else 0)
+
+    def update_network(self, net, command, section, index, xml, live=True, config=True):
+        """virNetworkUpdate: ``command`` add/delete/modify, ``section`` such as ip_dhcp_host or dns_host."""
+        flags = ((libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE if live else 0)
+                 | (libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG if config else 0))
+        commands = {'add': libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+                    'delete': libvirt.VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                    'modify': libvirt.VIR_NETWORK_UPDATE_COMMAND_MODIFY}
+        sections = {'ip_dhcp_host': libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                    'ip_dhcp_range': libvirt.VIR_NETWORK_SECTION_IP_DHCP_RANGE,
+                    'dns_host': libvirt.VIR_NETWORK_SECTION_DNS_HOST}
+        return _call('updating %s of network %s (%s)' % (section.replace('_', ' '), net.name(), command),
+                     net.update, commands[command], sections[section], index, xml, flags)
+
+    # -- storage (virtfleet.virt.storage_pool / volume) --
+    def list_pools(self):
+        return _call('listing storage pools', self.conn.listAllStoragePools, 0)
+
+    def storage_pool_capabilities(self):
+        """The storage pool capabilities XML, or None when this libvirt cannot tell."""
+        if not hasattr(self.conn, 'getStoragePoolCapabilities'):
+            return None
+        try:
+            return self.conn.getStoragePoolCapabilities(0)
+        except libvirt.libvirtError:
+            return None
+
+    def pool_xml(self, pool, inactive=False):
+        flags = libvirt.VIR_STORAGE_XML_INACTIVE if inactive else 0
+        return _call('reading the definition of storage pool %s' % pool.name(), pool.XMLDesc, flags)
+
+    def pool_is_active(self, pool):
+        return bool(_call('reading the state of storage pool %s' % pool.name(), pool.isActive))
+
+    def pool_autostart(self, pool):
+        return bool(_call('reading autostart of storage pool %s' % pool.name(), pool.autostart))
+
+    def define_pool(self, xml):
+        return _call('defining storage pool', self.conn.storagePoolDefineXML, xml, 0)
+
+    def build_pool(self, pool, overwrite=None):
+        """Build (format) a pool. ``overwrite``: None (no flag), False (refuse to overwrite data), True.
+
+        Returns False when libvirt reports the pool already built (e.g. the device already
+        holds the requested filesystem), True when it built it.
+        """
+        flags = 0
+        if overwrite is True:
+            flags = libvirt.VIR_STORAGE_POOL_BUILD_OVERWRITE
+        elif overwrite is False:
+            flags = libvirt.VIR_STORAGE_POOL_BUILD_NO_OVERWRITE
+        try:
+            pool.build(flags)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == getattr(libvirt, 'VIR_ERR_STORAGE_POOL_BUILT', -1):
+                return False
+            raise BackendError('building storage pool %s failed: %s' % (pool.name(), exc.get_error_message() or exc))
+        return True
+
+    def start_pool(self, pool):
+        return _call('starting storage pool %s' % pool.name(), pool.create, 0)
+
+    def stop_pool(self, pool):
+        return _call('stopping storage pool %s' % pool.name(), pool.destroy)
+
+    def delete_pool_data(self, pool):
+        return _call('deleting the data of storage pool %s' % pool.name(), pool.delete, 0)
+
+    def undefine_pool(self, pool):
+        return _call('undefining storage pool %s' % pool.name(), pool.undefine)
+
+    def set_pool_autostart(self, pool, value):
+        return _call('setting autostart of storage pool %s' % pool.name(), pool.setAutostart, 1 if value else 0)
+
+    def refresh_pool(self, pool, timeout=30):
+        """Rescan a pool's volumes, waiting out the refresh libvirt runs itself after an upload."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return pool.refresh(0)
+            except libvirt.libvirtError as exc:
+                message = exc.get_error_message() or str(exc)
+                if 'asynchronous jobs' not in message or time.monotonic() >= deadline:
+                    raise BackendError('refreshing storage pool %s failed: %s' % (pool.name(), message))
+                time.sleep(0.1)
+
+    def list_volumes(self, pool):
+        return _call('listing the volumes of storage pool %s' % pool.name(), pool.listAllVolumes, 0)
+
+    def lookup_volume_in_pool(self, pool, name):
+        return _call('looking up volume %s in pool %s' % (name, pool.name()), pool.storageVolLookupByName, name)
+
+    def create_volume(self, pool, xml):
+        return _call('creating a volume in storage pool %s' % pool.name(), pool.createXML, xml, 0)
+
+    def clone_volume(self, pool, xml, source):
+        return _call('cloning volume %s in storage pool %s' % (source.name(), pool.name()),
+                     pool.createXMLFrom, xml, source, 0)
+
+    def resize_volume(self, vol, capacity, shrink=False):
+        flags = libvirt.VIR_STORAGE_VOL_RESIZE_SHRINK if shrink else 0
+        return _call('resizing volume %s' % vol.path(), vol.resize, capacity, flags)
+
+    def wipe_volume(self, vol):
+        return _call('wiping volume %s' % vol.path(), vol.wipe, 0)
+
+    def upload_volume(self, vol, length, read_chunk, before_finish=None):
+        """Stream ``length`` bytes into ``vol`` (virStorageVolUpload, works over remote URIs).
+
+        ``read_chunk(nbytes)`` returns the next bytes (b'' at the end); ``before_finish()``
+        runs when all was sent and may raise to abort the upload.
+        """
+        stream = _call('opening a stream', self.conn.newStream, 0)
+        try:
+            _call('starting the upload to volume %s' % vol.path(), vol.upload, stream, 0, length, 0)
+            _call('uploading to volume %s' % vol.path(), stream.sendAll,
+                  lambda _stream, nbytes, _opaque: read_chunk(nbytes), None)
+            if before_finish is not None:
+                before_finish()
+            _call('finishing the upload to volume %s' % vol.path(), stream.finish)
+        except BaseException:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            raise
+
+    def download_volume(self, vol, offset, length):
+        """Read ``length`` bytes of ``vol`` from ``offset`` through a stream (works over remote URIs)."""
+        stream = _call('opening a stream', self.conn.newStream, 0)
+        chunks = []
+        try:
+            _call('starting the download of volume %s' % vol.path(), vol.download, stream, offset, length, 0)
+            _call('downloading volume %s' % vol.path(), stream.recvAll,
+                  lambda _stream, data, _opaque: chunks.append(data), None)
+            _call('finishing the download of volume %s' % vol.path(), stream.finish)
+        except BaseException:
+            try:
+                stream.abort()
+            except libvirt.libvirtError:
+                pass
+            raise
+        return b''.join(chunks)
+
+    def volume_pool(self, vol):
+        return _call('looking up the storage pool of volume %s' % vol.name(), vol.storagePoolLookupByVolume)
+
+    # -- migration (virtfleet.virt.migrate) --
+    def lookup_domain_by_uuid(self, uuid):
+        return _call('looking up the VM with UUID %s' % uuid, self.conn.lookupByUUIDString, uuid)
+
+    def domain_info(self, dom):
+        """[state, max memory KiB, memory KiB, vCPUs, CPU time ns]."""
+        return _call('reading the info of VM %s' % dom.name(), dom.info)
+
+    def domain_is_persistent(self, dom):
+        return bool(_call('reading whether VM %s is persistent' % dom.name(), dom.isPersistent))
+
+    def domain_job_stats(self, dom, completed=False):
+        """Statistics of the VM's running job, or of its last completed one (a dict, VIR_DOMAIN_JOB_*)."""
+        flags = libvirt.VIR_DOMAIN_JOB_STATS_COMPLETED if completed else 0
+        return _call('reading the job statistics of VM %s' % dom.name(), dom.jobStats, flags) or {}
+
+    def abort_domain_job(self, dom):
+        return _call('aborting the job of VM %s' % dom.name(), dom.abortJob)
+
+    def migration_supports(self, flag):
+        """Whether this libvirt-python knows VIR_MIGRATE_<flag>."""
+        return hasattr(libvirt, 'VIR_MIGRATE_' + flag)
+
+    def migrate_domain(self, dom, uri, flags, params, destination=None):
+        """Migrate ``dom``: peer-to-peer (the source daemon connects to ``uri``) or, when
+        ``destination`` (a LibvirtClient) is given, managed by this client through both connections.
+
+        ``flags`` are VIR_MIGRATE_* names without the prefix (``LIVE``, ``PEER2PEER``...),
+        ``params`` maps VIR_MIGRATE_PARAM_* names without the prefix (``URI``, ``BANDWIDTH``...)
+        to values (a list for parameters libvirt accepts several times).
+        """
+        bits = 0
+        for flag in flags:
+            bits |= getattr(libvirt, 'VIR_MIGRATE_' + flag)
+        typed = dict((getattr(libvirt, 'VIR_MIGRATE_PARAM_' + key), value) for key, value in params.items())
+        what = 'migrating VM %s to %s' % (dom.name(), uri)
+        if destination is None:
+            return _call(what, dom.migrateToURI3, uri, typed, bits)
+        return _call(what, dom.migrate3, destination.conn, typed, bits)
+
+    def start_postcopy(self, dom):
+        return _call('switching the migration of VM %s to post-copy' % dom.name(), dom.migrateStartPostCopy, 0)
+
+    def set_migration_max_downtime(self, dom, milliseconds):
+        return _call('setting the maximum migration downtime of VM %s' % dom.name(),
+                     dom.migrateSetMaxDowntime, milliseconds, 0)
+
+    def compare_hypervisor_cpu(self, cpu_xml, emulator=None, arch=None, machine=None, virttype=None):
+        """How this host's hypervisor can run a guest CPU: ``(verdict, message)``.
+
+        ``verdict`` is ``identical``, ``superset`` or ``incompatible`` (``message`` says why).
+        """
+        return self._compare_cpu('comparing the guest CPU with the hypervisor of %s' % self.uri,
+                                 self.conn.compareHypervisorCPU, emulator, arch, machine, virttype, cpu_xml)
+
+    def compare_host_cpu(self, cpu_xml):
+        """How this host's CPU compares with another host's CPU: ``(verdict, message)``."""
+        return self._compare_cpu('comparing a host CPU with the CPU of %s' % self.uri,
+                                 self.conn.compareCPU, cpu_xml)
+
+    @staticmethod
+    def _compare_cpu(what, func, *args):
+        flags = getattr(libvirt, 'VIR_CONNECT_COMPARE_CPU_FAIL_INCOMPATIBLE', 0)
+        try:
+            result = func(*(args + (flags,)))
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == getattr(libvirt, 'VIR_ERR_CPU_INCOMPATIBLE', -1):
+                return 'incompatible', exc.get_error_message() or str(exc)
+            raise BackendError('%s failed: %s' % (what, exc.get_error_message() or exc))
+        verdicts = {libvirt.VIR_CPU_COMPARE_IDENTICAL: 'identical', libvirt.VIR_CPU_COMPARE_SUPERSET: 'superset'}
+        return verdicts.get(result, 'incompatible'), ''
+
+    def memory_stats(self):
+        """Host memory in KiB: ``total``, ``free``, ``buffers``, ``cached`` (all NUMA cells)."""
+        return _call('reading host memory statistics', self.conn.getMemoryStats,
+                     libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+
+    def lookup_pool_by_target_path(self, path):
+        return _call('looking up the storage pool of directory %s' % path,
+                     self.conn.storagePoolLookupByTargetPath, path)
