@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Fleet benchmark: converge, no-op re-run, check mode and teardown of N small KVM guests.
 
 Methods, side by side in one invocation:

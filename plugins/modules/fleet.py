@@ -124,6 +124,7 @@ summary:
 '''
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
@@ -131,14 +132,20 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
 
 
-def argument_spec():
+def item_spec():
+    """Each item: the vm module's options, plus per-item wait options (no defaults: the module's apply)."""
     item = vm_options()
     for key, option in _module.wait_argument_spec().items():
         item[key] = dict(option, default=None)
+    return item
+
+
+def argument_spec():
     spec = _module.connection_argument_spec()
     spec.update(_module.wait_argument_spec())
     spec.update(
-        vms=dict(type='list', elements='dict', required=True, options=item),
+        # items are validated one by one (see _requests), so one bad item fails alone
+        vms=dict(type='list', elements='dict', required=True),
         workers=dict(type='int', default=4),
         fail_fast=dict(type='bool', default=False),
     )
@@ -148,12 +155,17 @@ def argument_spec():
 def _requests(module):
     """``(name, request or SpecError)`` per item, validated before anything is written."""
     opts = _module.reconcile_options(module)
+    validator = ArgumentSpecValidator(item_spec())
     requests, seen = [], set()
-    for index, params in enumerate(module.params['vms']):
-        name = params['name']
+    for index, raw in enumerate(module.params['vms']):
+        checked = validator.validate(raw)
+        params = checked.validated_parameters
+        name = params.get('name')
         try:
+            if checked.error_messages:
+                raise SpecError(None, '; '.join(checked.error_messages))
             if name in seen:
-                raise SpecError('vms[%d].name' % index, '%s is listed twice' % name)
+                raise SpecError('name', '%s is listed twice' % name)
             seen.add(name)
             requests.append((name, vm_request(params, opts)))
         except SpecError as exc:
