@@ -13,6 +13,7 @@ from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, VirtError
 
@@ -57,6 +58,7 @@ def _libvirt_client(params):
 # backend name -> factory(params) of the client that talks to it
 CLIENT_FACTORIES = {
     'libvirt': _libvirt_client,
+    'podman': _podman.from_params,
 }
 
 

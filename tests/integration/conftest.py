@@ -274,3 +274,563 @@ def test_network(conn):
     except libvirt.libvirtError:
         pass
     net.undefine()
+
+
+# -- Podman -------------------------------------------------------------------------
+# tests/env/podman-up.sh installs Podman, imports the test image and prepares the host quirks
+# (docs/host-quirks.md); tests reach podman through the wrapper it prints, passed as podman_path.
+
+PODMAN_IMAGE = 'localhost/vft-busybox:latest'
+
+
+@pytest.fixture(scope='session')
+def podman_path():
+    """The podman command of the tests (once per session; podman-up.sh is idempotent)."""
+    return os.environ.get('VIRTFLEET_PODMAN_PATH') or _sh('podman-up.sh')
+
+
+class Podman:
+    """Direct podman calls, to check what the modules did (never to do their work)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def run(self, *args, check=True):
+        proc = subprocess.run([self.path] + [str(a) for a in args], capture_output=True, text=True,
+                              timeout=300, check=False)
+        if check and proc.returncode != 0:
+            raise AssertionError('podman %s failed (%d): %s' % (' '.join(map(str, args)), proc.returncode,
+                                                                proc.stderr))
+        return proc
+
+    def inspect(self, name):
+        """``podman container inspect`` of ``name``, or None when there is no such container."""
+        proc = self.run('container', 'inspect', name, check=False)
+        return json.loads(proc.stdout)[0] if proc.returncode == 0 else None
+
+    def snapshot(self, name):
+        """What a run must not change: ID, status, start time and the managed configuration."""
+        data = self.inspect(name)
+        if data is None:
+            return None
+        host = data['HostConfig']
+        return (data['Id'], data['State']['Status'], data['State'].get('StartedAt'), data['Config'].get('Env'),
+                data['Config'].get('Labels'), data['Config'].get('Cmd'), host.get('PortBindings'),
+                json.dumps(data.get('Mounts'), sort_keys=True), host.get('RestartPolicy'), host.get('Memory'),
+                host.get('NanoCpus'), sorted(data['NetworkSettings'].get('Networks') or {}))
+
+
+@pytest.fixture(scope='session')
+def podman(podman_path):
+    return Podman(podman_path)
+
+
+class Containers:
+    """Hands out unique vft- container, network and volume names; removes them afterwards."""
+
+    def __init__(self, podman):
+        self.podman = podman
+        self.names, self.networks, self.volumes = [], [], []
+
+    def new(self, stem='ct'):
+        name = '%s%s-%s' % (PREFIX, stem, uuid.uuid4().hex[:6])
+        self.names.append(name)
+        return name
+
+    def network(self):
+        name = '%snet-%s' % (PREFIX, uuid.uuid4().hex[:6])
+        self.podman.run('network', 'create', name)
+        self.networks.append(name)
+        return name
+
+    def volume_name(self):
+        name = '%svol-%s' % (PREFIX, uuid.uuid4().hex[:6])
+        self.volumes.append(name)
+        return name
+
+    def cleanup(self):
+        listed = self.podman.run('ps', '--all', '--format', '{{.Names}}', check=False).stdout.split()
+        for name in listed:
+            # the containers of this test, and temporary ones a recreation may have left behind
+            if any(name == n or name.startswith(n + '-vf') for n in self.names):
+                self.podman.run('rm', '--force', '--volumes', '--time', '0', name, check=False)
+        for name in self.networks:
+            self.podman.run('network', 'rm', '--force', name, check=False)
+        for name in self.volumes:
+            self.podman.run('volume', 'rm', '--force', name, check=False)
+
+
+@pytest.fixture
+def containers(podman):
+    pool = Containers(podman)
+    yield pool
+    pool.cleanup()
+
+
+def free_port():
+    """A TCP port nothing listens on right now, on 127.0.0.1."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def http_get(port, path='/', timeout=15):
+    """The body served on 127.0.0.1:``port``, retried until ``timeout`` s (the server may be starting)."""
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen('http://127.0.0.1:%d%s' % (port, path), timeout=3) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.3)
+
+
+# -- storage (storage_pool, volume, cloud_init_seed) ---------------------------------
+
+STORAGE_DIR = '/var/lib/virtfleet-test/storage'
+
+
+def _sh_out(*argv):
+    return subprocess.run(list(argv), check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _remove_pool(conn, name):
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        return
+    try:
+        if pool.isActive():
+            for vol in pool.listAllVolumes(0):
+                try:
+                    vol.delete(0)
+                except libvirt.libvirtError:
+                    pass
+            pool.destroy()
+    except libvirt.libvirtError:
+        pass
+    try:
+        pool.undefine()
+    except libvirt.libvirtError:
+        pass
+
+
+class Storage:
+    """Unique pool names, directories under STORAGE_DIR and loop devices; removes them all afterwards."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.pools = []
+        self.paths = []
+        self.loops = []
+        os.makedirs(STORAGE_DIR, exist_ok=True)
+
+    def name(self, stem='pool'):
+        name = '%s%s-%s' % (PREFIX, stem, uuid.uuid4().hex[:6])
+        self.pools.append(name)
+        return name
+
+    def path(self, name):
+        path = os.path.join(STORAGE_DIR, name)
+        self.paths.append(path)
+        return path
+
+    def dir_pool(self, stem='pool'):
+        """An active dir pool made with libvirt-python (for tests of other modules): ``(name, path)``."""
+        name = self.name(stem)
+        path = self.path(name)
+        pool = self.conn.storagePoolDefineXML(
+            "<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>" % (name, path), 0)
+        pool.build(0)
+        pool.create(0)
+        return name, path
+
+    def loop(self, size_mib=64):
+        """A loop device backed by a sparse file of ``size_mib`` MiB."""
+        backing = self.path('%sloop-%s.img' % (PREFIX, uuid.uuid4().hex[:6]))
+        with open(backing, 'wb') as handle:
+            handle.truncate(size_mib * 1024 * 1024)
+        device = _sh_out('losetup', '--find', '--show', backing)
+        self.loops.append(device)
+        return device
+
+    def volume_path(self, pool, volume):
+        return self.conn.storagePoolLookupByName(pool).storageVolLookupByName(volume).path()
+
+    def cleanup(self):
+        for name in self.pools:
+            _remove_pool(self.conn, name)
+        for path in self.paths:
+            if os.path.ismount(path):
+                subprocess.run(['umount', path], check=False, capture_output=True)
+        for device in self.loops:
+            if shutil.which('pvs') and os.path.exists('/dev/mapper/control'):
+                found = subprocess.run(['pvs', '--noheadings', '-o', 'vg_name', device], check=False,
+                                       capture_output=True, text=True).stdout.split()
+                for vg in found:
+                    subprocess.run(['vgremove', '-f', vg], check=False, capture_output=True)
+            subprocess.run(['losetup', '-d', device], check=False, capture_output=True)
+        for path in self.paths:
+            if os.path.isdir(path) and not os.path.ismount(path):
+                shutil.rmtree(path, ignore_errors=True)
+            elif os.path.isfile(path):
+                os.unlink(path)
+
+
+@pytest.fixture
+def storage(conn):
+    box = Storage(conn)
+    yield box
+    box.cleanup()
+
+
+def pool_snapshot(conn, name):
+    """The persistent definition, activity and autostart of pool ``name`` (None when undefined)."""
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        return None
+    return pool.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE), pool.isActive(), pool.autostart()
+
+
+def volume_names(conn, pool):
+    return sorted(v.name() for v in conn.storagePoolLookupByName(pool).listAllVolumes(0))
+
+
+def sha256_file(path):
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- vSphere: govmomi's vCenter simulator started by tests/env/vcsim-up.sh ------------------------
+
+@pytest.fixture(scope='session')
+def vcsim():
+    """Connection facts of the running simulator: url, host, port, username, password, ca_file.
+
+    Started (built first when needed) by tests/env/vcsim-up.sh; stopped at the end of the session
+    when this session started it, unless VIRTFLEET_KEEP_ENV is set.
+    """
+    state_dir = os.environ.get('VIRTFLEET_VCSIM_DIR', '/run/virtfleet-test/vcsim')
+    was_running = os.path.exists(os.path.join(state_dir, 'env.json'))
+    state = _sh('vcsim-up.sh')
+    with open(os.path.join(state, 'env.json')) as handle:
+        facts = json.load(handle)
+    with open(os.path.join(state, 'password')) as handle:
+        facts['password'] = handle.read().strip()
+    facts['port'] = int(facts['port'])
+    yield facts
+    if not was_running and not os.environ.get('VIRTFLEET_KEEP_ENV'):
+        subprocess.run(['bash', os.path.join(ENV, 'vcsim-down.sh')], check=False, capture_output=True)
+
+
+@pytest.fixture(scope='session')
+def vsphere_args(vcsim):
+    """Connection options of the vm/vm_info modules for the simulator, its CA trusted through ca_path."""
+    return {'hostname': vcsim['host'], 'port': vcsim['port'], 'username': vcsim['username'],
+            'password': vcsim['password'], 'ca_path': vcsim['ca_file']}
+
+
+@pytest.fixture(scope='session')
+def vsphere(vcsim):
+    """A pyvmomi session to the simulator, to check what the modules did."""
+    import ssl
+    from pyVim.connect import Disconnect, SmartConnect
+    si = SmartConnect(host=vcsim['host'], port=vcsim['port'], user=vcsim['username'], pwd=vcsim['password'],
+                      sslContext=ssl.create_default_context(cafile=vcsim['ca_file']))
+    yield si
+    Disconnect(si)
+
+
+def vsphere_vm(si, name):
+    """The pyvmomi VirtualMachine named ``name`` (None when there is none)."""
+    from pyVmomi import vim
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        for vm in view.view:
+            if vm.name == name:
+                return vm
+    finally:
+        view.Destroy()
+    return None
+
+
+def vsphere_snapshot(si, name):
+    """What a run could change on VM ``name`` (None when it does not exist), for before/after checks.
+
+    ``config.modified`` moves on every reconfigure, so an unchanged snapshot means nothing was written.
+    """
+    vm = vsphere_vm(si, name)
+    if vm is None:
+        return None
+    config = vm.config
+    return (str(config.modified), config.hardware.memoryMB, config.hardware.numCPU, vm.runtime.powerState,
+            config.annotation, sorted((o.key, o.value) for o in config.extraConfig),
+            sorted(d.key for d in config.hardware.device))
+
+
+class VSphereVMs:
+    """Unique ``vft-`` VM names on the simulator; removes the VMs afterwards."""
+
+    def __init__(self, si):
+        self.si = si
+        self.names = []
+
+    def new(self, stem='vm'):
+        name = '%s%s-%s' % (PREFIX, stem, uuid.uuid4().hex[:6])
+        self.names.append(name)
+        return name
+
+    def cleanup(self):
+        from pyVim.task import WaitForTask
+        for name in self.names:
+            vm = vsphere_vm(self.si, name)
+            if vm is None:
+                continue
+            if vm.runtime.powerState != 'poweredOff':
+                WaitForTask(vm.PowerOffVM_Task())
+            WaitForTask(vm.Destroy_Task())
+
+
+@pytest.fixture
+def vsphere_vms(vsphere):
+    box = VSphereVMs(vsphere)
+    yield box
+    box.cleanup()
+
+
+# -- two simulated hypervisor hosts (tests/env/twohost-up.sh), for virtfleet.virt.migrate ----------
+TWOHOST_BASE = os.environ.get('VIRTFLEET_TWOHOST_DIR', '/var/lib/virtfleet-test/twohost')
+TWOHOST_SHARED = os.environ.get('VIRTFLEET_TWOHOST_SHARED', '/var/lib/virtfleet-test/shared')
+
+
+class SimHost:
+    """One simulated hypervisor: its unix-socket URI (from the root namespace), its TCP URI (from the
+    other host), its private directories as seen from the root namespace, and a libvirt connection."""
+
+    def __init__(self, name, uri, tcp_uri):
+        self.name = name
+        self.uri = uri
+        self.tcp_uri = tcp_uri
+        self.base = os.path.join(TWOHOST_BASE, name)
+        self.images = os.path.join(self.base, 'lib', 'images')  # /var/lib/libvirt/images in the host
+        self.netns = 'vft-' + name
+        self.veth = 'vft-veth' + name[2:]
+        self._conn = None
+
+    @property
+    def conn(self):
+        if self._conn is not None:
+            try:
+                if self._conn.isAlive():
+                    return self._conn
+            except libvirt.libvirtError:
+                pass
+            try:
+                self._conn.close()
+            except libvirt.libvirtError:
+                pass
+        self._conn = libvirt.open(self.uri)
+        return self._conn
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except libvirt.libvirtError:
+                pass
+            self._conn = None
+
+    def domain(self, name):
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError:
+            return None
+
+    def pid(self, what):
+        with open(os.path.join(self.base, 'run', what + '.pid')) as handle:
+            return int(handle.read().strip())
+
+    def kill_libvirtd(self):
+        """SIGKILL this host's libvirtd (started by twohost-up.sh, found by its pid file)."""
+        os.kill(self.pid('libvirtd'), 9)
+        self.close()
+
+    def qemu_pid(self, name):
+        """The pid of the QEMU running VM ``name`` on this host, or None."""
+        try:
+            with open(os.path.join(self.base, 'run', 'libvirt', 'qemu', name + '.pid')) as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if os.path.exists('/proc/%d' % pid) else None
+
+    def limit_rate(self, rate='8mbit'):
+        """Slow this host's outgoing traffic on the link (so a migration lasts long enough to interfere)."""
+        self.unlimit_rate()
+        subprocess.run(['ip', 'netns', 'exec', self.netns, 'tc', 'qdisc', 'add', 'dev', self.veth, 'root',
+                        'tbf', 'rate', rate, 'burst', '32kbit', 'latency', '400ms'], check=True)
+
+    def unlimit_rate(self):
+        subprocess.run(['ip', 'netns', 'exec', self.netns, 'tc', 'qdisc', 'del', 'dev', self.veth, 'root'],
+                       check=False, capture_output=True)
+
+
+class TwoHost:
+    """tests/env/twohost-up.sh: hv1 and hv2, each with its own libvirtd; see that script."""
+
+    def __init__(self):
+        self.shared = TWOHOST_SHARED
+        self.hosts = {}
+        self.up()
+
+    def up(self):
+        """Start what is not running (idempotent); a host whose libvirtd was killed gets a new one."""
+        out = subprocess.run(['bash', os.path.join(ENV, 'twohost-up.sh')], check=True, capture_output=True,
+                             text=True).stdout
+        for line in out.strip().splitlines():
+            name, uri, tcp_uri = line.split()
+            if name in self.hosts:
+                self.hosts[name].close()
+            self.hosts[name] = SimHost(name, uri, tcp_uri)
+        return self
+
+    def __getitem__(self, name):
+        return self.hosts[name]
+
+    def down(self):
+        for host in self.hosts.values():
+            host.unlimit_rate()
+            host.close()
+        subprocess.run(['bash', os.path.join(ENV, 'twohost-down.sh')], check=False, capture_output=True)
+
+
+@pytest.fixture(scope='session')
+def twohost():
+    """The two simulated hosts, brought up once per session and torn down at its end
+    (VIRTFLEET_KEEP_TWOHOST=1 keeps them for a quicker next run)."""
+    hosts = TwoHost()
+    yield hosts
+    if os.environ.get('VIRTFLEET_KEEP_TWOHOST'):
+        for host in hosts.hosts.values():
+            host.unlimit_rate()
+            host.close()
+    else:
+        hosts.down()
+
+
+_SIM_GUEST_XML = '''<domain type='{domain_type}'>
+  <name>{name}</name>
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64'>hvm</type><boot dev='hd'/></os>
+  {cpu}
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    {interface}
+    <serial type='file'>
+      <source path='{log}' append='on'/>
+      <target port='0'/>
+    </serial>
+    <video><model type='none'/></video>
+    <memballoon model='none'/>
+  </devices>
+</domain>'''
+
+
+class SimGuest:
+    def __init__(self, name, disk, disk_paths, log):
+        self.name = name
+        self.disk = disk  # the path inside the hosts
+        self.disk_paths = disk_paths  # host name -> the same image as seen from the root namespace
+        self.log = log  # in the shared directory: the same file on both hosts
+
+
+class SimGuests:
+    """Test guests on the simulated hosts: the counting boot sector, its serial log (appended, in the
+    shared directory, so both hosts write the same file), its disk in the shared directory or in a
+    host's private /var/lib/libvirt/images. Removes them from both hosts afterwards."""
+
+    def __init__(self, twohost, image):
+        self.twohost = twohost
+        self.image = image
+        self.guests = []
+        os.makedirs(twohost.shared, exist_ok=True)
+
+    def new(self, host='hv1', storage='shared', extra_mib=0, network='vft-net', start=True, stem='mig', cpu='',
+            disk_dir=None, backing=None):
+        """A guest defined (and started) on ``host``; ``backing``: its disk is a qcow2 overlay of that image."""
+        name = '%s%s-%s' % (PREFIX, stem, uuid.uuid4().hex[:6])
+        if disk_dir or storage == 'shared':
+            disk = os.path.join(disk_dir or self.twohost.shared, name + '.img')
+            paths = dict((h, disk) for h in self.twohost.hosts)
+        else:
+            disk = '/var/lib/libvirt/images/%s.img' % name
+            paths = dict((h, os.path.join(self.twohost[h].images, name + '.img')) for h in self.twohost.hosts)
+        guest = SimGuest(name, disk, paths, os.path.join(self.twohost.shared, name + '.serial.log'))
+        self.guests.append(guest)
+        if backing:
+            subprocess.run(['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', backing, '-F', 'raw', paths[host]],
+                           check=True)
+        else:
+            shutil.copyfile(self.image, paths[host])
+        if extra_mib:
+            with open(paths[host], 'ab') as handle:
+                handle.write(os.urandom(extra_mib * 1024 * 1024))
+        interface = ("<interface type='network'><source network='%s'/><model type='virtio'/></interface>" % network
+                     if network else '')
+        conn = self.twohost[host].conn
+        try:
+            conn.getDomainCapabilities(None, None, None, 'kvm', 0)
+            domain_type = 'kvm'
+        except libvirt.libvirtError:
+            domain_type = 'qemu'
+        xml = _SIM_GUEST_XML.format(domain_type=domain_type, name=name, cpu=cpu, disk=disk, interface=interface,
+                                    log=guest.log)
+        if backing:
+            xml = xml.replace("type='raw' cache='none'", "type='qcow2' cache='none'")
+        dom = conn.defineXML(xml)
+        if start:
+            dom.create()
+        return guest
+
+    def cleanup(self):
+        for guest in self.guests:
+            for host in self.twohost.hosts.values():
+                try:
+                    _remove_domain(host.conn, guest.name)
+                except libvirt.libvirtError:
+                    pass
+            for path in set(guest.disk_paths.values()) | {guest.log}:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        for host in self.twohost.hosts.values():
+            try:
+                host.conn.storagePoolLookupByName('vft-images').refresh(0)
+            except libvirt.libvirtError:
+                pass
+
+
+@pytest.fixture
+def sim_guests(twohost, guest_image):
+    guests = SimGuests(twohost, guest_image)
+    yield guests
+    for host in twohost.hosts.values():
+        host.unlimit_rate()
+    twohost.up()  # a test that killed a daemon leaves it dead: the next test gets it back
+    guests.cleanup()

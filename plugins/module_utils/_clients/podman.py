@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Thin adapter over the podman command line.
+
+Why the CLI and not the REST API: Podman is daemonless.  The REST API needs
+``podman system service`` running (a socket, a systemd unit or a process to
+manage), while the ``podman`` binary is always there when Podman is, runs as
+the same user, and prints machine-readable JSON (``inspect``, ``--format
+json``).  Every call is one argv list run without a shell.
+
+A failed call never escapes as ``CalledProcessError``: it becomes ``NotFound``
+when podman says the object does not exist and ``BackendError`` (with podman's
+own message) otherwise.  A missing podman binary is a ``BackendError`` naming
+``podman_path``: podman is a program, not a Python library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
+
+# podman's ways of saying "there is no such object"
+_NOT_FOUND = re.compile(r'no such (container|object|image|volume|network)|no container with name or id'
+                        r'|image not known|network not found|unable to find network|volume not found'
+                        r'|no such pod', re.I)
+# podman's Go logger prefixes ('time="..." level=warning msg="..."') and CLI prefix ('Error: ')
+_LOG_LINE = re.compile(r'^time="[^"]*" level=(\w+) msg="(.*)"$')
+
+
+def argument_spec():
+    """Options that reach podman (doc fragment ``virtfleet.virt.podman``)."""
+    return dict(
+        podman_path=dict(type='str', default='podman'),
+    )
+
+
+def from_params(params):
+    """``_module.CLIENT_FACTORIES['podman']``: the client for one module run."""
+    return PodmanClient(params.get('podman_path') or 'podman')
+
+
+def _message(stderr):
+    """podman's error message from its stderr: the ``Error:`` lines, else the last warnings."""
+    errors, others = [], []
+    for line in stderr.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        match = _LOG_LINE.match(line)
+        if match:
+            if match.group(1) in ('error', 'fatal'):
+                errors.append(match.group(2))
+            else:
+                others.append(match.group(2))
+        elif line.startswith('Error: '):
+            errors.append(line[len('Error: '):])
+        else:
+            others.append(line)
+    return '; '.join(errors or others[-3:]) or 'no message on stderr'
+
+
+def _version_tuple(text):
+    numbers = re.findall(r'\d+', text or '')[:3]
+    return tuple(int(n) for n in numbers) + (0,) * (3 - len(numbers))
+
+
+class PodmanClient:
+    """Runs ``podman`` (or the program at ``podman_path``) and parses its JSON."""
+
+    def __init__(self, path='podman'):
+        self.path = path
+        self._info = None
+        self._version = None
+
+    def close(self):
+        """Nothing to close: every call is its own process."""
+
+    # -- running podman -------------------------------------------------------
+    def run(self, args, what, ok_codes=(0,)):
+        """Run ``podman args...``; return ``(rc, stdout)``, raising our typed errors on failure."""
+        argv = [self.path] + [str(a) for a in args]
+        env = dict(os.environ, LC_ALL='C', LANG='C')
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env, check=False)
+        except OSError as exc:
+            raise BackendError('cannot run podman as %r (%s): install Podman on the managed host (Debian/Ubuntu: '
+                               'apt-get install podman; RHEL/Fedora: dnf install podman) or set podman_path to '
+                               'the podman executable' % (self.path, exc.strerror or exc))
+        stdout = proc.stdout.decode('utf-8', 'replace')
+        if proc.returncode in ok_codes:
+            return proc.returncode, stdout
+        message = _message(proc.stderr.decode('utf-8', 'replace'))
+        if _NOT_FOUND.search(message):
+            raise NotFound('%s: %s' % (what, message))
+        raise BackendError('%s failed: %s' % (what, message), rc=proc.returncode)
+
+    def _json(self, args, what):
+        out = self.run(args, what)[1]
+        try:
+            return json.loads(out) if out.strip() else None
+        except ValueError:
+            raise BackendError('%s: podman printed something that is not JSON: %r' % (what, out[:200]))
+
+    # -- the engine -------------------------------------------------------------
+    def info(self):
+        if self._info is None:
+            self._info = self._json(['info', '--format', 'json'], 'reading podman info') or {}
+        return self._info
+
+    def version(self):
+        """Podman's version as a tuple of three integers."""
+        if self._version is None:
+            data = self._json(['version', '--format', 'json'], 'reading the podman version') or {}
+            client = data.get('Client') or data.get('Server') or {}
+            self._version = _version_tuple(client.get('Version'))
+        return self._version
+
+    def persistent_update(self):
+        """True when ``podman update`` changes are stored (Podman 5.1+ on the SQLite database).
+
+        Older Podman (and BoltDB) apply ``podman update`` to the cgroup only: it is lost at
+        the next start and ``podman inspect`` never shows it, so callers recreate instead.
+        """
+        if self.version() < (5, 1, 0):
+            return False
+        return (self.info().get('host') or {}).get('databaseBackend') == 'sqlite'
+
+    # -- containers -------------------------------------------------------------
+    def inspect_container(self, name):
+        found = self._json(['container', 'inspect', name], 'inspecting container %s' % name) or []
+        if not found:
+            raise NotFound('inspecting container %s: no such container' % name)
+        return found[0]
+
+    def inspect_containers(self, refs):
+        """``podman inspect`` of several containers at once; ones removed meanwhile are left out."""
+        if not refs:
+            return []
+        try:
+            return self._json(['container', 'inspect'] + list(refs), 'inspecting containers') or []
+        except NotFound:
+            found = []
+            for ref in refs:
+                try:
+                    found.append(self.inspect_container(ref))
+                except NotFound:
+                    pass
+            return found
+
+    def list_containers(self):
+        """``podman ps --all`` entries (Id, Names, State, Labels, ...)."""
+        return self._json(['ps', '--all', '--format', 'json'], 'listing containers') or []
+
+    def create_container(self, options, image, command=None):
+        args = ['create'] + list(options) + [image] + list(command or [])
+        return self.run(args, 'creating container')[1].strip().splitlines()[-1]
+
+    def start_container(self, name):
+        self.run(['start', name], 'starting container %s' % name)
+
+    def stop_container(self, name, timeout=None):
+        args = ['stop'] + (['--time', int(timeout)] if timeout is not None else []) + [name]
+        self.run(args, 'stopping container %s' % name)
+
+    def pause_container(self, name):
+        self.run(['pause', name], 'pausing container %s' % name)
+
+    def unpause_container(self, name):
+        self.run(['unpause', name], 'unpausing container %s' % name)
+
+    def remove_container(self, name, force=False):
+        """Remove ``name`` and its anonymous volumes (named volumes are kept)."""
+        args = ['rm', '--volumes'] + (['--force', '--time', '0'] if force else []) + [name]
+        self.run(args, 'removing container %s' % name)
+
+    def rename_container(self, name, new_name):
+        self.run(['rename', name, new_name], 'renaming container %s to %s' % (name, new_name))
+
+    def update_container(self, name, options):
+        self.run(['update'] + list(options) + [name], 'updating container %s' % name)
+
+    def container_logs(self, name, tail=5):
+        try:
+            return self.run(['logs', '--tail', int(tail), name], 'reading the log of container %s' % name)[1]
+        except BackendError:
+            return ''
+
+    # -- images, networks -------------------------------------------------------
+    def inspect_image(self, ref):
+        found = self._json(['image', 'inspect', ref], 'inspecting image %s' % ref) or []
+        if not found:
+            raise NotFound('inspecting image %s: image not known' % ref)
+        return found[0]
+
+    def pull_image(self, ref):
+        self.run(['pull', '--quiet', ref], 'pulling image %s' % ref)
+
+    def network_exists(self, name):
+        return self.run(['network', 'exists', name], 'looking up network %s' % name, ok_codes=(0, 1))[0] == 0
+
+    def list_network_names(self):
+        return sorted(n.get('name') or n.get('Name') for n in
+                      self._json(['network', 'ls', '--format', 'json'], 'listing networks') or [])
+
+    def network_connect(self, network, name):
+        self.run(['network', 'connect', network, name], 'connecting container %s to network %s' % (name, network))
+
+    def network_disconnect(self, network, name):
+        self.run(['network', 'disconnect', network, name],
+                 'disconnecting container %s from network %s' % (name, network))

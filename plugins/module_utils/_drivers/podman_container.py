@@ -1,0 +1,394 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Podman container driver: reads, plans and applies container specs.
+
+The actual state is read from ``podman inspect`` and normalized into the
+canonical forms of ``_container_spec`` - never from the command line that
+created the container.  What the image or podman put there by themselves
+(image environment, labels and default command, ``container=podman``,
+``TERM``, ``HOME``, anonymous volumes) is left out, so it never shows up as a
+change and a recreation from another image picks up that image's defaults.
+
+What changes in place: networks (``podman network connect``/``disconnect``)
+always; memory, cpus and the restart policy with ``podman update`` when this
+Podman stores such updates (5.1+ on SQLite; older Podman applies them to the
+cgroup only, where they are lost at the next start and invisible to
+``podman inspect``).  Everything else recreates the container.  Recreation
+creates the new container under a temporary name first (which checks image,
+volumes and networks), then swaps the names; when the new one fails to start,
+the old one is put back as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+
+MIB = 1024 ** 2
+# Environment podman adds to every container, ignored unless the user sets it.
+INJECTED_ENV = {'container': 'podman', 'TERM': 'xterm'}
+INJECTED_ENV_ANY_VALUE = ('HOSTNAME', 'HOME')
+_ANONYMOUS_VOLUME = re.compile(r'^[0-9a-f]{64}$')
+_STATES = {'running': 'running', 'paused': 'paused', 'stopping': 'stopping'}
+# Spec fields `podman update` can change on a Podman that keeps the change.
+_UPDATABLE = ('memory', 'cpus', 'restart_policy')
+
+
+def _env_dict(items):
+    env = {}
+    for item in items or []:
+        key, _sep, value = item.partition('=')
+        env[key] = value
+    return env
+
+
+def run_state(status):
+    """Podman's status (created, exited, running, ...) as a run state of the collection."""
+    return _STATES.get(status, 'stopped')
+
+
+def _ports(bindings):
+    ports = []
+    for key, entries in (bindings or {}).items():
+        container_port, _sep, protocol = key.partition('/')
+        for entry in entries or []:
+            ip = entry.get('HostIp') or '0.0.0.0'
+            ports.append(cspec.format_port(ip, entry.get('HostPort') or None, int(container_port),
+                                           protocol or 'tcp'))
+    return cspec.sort_ports(ports)
+
+
+def _volumes(mounts):
+    volumes = []
+    for mount in mounts or []:
+        destination = cspec._norm_path(mount.get('Destination') or '')
+        readonly = not mount.get('RW', True)
+        if mount.get('Type') == 'bind':
+            volumes.append(cspec.format_volume(cspec._norm_path(mount['Source']), destination, readonly))
+        elif mount.get('Type') == 'volume':
+            name = mount.get('Name') or ''
+            if _ANONYMOUS_VOLUME.match(name):
+                continue  # anonymous: the image's VOLUME or an unnamed -v; not managed
+            volumes.append(cspec.format_volume(name, destination, readonly))
+    return sorted(volumes, key=cspec.volume_destination)
+
+
+def _mib(nbytes):
+    if not nbytes:
+        return None
+    return nbytes // MIB if nbytes % MIB == 0 else round(nbytes / float(MIB), 3)
+
+
+def _cpus(host_config):
+    if host_config.get('NanoCpus'):
+        return round(host_config['NanoCpus'] / 1e9, 3) or None
+    if host_config.get('CpuQuota', 0) > 0 and host_config.get('CpuPeriod'):
+        return round(host_config['CpuQuota'] / float(host_config['CpuPeriod']), 3) or None
+    return None
+
+
+def _restart_policy(policy):
+    name = (policy or {}).get('Name') or 'no'
+    count = (policy or {}).get('MaximumRetryCount') or 0
+    if name == 'on-failure' and count:
+        return 'on-failure:%d' % count
+    return name
+
+
+def _network_mode(host_config):
+    mode = host_config.get('NetworkMode') or 'bridge'
+    return 'bridge' if mode in ('bridge', 'default') else mode
+
+
+class PodmanContainerDriver:
+    kind = 'container'
+    stopped_state = 'stopped'
+    initial_state = 'stopped'
+    restartable_states = ('running',)
+    reports_reboot = False
+
+    def __init__(self, client, pull=True, stop_timeout=None, target=None):
+        self.client = client
+        self.pull = pull
+        self.stop_timeout = stop_timeout
+        self.target = target
+        self._images = {}
+        # What the last plan predicts (also in check mode): the module adds it to its result.
+        self.notes = {'recreated': False, 'recreate_reasons': []}
+
+    # -- reading --------------------------------------------------------------
+    def read(self, name):
+        try:
+            data = self.client.inspect_container(name)
+        except NotFound:
+            return None
+        return self._normalize(data)
+
+    def list(self):
+        return [self._normalize(data) for data in self.client.inspect_containers(
+            [entry['Id'] for entry in self.client.list_containers()])]
+
+    def _image_config(self, image_id):
+        if image_id not in self._images:
+            try:
+                self._images[image_id] = self.client.inspect_image(image_id).get('Config') or {}
+            except NotFound:
+                self._images[image_id] = {}
+        return self._images[image_id]
+
+    def _normalize(self, data):
+        config = data.get('Config') or {}
+        host = data.get('HostConfig') or {}
+        image = self._image_config(data.get('Image'))
+        image_env = _env_dict(image.get('Env'))
+        raw_env = _env_dict(config.get('Env'))
+        env = dict((k, v) for k, v in raw_env.items()
+                   if not (image_env.get(k, INJECTED_ENV.get(k)) == v or k in INJECTED_ENV_ANY_VALUE))
+        image_labels = image.get('Labels') or {}
+        raw_labels = dict(config.get('Labels') or {})
+        labels = dict((k, v) for k, v in raw_labels.items() if image_labels.get(k) != v)
+        mode = _network_mode(host)
+        if mode == 'bridge':
+            networks = sorted((data.get('NetworkSettings') or {}).get('Networks') or {})
+        else:
+            networks = [mode]
+        spec = {
+            'image': data.get('ImageName') or config.get('Image'),
+            'image_id': data.get('Image'),
+            # None: the image's default command (so that a new image brings its own default)
+            'command': list(config['Cmd']) if config.get('Cmd') and config['Cmd'] != image.get('Cmd') else None,
+            'env': env,
+            'ports': _ports(host.get('PortBindings')),
+            'volumes': _volumes(data.get('Mounts')),
+            'networks': networks,
+            'restart_policy': _restart_policy(host.get('RestartPolicy')),
+            'labels': labels,
+            'memory': _mib(host.get('Memory')),
+            'cpus': _cpus(host),
+        }
+        status = (data.get('State') or {}).get('Status') or 'unknown'
+        return {'name': data.get('Name'), 'id': data.get('Id'), 'state': run_state(status), 'status': status,
+                'exit_code': (data.get('State') or {}).get('ExitCode'), 'spec': spec, 'network_mode': mode,
+                'raw_env': raw_env, 'raw_labels': raw_labels, 'raw_command': config.get('Cmd')}
+
+    def describe(self, actual):
+        return {'name': actual['name'], 'id': actual['id'], 'state': actual['state'],
+                'status': actual['status'], 'exit_code': actual['exit_code'], 'spec': dict(actual['spec'])}
+
+    # -- desired spec -----------------------------------------------------------
+    def desired(self, partial, actual):
+        if actual is None and not partial.get('image'):
+            raise SpecError('image', 'is required to create a container (the container does not exist yet)')
+        if actual is not None:
+            # A value the user sets explicitly is theirs even when the image or podman set it too.
+            for key, raw in (('env', 'raw_env'), ('labels', 'raw_labels')):
+                for name, value in (partial.get(key) or {}).items():
+                    if name not in actual['spec'][key] and actual[raw].get(name) == value:
+                        actual['spec'][key][name] = value
+            if partial.get('command') is not None and actual['spec']['command'] is None and \
+                    partial['command'] == actual['raw_command']:
+                actual['spec']['command'] = list(partial['command'])
+        spec = cspec.merge(partial, actual['spec'] if actual else None)
+        if 'image' in partial:
+            spec['image_id'] = self._resolve_image(partial['image'])
+            if actual is not None and spec['image_id'] == actual['spec']['image_id']:
+                spec['image'] = actual['spec']['image']  # the same image, perhaps by another name
+        old = actual['spec'] if actual else {}
+        for network in spec['networks'] or []:
+            if network not in cspec.NETWORK_MODES and network not in (old.get('networks') or []) \
+                    and not self.client.network_exists(network):
+                raise SpecError('networks', 'network %r does not exist: create it first (podman network create %s, '
+                                            'or virtfleet.virt.network) or use one of: %s'
+                                % (network, network, ', '.join(self.client.list_network_names()) or 'none'))
+        for volume in spec['volumes']:
+            source = volume.split(':')[0]
+            if source.startswith('/') and volume not in (old.get('volumes') or []) and not os.path.exists(source):
+                raise SpecError('volumes', 'the host path %s does not exist: create it first or fix the volume %r'
+                                % (source, volume))
+        return spec
+
+    def _resolve_image(self, ref):
+        """The ID of the local image ``ref`` names; ``None`` when it must be pulled first."""
+        try:
+            return self.client.inspect_image(ref)['Id']
+        except NotFound:
+            pass
+        if not self.pull:
+            raise SpecError('image', '%r is not present in local storage and pull is false: load, import or build '
+                                     'it on this host first (podman load, podman import, podman build)' % ref)
+        self.notes.setdefault('warnings', []).append(
+            'image %s is not present in local storage: it is pulled before the container is created' % ref)
+        return None
+
+    def _ensure_image(self, spec):
+        if spec['image_id'] is not None:
+            return
+        try:
+            self.client.pull_image(spec['image'])
+            spec['image_id'] = self.client.inspect_image(spec['image'])['Id']
+        except (BackendError, NotFound) as exc:
+            raise SpecError('image', '%r is not present in local storage and pulling it failed (%s). Nothing was '
+                                     'changed. The image must be present locally (podman load, podman import, '
+                                     'podman build) or pullable from a registry this host can reach.'
+                            % (spec['image'], exc.msg))
+
+    # -- writing ------------------------------------------------------------------
+    @staticmethod
+    def create_options(name, spec):
+        """``podman create`` options for ``spec`` (the image and command follow them)."""
+        opts = ['--name', name, '--pull', 'never']
+        for key, value in sorted(spec['env'].items()):
+            opts += ['--env', '%s=%s' % (key, value)]
+        for key, value in sorted(spec['labels'].items()):
+            opts += ['--label', '%s=%s' % (key, value)]
+        for port in spec['ports']:
+            opts += ['--publish', PodmanContainerDriver.publish_option(port)]
+        for volume in spec['volumes']:
+            opts += ['--volume', volume]
+        for network in spec['networks'] or []:
+            opts += ['--network', network]
+        if spec['restart_policy'] != 'no':
+            opts += ['--restart', spec['restart_policy']]
+        opts += PodmanContainerDriver._resource_options(spec)
+        return opts
+
+    @staticmethod
+    def publish_option(port):
+        """A canonical port as ``podman --publish`` takes it."""
+        ip, host_port, container_port, protocol = cspec.parse_canonical_port(port)
+        target = '%d/%s' % (container_port, protocol)
+        if ip == '0.0.0.0':
+            return '%d:%s' % (host_port, target) if host_port else target
+        return '%s:%s:%s' % ('[%s]' % ip if ':' in ip else ip, host_port or '', target)
+
+    @staticmethod
+    def _resource_options(spec, fields=('memory', 'cpus')):
+        opts = []
+        if 'memory' in fields and spec['memory'] is not None:
+            opts += ['--memory', '%db' % int(round(spec['memory'] * MIB))]
+        if 'cpus' in fields and spec['cpus'] is not None:
+            opts += ['--cpus', '%g' % spec['cpus']]
+        return opts
+
+    def create(self, name, spec):
+        self._ensure_image(spec)
+        self.client.create_container(self.create_options(name, spec), spec['image'], spec['command'])
+
+    def plan_update(self, actual, spec):
+        changes = cspec.changed_fields(actual['spec'], spec)
+        recreate, updates = [], []
+        for field in changes:
+            if field == 'networks' and actual['network_mode'] == 'bridge' and \
+                    not set(spec['networks']) & set(cspec.NETWORK_MODES):
+                updates.append(field)
+            elif field in _UPDATABLE and spec[field] is not None and self.client.persistent_update():
+                updates.append(field)
+            elif field == 'image_id' and 'image' in changes:
+                continue  # one reason is enough
+            else:
+                recreate.append(field)
+        self.notes['recreated'] = bool(recreate)
+        self.notes['recreate_reasons'] = recreate
+        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates})
+
+    def apply_update(self, actual, plan):
+        spec = plan.details['spec']
+        if plan.details['recreate']:
+            self._recreate(actual, spec)
+            return {}
+        name = actual['id']
+        fields = [f for f in plan.details['updates'] if f in _UPDATABLE]
+        if fields:
+            opts = self._resource_options(spec, fields)
+            if 'restart_policy' in fields:
+                opts += ['--restart', spec['restart_policy']]
+            self.client.update_container(name, opts)
+        if 'networks' in plan.details['updates']:
+            old, new = set(actual['spec']['networks']), set(spec['networks'])
+            for network in sorted(new - old):
+                self.client.network_connect(network, name)
+            for network in sorted(old - new):
+                self.client.network_disconnect(network, name)
+        return {}
+
+    def _recreate(self, actual, spec):
+        """Replace the container by one built from ``spec``, in the same run state; roll back on failure."""
+        name, old_id, was = actual['name'], actual['id'], actual['state']
+        self._ensure_image(spec)
+        suffix = uuid.uuid4().hex[:8]
+        new_id = self.client.create_container(self.create_options('%s-vfnew-%s' % (name, suffix), spec),
+                                              spec['image'], spec['command'])
+        end_state = 'stopped' if self.target == 'stopped' else was
+        renamed = False
+        try:
+            if was == 'paused':
+                self.client.unpause_container(old_id)
+            if was != 'stopped':
+                self.client.stop_container(old_id, self.stop_timeout)
+            self.client.rename_container(old_id, '%s-vfold-%s' % (name, suffix))
+            renamed = True
+            self.client.rename_container(new_id, name)
+            if end_state in ('running', 'paused'):
+                self._start(new_id, name)
+                if end_state == 'paused':
+                    self.client.pause_container(new_id)
+        except BackendError as exc:
+            self._roll_back(name, old_id, new_id, was, renamed, exc)
+        self.client.remove_container(old_id, force=True)
+
+    def _roll_back(self, name, old_id, new_id, was, renamed, exc):
+        problems = []
+        for step in (lambda: self.client.remove_container(new_id, force=True),
+                     lambda: renamed and self.client.rename_container(old_id, name),
+                     lambda: was in ('running', 'paused') and self._start(old_id, name),
+                     lambda: was == 'paused' and self.client.pause_container(old_id)):
+            try:
+                step()
+            except BackendError as rollback_exc:
+                problems.append(rollback_exc.msg)
+        if problems:
+            raise BackendError('recreating container %s failed (%s) and restoring the old container (ID %s) failed '
+                               'too: %s' % (name, exc.msg, old_id[:12], '; '.join(problems)))
+        raise BackendError('recreating container %s failed: %s. The old container (ID %s) was restored as it was.'
+                           % (name, exc.msg, old_id[:12]))
+
+    def delete(self, actual, options):
+        self.client.remove_container(actual['id'])
+        return {}
+
+    # -- run state ----------------------------------------------------------------
+    def state(self, name):
+        return run_state((self.client.inspect_container(name).get('State') or {}).get('Status'))
+
+    def steps(self, current, target):
+        steps = cspec.run_steps(current, target)
+        if steps is None:
+            raise BackendError('cannot bring a container from state %s to %s' % (current, target))
+        return [Step(action, until) for action, until in steps]
+
+    def _start(self, ref, name):
+        self.client.start_container(ref)
+        state = self.client.inspect_container(ref).get('State') or {}
+        if run_state(state.get('Status')) != 'running':
+            logs = self.client.container_logs(ref).strip()
+            raise BackendError('container %s stopped right after it started (status %s, exit code %s)%s'
+                               % (name, state.get('Status'), state.get('ExitCode'),
+                                  '; its last output: %s' % logs[-500:] if logs else ''))
+
+    def perform(self, name, action):
+        if action == 'wait':
+            return
+        if action == 'start':
+            self._start(name, name)
+        elif action == 'stop':
+            self.client.stop_container(name, self.stop_timeout)
+        elif action == 'unpause':
+            self.client.unpause_container(name)
+        else:  # pragma: no cover - the step table names only the actions above
+            raise BackendError('unknown container action %s' % action)

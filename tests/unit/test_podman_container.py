@@ -1,0 +1,341 @@
+"""The Podman container driver with a fake podman: normalization of `podman inspect`, plans, recreation
+and roll-back, the reconcile loop in check mode, and the client's error translation."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cs
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as podman_client
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
+
+IMAGE_ID = 'a' * 64
+OTHER_IMAGE_ID = 'b' * 64
+IMAGES = {
+    'localhost/app:1': {'Id': IMAGE_ID, 'Config': {'Env': ['PATH=/bin', 'APP_HOME=/app'], 'Cmd': ['/bin/sh'],
+                                                   'Labels': {'vendor': 'us'}}},
+    'localhost/app:2': {'Id': OTHER_IMAGE_ID, 'Config': {'Env': ['PATH=/bin'], 'Cmd': ['/bin/sh']}},
+}
+IMAGES[IMAGE_ID] = IMAGES['localhost/app:1']
+IMAGES['localhost/app'] = IMAGES['localhost/app:1']
+IMAGES[OTHER_IMAGE_ID] = IMAGES['localhost/app:2']
+
+
+def inspect_data(**overrides):
+    data = {
+        'Id': 'c' * 64, 'Name': 'web', 'Image': IMAGE_ID, 'ImageName': 'localhost/app:1',
+        'State': {'Status': 'running', 'ExitCode': 0},
+        'Config': {'Env': ['PATH=/bin', 'APP_HOME=/app', 'TERM=xterm', 'container=podman', 'HOME=/root',
+                           'HOSTNAME=cccccccccccc', 'GREETING=hi'],
+                   'Cmd': ['httpd', '-f'], 'Labels': {'vendor': 'us', 'fleet': 'shop'}},
+        'HostConfig': {'PortBindings': {'80/tcp': [{'HostIp': '127.0.0.1', 'HostPort': '8080'}],
+                                        '53/udp': [{'HostIp': '', 'HostPort': '5353'}]},
+                       'RestartPolicy': {'Name': 'on-failure', 'MaximumRetryCount': 3},
+                       'Memory': 64 * 1024 * 1024, 'NanoCpus': 500000000, 'CpuQuota': 50000, 'CpuPeriod': 100000,
+                       'NetworkMode': 'bridge'},
+        'Mounts': [{'Type': 'bind', 'Source': '/srv/www', 'Destination': '/www/', 'RW': False},
+                   {'Type': 'volume', 'Name': 'cache', 'Destination': '/cache', 'RW': True},
+                   {'Type': 'volume', 'Name': 'd' * 64, 'Destination': '/anon', 'RW': True}],
+        'NetworkSettings': {'Networks': {'podman': {}, 'backend': {}}},
+    }
+    data.update(overrides)
+    return data
+
+
+class FakePodman:
+    """Just enough podman: containers by name and ID, images, networks; records every write."""
+
+    def __init__(self, containers=(), persistent=False, fail_start=()):
+        self.containers = dict((c['Name'], copy.deepcopy(c)) for c in containers)
+        self.persistent = persistent
+        self.fail_start = set(fail_start)
+        self.writes = []
+        self.networks = {'podman', 'backend', 'front'}
+        self.counter = 0
+
+    def _find(self, ref):
+        for data in self.containers.values():
+            if ref in (data['Name'], data['Id']):
+                return data
+        raise NotFound('no such container %s' % ref)
+
+    def close(self):
+        pass
+
+    def persistent_update(self):
+        return self.persistent
+
+    def inspect_container(self, ref):
+        return copy.deepcopy(self._find(ref))
+
+    def inspect_containers(self, refs):
+        return [self.inspect_container(r) for r in refs]
+
+    def list_containers(self):
+        return [{'Id': c['Id']} for c in self.containers.values()]
+
+    def inspect_image(self, ref):
+        if ref not in IMAGES:
+            raise NotFound('image not known')
+        return copy.deepcopy(IMAGES[ref])
+
+    def pull_image(self, ref):
+        self.writes.append(('pull', ref))
+        raise BackendError('pulling image %s failed: connection refused' % ref)
+
+    def network_exists(self, name):
+        return name in self.networks
+
+    def list_network_names(self):
+        return sorted(self.networks)
+
+    def create_container(self, options, image, command=None):
+        self.writes.append(('create', options, image, command))
+        self.counter += 1
+        name = options[options.index('--name') + 1]
+        new_id = ('%d' % self.counter) * 64
+        self.containers[name] = inspect_data(Id=new_id, Name=name, State={'Status': 'created', 'ExitCode': 0})
+        return new_id
+
+    def start_container(self, ref):
+        self.writes.append(('start', ref))
+        data = self._find(ref)
+        data['State'] = {'Status': 'exited' if data['Id'] in self.fail_start else 'running', 'ExitCode': 1}
+
+    def stop_container(self, ref, timeout=None):
+        self.writes.append(('stop', ref))
+        self._find(ref)['State'] = {'Status': 'exited', 'ExitCode': 0}
+
+    def pause_container(self, ref):
+        self.writes.append(('pause', ref))
+
+    def unpause_container(self, ref):
+        self.writes.append(('unpause', ref))
+
+    def remove_container(self, ref, force=False):
+        self.writes.append(('rm', ref))
+        del self.containers[self._find(ref)['Name']]
+
+    def rename_container(self, ref, new_name):
+        self.writes.append(('rename', ref, new_name))
+        data = self._find(ref)
+        del self.containers[data['Name']]
+        data['Name'] = new_name
+        self.containers[new_name] = data
+
+    def update_container(self, ref, options):
+        self.writes.append(('update', ref, options))
+
+    def network_connect(self, network, ref):
+        self.writes.append(('connect', network, ref))
+
+    def network_disconnect(self, network, ref):
+        self.writes.append(('disconnect', network, ref))
+
+    def container_logs(self, ref, tail=5):
+        return 'httpd: bind: Address in use\n'
+
+
+def test_inspect_is_normalized_without_what_image_and_podman_added():
+    driver = PodmanContainerDriver(FakePodman([inspect_data()]))
+    actual = driver.read('web')
+    assert actual['state'] == 'running' and actual['id'] == 'c' * 64
+    assert actual['spec'] == {
+        'image': 'localhost/app:1', 'image_id': IMAGE_ID, 'command': ['httpd', '-f'], 'env': {'GREETING': 'hi'},
+        'ports': ['0.0.0.0:5353:53/udp', '127.0.0.1:8080:80/tcp'], 'volumes': ['cache:/cache', '/srv/www:/www:ro'],
+        'networks': ['backend', 'podman'], 'restart_policy': 'on-failure:3', 'labels': {'fleet': 'shop'},
+        'memory': 64, 'cpus': 0.5}
+    assert driver.read('nothing') is None
+
+
+def test_the_image_default_command_is_none_and_set_explicitly_no_change():
+    data = inspect_data()
+    data['Config']['Cmd'] = ['/bin/sh']
+    driver = PodmanContainerDriver(FakePodman([data]))
+    actual = driver.read('web')
+    assert actual['spec']['command'] is None
+    assert driver.plan_update(actual, driver.desired({'command': ['/bin/sh']}, actual)).changes == []
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'command': ['/bin/sh', '-x']}, actual))
+    assert plan.changes == ['command'] and driver.notes['recreate_reasons'] == ['command']
+    # another image with the command left out: the new container gets the new image's default
+    actual = driver.read('web')
+    spec = driver.desired({'image': 'localhost/app:2'}, actual)
+    assert spec['command'] is None
+    assert '/bin/sh' not in PodmanContainerDriver.create_options('web', spec)
+
+
+def test_an_image_default_set_explicitly_is_no_change():
+    driver = PodmanContainerDriver(FakePodman([inspect_data()]))
+    actual = driver.read('web')
+    partial = {'env': {'GREETING': 'hi', 'APP_HOME': '/app', 'TERM': 'xterm'}, 'labels': {'fleet': 'shop', 'vendor': 'us'}}
+    spec = driver.desired(partial, actual)
+    assert driver.plan_update(actual, spec).changes == []
+    # the same value for a variable the image does not set is a change
+    actual = driver.read('web')
+    assert driver.plan_update(actual, driver.desired({'env': {'GREETING': 'hi', 'NEW': ''}}, actual)).changes == ['env']
+
+
+def test_same_image_by_another_name_is_no_change_a_moved_tag_is():
+    driver = PodmanContainerDriver(FakePodman([inspect_data()]))
+    actual = driver.read('web')
+    spec = driver.desired({'image': 'localhost/app'}, actual)
+    assert spec['image'] == 'localhost/app:1' and driver.plan_update(actual, spec).changes == []
+    plan = driver.plan_update(actual, driver.desired({'image': 'localhost/app:2'}, actual))
+    assert plan.changes == ['image', 'image_id'] and driver.notes['recreate_reasons'] == ['image']
+
+
+@pytest.mark.parametrize('persistent,recreated', [(False, True), (True, False)])
+def test_resources_update_in_place_only_where_podman_keeps_it(persistent, recreated):
+    driver = PodmanContainerDriver(FakePodman([inspect_data()], persistent=persistent))
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'memory': 128, 'restart_policy': 'always'}, actual))
+    assert plan.changes == ['restart_policy', 'memory']
+    assert driver.notes['recreated'] is recreated
+    assert driver.notes['recreate_reasons'] == (['restart_policy', 'memory'] if recreated else [])
+    # removing a limit is never an update in place
+    plan = driver.plan_update(actual, driver.desired({'memory': None}, actual))
+    assert driver.notes['recreate_reasons'] == ['memory']
+
+
+def test_networks_change_in_place_and_modes_recreate():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'networks': ['front', 'podman']}, actual))
+    assert plan.changes == ['networks'] and driver.notes['recreated'] is False
+    driver.apply_update(actual, plan)
+    assert fake.writes == [('connect', 'front', 'c' * 64), ('disconnect', 'backend', 'c' * 64)]
+    driver.plan_update(actual, driver.desired({'networks': ['host']}, actual))
+    assert driver.notes['recreate_reasons'] == ['networks']
+
+
+def test_a_missing_network_or_bind_source_is_refused_before_any_write():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    with pytest.raises(SpecError, match="network 'nope' does not exist.*backend, front, podman"):
+        driver.desired({'networks': ['nope']}, driver.read('web'))
+    with pytest.raises(SpecError, match='/nonexistent/vft does not exist'):
+        driver.desired({'volumes': ['/nonexistent/vft:/x']}, driver.read('web'))
+    # a bind already on the container is not checked again
+    assert driver.desired({'volumes': ['/srv/www:/www:ro']}, driver.read('web'))['volumes'] == ['/srv/www:/www:ro']
+    assert fake.writes == []
+
+
+def test_a_missing_image_is_pulled_and_failure_says_what_to_do():
+    fake = FakePodman()
+    driver = PodmanContainerDriver(fake)
+    spec = driver.desired({'image': 'localhost/nope:1'}, None)
+    assert spec['image_id'] is None and 'is pulled' in driver.notes['warnings'][0]
+    with pytest.raises(SpecError) as err:
+        driver.create('web', spec)
+    assert err.value.param == 'image' and 'must be present locally' in err.value.msg
+    assert fake.writes == [('pull', 'localhost/nope:1')] and fake.containers == {}
+    with pytest.raises(SpecError, match='pull is false'):
+        PodmanContainerDriver(fake, pull=False).desired({'image': 'localhost/nope:1'}, None)
+    with pytest.raises(SpecError, match='required to create'):
+        driver.desired({}, None)
+
+
+def test_create_options():
+    spec = cs.merge({'image': 'localhost/app:1', 'env': {'B': '2', 'A': 'x y'}, 'labels': {'l': 'v'},
+                     'ports': cs.parse_ports(['127.0.0.1:8080:80', '90', '[::1]::53/udp', '9000:9000']),
+                     'volumes': ['/srv:/srv:ro'], 'networks': ['a', 'b'], 'restart_policy': 'on-failure:2',
+                     'memory': 64, 'cpus': 1.5}, None)
+    assert PodmanContainerDriver.create_options('web', spec) == [
+        '--name', 'web', '--pull', 'never', '--env', 'A=x y', '--env', 'B=2', '--label', 'l=v',
+        '--publish', '[::1]::53/udp', '--publish', '127.0.0.1:8080:80/tcp', '--publish', '90/tcp',
+        '--publish', '9000:9000/tcp', '--volume', '/srv:/srv:ro', '--network', 'a', '--network', 'b',
+        '--restart', 'on-failure:2', '--memory', '67108864b', '--cpus', '1.5']
+
+
+def test_recreation_swaps_names_and_keeps_the_run_state():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'env': {'GREETING': 'bonjour'}}, actual))
+    driver.apply_update(actual, plan)
+    kinds = [w[0] for w in fake.writes]
+    assert kinds == ['create', 'stop', 'rename', 'rename', 'start', 'rm']
+    new = driver.read('web')
+    assert new['id'] == '1' * 64 and new['state'] == 'running' and list(fake.containers) == ['web']
+
+
+def test_recreation_into_stopped_does_not_start_the_new_container():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake, target='stopped')
+    actual = driver.read('web')
+    driver.apply_update(actual, driver.plan_update(actual, driver.desired({'command': ['sleep', '9']}, actual)))
+    assert 'start' not in [w[0] for w in fake.writes] and driver.read('web')['state'] == 'stopped'
+
+
+def test_failed_recreation_puts_the_old_container_back():
+    fake = FakePodman([inspect_data()], fail_start={'1' * 64})
+    driver = PodmanContainerDriver(fake)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'ports': cs.parse_ports(['127.0.0.1:8081:80'])}, actual))
+    with pytest.raises(BackendError) as err:
+        driver.apply_update(actual, plan)
+    assert 'recreating container web failed' in err.value.msg and 'was restored' in err.value.msg
+    assert 'Address in use' in err.value.msg
+    assert list(fake.containers) == ['web'] and fake.containers['web']['Id'] == 'c' * 64
+    assert driver.read('web')['state'] == 'running'
+
+
+def test_check_mode_predicts_recreation_and_writes_nothing():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    opts = _reconcile.Options(check_mode=True)
+    outcome, before, after = _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running',
+                                               'stopped', opts)
+    assert outcome.changed and outcome.actions == ['updated: env', 'stop']
+    assert driver.notes == {'recreated': True, 'recreate_reasons': ['env']}
+    assert before['spec']['env'] == {'GREETING': 'hi'} and after['spec']['env'] == {'GREETING': 'bonjour'}
+    assert after['state'] == 'stopped' and fake.writes == []
+    outcome, before, after = _reconcile.ensure(driver, 'new', {'image': 'localhost/app:1'}, 'running', 'running',
+                                               opts)
+    assert outcome.actions == ['created', 'start'] and fake.writes == []
+
+
+def test_the_reconcile_loop_is_idempotent():
+    fake = FakePodman([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    partial = {'image': 'localhost/app:1', 'env': {'GREETING': 'hi'},
+               'ports': ['127.0.0.1::80/tcp', '0.0.0.0:5353:53/udp']}
+    outcome, _before, _after = _reconcile.ensure(driver, 'web', partial, 'running', 'running', _reconcile.Options())
+    assert not outcome.changed and fake.writes == []
+
+
+def test_paused_to_stopped_unpauses_first():
+    driver = PodmanContainerDriver(FakePodman())
+    steps = [(s.action, s.until) for s in driver.steps('paused', 'stopped')]
+    assert steps == [('unpause', 'running'), ('stop', 'stopped')]
+    with pytest.raises(BackendError, match='cannot bring a container'):
+        driver.steps('removing', 'running')
+
+
+def test_client_error_messages():
+    stderr = ('time="2026-01-01T00:00:00Z" level=warning msg="Failed, retrying in 1s ... (1/3)"\n'
+              'Error: initializing source docker://localhost/x:1: connection refused\n')
+    assert podman_client._message(stderr) == 'initializing source docker://localhost/x:1: connection refused'
+    assert podman_client._message('failed to connect to syslog\n') == 'failed to connect to syslog'
+    assert podman_client._message('') == 'no message on stderr'
+    assert podman_client._version_tuple('4.3.1') == (4, 3, 1)
+    assert podman_client._version_tuple('5.1.0-rc1') == (5, 1, 0)
+
+
+def test_client_translates_failures(tmp_path):
+    fake = tmp_path / 'podman'
+    fake.write_text('#!/bin/sh\necho "Error: inspecting object: no such container $3" >&2\nexit 125\n')
+    fake.chmod(0o755)
+    client = podman_client.PodmanClient(str(fake))
+    with pytest.raises(NotFound, match='no such container web'):
+        client.inspect_container('web')
+    fake.write_text('#!/bin/sh\necho "Error: something broke" >&2\nexit 125\n')
+    with pytest.raises(BackendError, match='starting container web failed: something broke'):
+        client.start_container('web')
+    with pytest.raises(BackendError, match='cannot run podman.*podman_path'):
+        podman_client.PodmanClient(str(tmp_path / 'missing')).list_containers()
