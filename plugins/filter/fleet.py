@@ -131,6 +131,39 @@ def place_vms(vms, host_facts, vm_facts, fleet, reserve_mib=256, batch_size=10, 
     return {'batches': batches, 'prune': pruned, 'placement': placement}
 
 
+def host_containers(items, fleet, hosts, host):
+    """The containers of ``items`` that run on ``host``: replicas go round-robin over ``hosts``.
+
+    Each container gets the label ``virtfleet.fleet=<fleet>`` (which pruning looks for) and its
+    name from ``name_format`` (default ``{name}-{index}``) when the item has ``replicas``.
+    """
+    hosts = sorted(hosts)
+    if host not in hosts:
+        raise AnsibleFilterError('host %s is not one of the fleet hosts (%s)' % (host, ', '.join(hosts)))
+    mine, seen, slot = [], set(), 0
+    for index, item in enumerate(items or []):
+        if not isinstance(item, dict) or not item.get('name'):
+            raise AnsibleFilterError('container item %d needs a name' % index)
+        names = [item['name']]
+        if item.get('replicas') is not None:
+            fmt = item.get('name_format', '{name}-{index}')
+            try:
+                names = [fmt.format(name=item['name'], index=i) for i in range(1, int(item['replicas']) + 1)]
+            except (KeyError, IndexError, ValueError) as exc:
+                raise AnsibleFilterError('container item %s: name_format %r: %s' % (item['name'], fmt, exc))
+        for name in names:
+            if name in seen:
+                raise AnsibleFilterError('fleet container %s is listed twice' % name)
+            seen.add(name)
+            if hosts[slot % len(hosts)] == host:
+                container = dict((k, copy.deepcopy(v)) for k, v in item.items() if k not in ('replicas', 'name_format'))
+                container['name'] = name
+                container['labels'] = dict(container.get('labels') or {}, **{'virtfleet.fleet': fleet})
+                mine.append(container)
+            slot += 1
+    return mine
+
+
 class FilterModule:
     def filters(self):
-        return {'expand_fleet': expand_fleet, 'place_vms': place_vms}
+        return {'expand_fleet': expand_fleet, 'place_vms': place_vms, 'host_containers': host_containers}

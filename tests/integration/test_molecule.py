@@ -19,12 +19,15 @@ def test_every_role_has_a_molecule_scenario():
 
 
 @pytest.mark.parametrize('scenario', SCENARIOS, ids=lambda p: '%s/%s' % (p.split(os.sep)[-4], p.split(os.sep)[-2]))
-def test_molecule_scenario(scenario, venv_bin, collections_path, guest_image):
+def test_molecule_scenario(scenario, venv_bin, collections_path, guest_image, request):
     role_dir = os.path.dirname(os.path.dirname(os.path.dirname(scenario)))
     name = os.path.basename(os.path.dirname(scenario))
+    extra = {}
+    if os.path.basename(role_dir).startswith('container'):
+        extra['VIRTFLEET_PODMAN_PATH'] = request.getfixturevalue('podman_path')
     env = dict(os.environ, VIRTFLEET_PYTHON=os.path.join(venv_bin, 'python'),
                VIRTFLEET_COLLECTIONS_PATH=collections_path, VIRTFLEET_GUEST_IMAGE=guest_image,
-               PATH=venv_bin + os.pathsep + os.environ.get('PATH', ''), NO_COLOR='1', ANSIBLE_NOCOLOR='1')
+               PATH=venv_bin + os.pathsep + os.environ.get('PATH', ''), NO_COLOR='1', ANSIBLE_NOCOLOR='1', **extra)
     proc = subprocess.run([os.path.join(venv_bin, 'molecule'), 'test', '-s', name], cwd=role_dir, env=env,
                           capture_output=True, text=True, check=False, timeout=1800)
     output = proc.stdout + proc.stderr

@@ -85,3 +85,14 @@ def test_batches_and_prune():
     assert plan['prune'] == [{'hypervisor': 'a', 'uri': 'qemu+ssh://a/system',
                               'vms': [{'name': 'old-1', 'state': 'absent'}]}]
     assert place_vms(items, hosts, vms, 'f', batch_size=2, prune=False)['prune'] == []
+
+
+def test_host_containers_spreads_replicas_round_robin():
+    from ansible_collections.virtfleet.virt.plugins.filter.fleet import host_containers
+    items = [{'name': 'web', 'replicas': 3, 'image': 'x'}, {'name': 'db', 'image': 'y', 'labels': {'a': 'b'}}]
+    a = host_containers(items, 'shop', ['h2', 'h1'], 'h1')
+    b = host_containers(items, 'shop', ['h2', 'h1'], 'h2')
+    assert [c['name'] for c in a] == ['web-1', 'web-3'] and [c['name'] for c in b] == ['web-2', 'db']
+    assert b[1]['labels'] == {'a': 'b', 'virtfleet.fleet': 'shop'} and 'replicas' not in a[0]
+    with pytest.raises(AnsibleFilterError, match='not one of the fleet hosts'):
+        host_containers(items, 'shop', ['h1'], 'h3')
