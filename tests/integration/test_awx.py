@@ -26,7 +26,8 @@ def test_demo_job_through_ansible_runner(ansible, conn, guest_image, workdir):
     import ansible_runner
 
     suffix = uuid.uuid4().hex[:6]
-    fleet = [{'name': 'vft-awx%d-%s' % (i, suffix), 'memory': 32, 'vcpus': 1, 'role': 'web'} for i in range(2)]
+    fleet = [{'name': 'vft-awx-' + suffix, 'replicas': 2, 'memory': 32, 'tags': {'role': 'web'}}]
+    names = ['vft-awx-%s-%d' % (suffix, i) for i in (1, 2)]
     images = os.path.join(workdir, 'awx-images-' + suffix)
     os.makedirs(images)
     extravars = {'demo_fleet': fleet, 'demo_base_image': guest_image, 'demo_image_dir': images,
@@ -43,7 +44,7 @@ def test_demo_job_through_ansible_runner(ansible, conn, guest_image, workdir):
         stats = [e for e in events if e['event'] == 'playbook_on_stats'][-1]['event_data']
         assert stats['failures'] == {} and stats['dark'] == {}
         ok_tasks = set(e['event_data'].get('task_action') for e in events if e['event'] == 'runner_on_ok')
-        assert {'virtfleet.virt.vm', 'virtfleet.virt.vm_info'} <= ok_tasks
-        assert all(conn.lookupByName(vm['name']).isActive() for vm in fleet)
+        assert {'virtfleet.virt.fleet', 'virtfleet.virt.vm_info'} <= ok_tasks
+        assert all(conn.lookupByName(name).isActive() for name in names)
     finally:
         ansible.playbook(os.path.join(REPO, 'playbooks', 'demo_remove.yml'), '-e', json.dumps(extravars))

@@ -17,21 +17,22 @@ def _recap_changed(output):
 
 def test_demo_playbook_deploys_a_fleet_idempotently(ansible, conn, guest_image, workdir):
     suffix = uuid.uuid4().hex[:6]
-    fleet = [{'name': 'vft-demo%d-%s' % (i, suffix), 'memory': 32, 'vcpus': 1, 'role': 'web'} for i in range(3)]
+    fleet = [{'name': 'vft-demoweb-' + suffix, 'replicas': 2, 'memory': 32, 'tags': {'role': 'web'}},
+             {'name': 'vft-demodb-' + suffix, 'memory': 48, 'vcpus': 2, 'tags': {'role': 'db'}}]
+    names = ['vft-demoweb-%s-1' % suffix, 'vft-demoweb-%s-2' % suffix, 'vft-demodb-' + suffix]
     images = os.path.join(workdir, 'demo-images')
     os.makedirs(images, exist_ok=True)
     extra = ['-e', json.dumps({'demo_fleet': fleet, 'demo_base_image': guest_image, 'demo_image_dir': images,
                                'demo_log_dir': images, 'demo_tag': 'vft-demo-' + suffix})]
     try:
         out = ansible.playbook(os.path.join(REPO, 'playbooks', 'demo.yml'), *extra).stdout
-        assert _recap_changed(out) == 2
-        for vm in fleet:
-            assert conn.lookupByName(vm['name']).isActive()
-            wait_ticks(os.path.join(images, vm['name'] + '-serial.log'))
-            assert vm['name'] + ': running, 32 MiB, 1 vCPU' in out
+        assert _recap_changed(out) == 2  # the disk copies, and the fleet
+        for name in names:
+            assert conn.lookupByName(name).isActive()
+            wait_ticks(os.path.join(images, name + '-serial.log'))
+        assert names[0] + ': running, 32 MiB, 1 vCPU' in out and names[2] + ': running, 48 MiB, 2 vCPU' in out
         out = ansible.playbook(os.path.join(REPO, 'playbooks', 'demo.yml'), *extra).stdout
         assert _recap_changed(out) == 0
     finally:
         ansible.playbook(os.path.join(REPO, 'playbooks', 'demo_remove.yml'), *extra)
-    names = [d.name() for d in conn.listAllDomains(0)]
-    assert not [vm for vm in fleet if vm['name'] in names]
+    assert not set(names) & set(d.name() for d in conn.listAllDomains(0))
