@@ -9,22 +9,41 @@ in ``plugins/doc_fragments``.
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VSphereClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, VirtError
 
 
-def connection_argument_spec():
-    """Options that pick and reach the backend (doc fragment ``virtfleet.virt.libvirt``)."""
-    return dict(
+def connection_argument_spec(*backends):
+    """Options that pick and reach the backend (doc fragment ``virtfleet.virt.libvirt``).
+
+    A module that also runs on vSphere asks for ``'vsphere'`` too and gets the
+    ``backend`` option and the vSphere connection options (doc fragment
+    ``virtfleet.virt.vsphere``); ``username``/``password`` serve both backends.
+    """
+    spec = dict(
         uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
         username=dict(type='str', fallback=(env_fallback, ['VIRTFLEET_USERNAME'])),
         password=dict(type='str', no_log=True, fallback=(env_fallback, ['VIRTFLEET_PASSWORD'])),
     )
+    if 'vsphere' in backends:
+        spec.update(
+            backend=dict(type='str', default='auto', choices=['auto', 'libvirt', 'vsphere']),
+            hostname=dict(type='str', fallback=(env_fallback, ['VMWARE_HOST'])),
+            port=dict(type='int', fallback=(env_fallback, ['VMWARE_PORT'])),
+            validate_certs=dict(type='bool', fallback=(env_fallback, ['VMWARE_VALIDATE_CERTS'])),
+            ca_path=dict(type='path', fallback=(env_fallback, ['VMWARE_CA_PATH'])),
+            proxy_host=dict(type='str', fallback=(env_fallback, ['VMWARE_PROXY_HOST'])),
+            proxy_port=dict(type='int', fallback=(env_fallback, ['VMWARE_PROXY_PORT'])),
+        )
+    return spec
 
 
 def wait_argument_spec():
@@ -55,16 +74,37 @@ def _libvirt_client(params):
     return LibvirtClient(params['uri'], params.get('username'), params.get('password'))
 
 
+def _vsphere_client(params):
+    # VMWARE_USER/VMWARE_PASSWORD apply to vSphere only, so a libvirt run never picks them up.
+    return VSphereClient(
+        params.get('hostname'),
+        params.get('username') or os.environ.get('VMWARE_USER'),
+        params.get('password') or os.environ.get('VMWARE_PASSWORD'),
+        port=params.get('port') or 443,
+        validate_certs=params.get('validate_certs') is not False,
+        ca_path=params.get('ca_path'),
+        proxy_host=params.get('proxy_host'),
+        proxy_port=params.get('proxy_port'))
+
+
 # backend name -> factory(params) of the client that talks to it
 CLIENT_FACTORIES = {
+    'vsphere': _vsphere_client,
     'libvirt': _libvirt_client,
     'podman': _podman.from_params,
 }
 
 
 def select_backend(params):
-    """The backend a module run talks to, from its connection options."""
-    return 'libvirt'
+    """The backend a module run talks to, from its connection options.
+
+    ``backend: auto`` (or a module without that option) means vSphere when a
+    ``hostname`` is set (also through VMWARE_HOST), else libvirt.
+    """
+    backend = params.get('backend') or 'auto'
+    if backend != 'auto':
+        return backend
+    return 'vsphere' if params.get('hostname') else 'libvirt'
 
 
 class Session:

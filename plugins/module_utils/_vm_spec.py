@@ -97,12 +97,21 @@ def _disk_from_params(raw, index):
     device = item.get('device', 'disk')
     has_path = 'path' in item
     has_vol = 'pool' in item or 'volume' in item
+    if 'size' in item:
+        # A size makes a disk without a source a new disk that the backend creates
+        # (in ``pool`` when given), and grows an existing one; it never shrinks one.
+        if device == 'cdrom':
+            raise SpecError(param + '.size', 'a cdrom has no size; remove it')
+        item['size'] = size_mib(item['size'], param + '.size')
     if has_path and has_vol:
         raise SpecError(param, 'give either path or pool and volume, not both')
-    if has_vol and not ('pool' in item and 'volume' in item):
+    if 'volume' in item and 'pool' not in item:
         raise SpecError(param, 'pool and volume go together: name both')
-    if not has_path and not has_vol and device != 'cdrom':
-        raise SpecError(param, 'a disk needs a source: set path, or pool and volume (only a cdrom may be empty)')
+    if 'pool' in item and 'volume' not in item and 'size' not in item:
+        raise SpecError(param, 'pool and volume go together: name both (or set size to create a new disk in the pool)')
+    if not has_path and not has_vol and device != 'cdrom' and 'size' not in item:
+        raise SpecError(param, 'a disk needs a source: set path, or pool and volume, or size for a new disk '
+                               '(only a cdrom may be empty)')
     if 'target' in item and not TARGET_RE.match(item['target']):
         raise SpecError(param + '.target', '%r is not a disk target name such as vda, sdb or hdc' % item['target'])
     if has_path and not item['path'].startswith('/'):
@@ -276,11 +285,35 @@ def _nic_have_keys(nic):
     return [('mac', nic.get('mac')), (nic['type'], nic['source'])]
 
 
-def _merge_disks(desired, actual):
+def _is_new_disk(disk):
+    """A disk given only by its size (and maybe its pool): the backend creates it."""
+    return 'size' in disk and not disk.get('path') and not disk.get('volume')
+
+
+def _pair_new_disks(pairs, actual):
+    """Pair each unmatched new (size-only) disk with the next unmatched actual disk, in order.
+
+    So ``disks: [{size: 10GiB}]`` names the disk it created on the next run too.
+    """
+    used = [id(have) for _want, have in pairs if have is not None]
+    free = [d for d in actual if id(d) not in used and d.get('device', 'disk') == 'disk']
+    paired = []
+    for want, have in pairs:
+        if have is None and _is_new_disk(want) and not want.get('target'):
+            have = next((d for d in free if want.get('pool') in (None, d.get('pool'))), None)
+            if have is not None:
+                free.remove(have)
+        paired.append((want, have))
+    return paired
+
+
+def _merge_disks(desired, actual, defaults=None):
+    defaults = defaults or DEVICE_DEFAULTS
     merged = []
-    for want, have in _match_items(desired, actual, _disk_keys, _disk_keys):
+    pairs = _pair_new_disks(_match_items(desired, actual, _disk_keys, _disk_keys), actual)
+    for want, have in pairs:
         item = dict(have or {})
-        if have and any(k in want for k in _SOURCE_KEYS):
+        if have and not _is_new_disk(want) and any(k in want for k in _SOURCE_KEYS):
             for key in _SOURCE_KEYS:
                 item.pop(key, None)
         if have and 'bus' in want and 'target' not in want and \
@@ -288,7 +321,7 @@ def _merge_disks(desired, actual):
             item.pop('target', None)
         item.update(want)
         item.setdefault('device', 'disk')
-        item.setdefault('bus', 'sata' if item['device'] == 'cdrom' else 'virtio')
+        item.setdefault('bus', defaults['cdrom_bus'] if item['device'] == 'cdrom' else defaults['disk_bus'])
         item.setdefault('readonly', item['device'] == 'cdrom')
         merged.append(item)
     _assign_targets(merged)
@@ -310,27 +343,37 @@ def _assign_targets(disks):
             raise SpecError('disks', 'too many %s disks' % disk['bus'])
 
 
-def _merge_interfaces(desired, actual):
+def _merge_interfaces(desired, actual, defaults=None):
+    defaults = defaults or DEVICE_DEFAULTS
     merged = []
     for want, have in _match_items(desired, actual, _nic_want_keys, _nic_have_keys):
         item = dict(have or {})
         if have and have.get('type') != want['type']:
             item.pop('mode', None)
         item.update(want)
-        item.setdefault('model', 'virtio')
+        item.setdefault('model', defaults['nic_model'])
         merged.append(item)
     return merged
 
 
-def merge(partial, actual_spec):
-    """Return the full desired spec: ``partial`` on top of the actual spec (or defaults)."""
+# Device defaults where the user names none; a backend passes its own to ``merge``.
+DEVICE_DEFAULTS = {'disk_bus': 'virtio', 'cdrom_bus': 'sata', 'nic_model': 'virtio'}
+
+
+def merge(partial, actual_spec, device_defaults=None):
+    """Return the full desired spec: ``partial`` on top of the actual spec (or defaults).
+
+    ``device_defaults`` overrides ``DEVICE_DEFAULTS`` (the bus of a new disk or cdrom,
+    the model of a new interface) for backends whose devices differ.
+    """
+    defaults = dict(DEVICE_DEFAULTS, **(device_defaults or {}))
     base = copy.deepcopy(actual_spec) if actual_spec is not None else dict(DEFAULTS)
     spec = dict(base)
     for key, value in partial.items():
         if key == 'disks':
-            spec[key] = _merge_disks(value, base.get('disks') or [])
+            spec[key] = _merge_disks(value, base.get('disks') or [], defaults)
         elif key == 'interfaces':
-            spec[key] = _merge_interfaces(value, base.get('interfaces') or [])
+            spec[key] = _merge_interfaces(value, base.get('interfaces') or [], defaults)
         elif key == 'cpu' and value and base.get('cpu'):
             spec[key] = dict(base['cpu'], **value) if value.get('mode') != 'custom' else value
             if spec[key].get('mode') != 'custom':
@@ -338,8 +381,8 @@ def merge(partial, actual_spec):
         else:
             spec[key] = copy.deepcopy(value)
     if actual_spec is None:
-        spec['disks'] = _merge_disks(spec.get('disks') or [], [])
-        spec['interfaces'] = _merge_interfaces(spec.get('interfaces') or [], [])
+        spec['disks'] = _merge_disks(spec.get('disks') or [], [], defaults)
+        spec['interfaces'] = _merge_interfaces(spec.get('interfaces') or [], [], defaults)
         spec['max_memory'] = spec.get('max_memory') or spec['memory']
         spec['max_vcpus'] = spec.get('max_vcpus') or spec['vcpus']
     # Raising the current value past the maximum raises the maximum too,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: vm
-short_description: Manage virtual machines declaratively (libvirt/KVM)
+short_description: Manage virtual machines declaratively (libvirt/KVM or VMware vSphere)
 version_added: 0.1.0
 description:
   - Creates, updates, starts, stops, pauses and removes a virtual machine from a structured spec;
@@ -21,12 +21,21 @@ description:
     RV(reboot_required=true) until the guest restarts (see O(restart_if_required)).
   - Check mode predicts RV(ignore:changed) and RV(reboot_required) truthfully and changes nothing;
     C(--diff) shows the VM's state and spec before and after.
+  - The same task runs on VMware vSphere when O(hostname) is set (see O(backend)). There, O(disks[].pool) is
+    a datastore and O(disks[].volume) a file in it, O(interfaces[].network) is a port group, O(description) is
+    the VM's notes and O(tags) are extraConfig entries C(virtfleet.tags.<name>) holding JSON strings.
+    Memory and vCPUs grow live only with O(memory_hot_add)/O(cpu_hot_add); any other hardware change to a
+    running VM is recorded as pending (RV(vm.pending_restart), RV(reboot_required=true)) and applied when this
+    module next starts the VM or updates it while stopped. O(state=absent) unregisters the VM and keeps its
+    files, or deletes them with O(delete_volumes=true).
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
   - virtfleet.virt.libvirt.wait
+  - virtfleet.virt.vsphere
+  - virtfleet.virt.vsphere.placement
 attributes:
   check_mode:
     support: full
@@ -142,6 +151,14 @@ options:
       readonly:
         description: Attach read-only.
         type: bool
+      size:
+        description:
+          - Size of the disk, in MiB as an integer or as a string with a unit (V(10GiB)).
+          - A disk with a size and no O(disks[].volume) is a new, empty disk that the backend creates
+            (in O(disks[].pool) when given); on later runs it is matched to the disk it created, in order.
+            A size larger than an existing disk's grows it; a disk is never shrunk.
+          - vSphere only for now; on libvirt create the volume first (M(virtfleet.virt.volume)).
+        type: raw
   interfaces:
     description:
       - Network interfaces. When given, the list is complete - interfaces not listed are removed.
@@ -153,7 +170,7 @@ options:
     elements: dict
     suboptions:
       network:
-        description: libvirt virtual network name. Must exist.
+        description: libvirt virtual network name, or vSphere port group (standard or distributed). Must exist.
         type: str
       bridge:
         description: Host bridge name.
@@ -325,10 +342,18 @@ vm:
       elements: str
       sample: [max_memory]
     addresses:
-      description: Guest IP addresses from DHCP leases or the guest agent, when known.
+      description: Guest IP addresses from DHCP leases or the guest agent (vSphere - VMware Tools), when known.
       type: list
       elements: dict
       sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24}]
+    vsphere:
+      description:
+        - vSphere only. Where the VM is and its vSphere-only settings.
+      type: dict
+      returned: on vSphere
+      sample: {moid: vm-42, instance_uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, datacenter: DC0, cluster: DC0_C0,
+               host: DC0_C0_H0, resource_pool: Resources, folder: /DC0/vm, datastore: LocalDS_0,
+               guest_id: otherGuest64, memory_hot_add: false, cpu_hot_add: false}
 reboot_required:
   description: True when the running guest needs a restart to pick up its persistent configuration.
   returned: unless O(state=absent)
@@ -351,13 +376,15 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 
 
 def argument_spec():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(_module.wait_argument_spec())
     spec.update(vm_options())
+    spec['disks']['options']['size'] = dict(type='raw')
+    spec.update(vm_backends.vsphere_argument_spec())
     return spec
 
 
@@ -365,7 +392,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     with _module.Session(module) as session:
         request = vm_request(module.params, _module.reconcile_options(module))
-        outcome, before, after = _reconcile.ensure(LibvirtVMDriver(session.client), *request)
+        outcome, before, after = _reconcile.ensure(vm_backends.vm_driver(session, module.params), *request)
         _module.ensure_result(module, 'vm', outcome, before, after)
 
 

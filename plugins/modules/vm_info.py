@@ -12,11 +12,14 @@ version_added: 0.1.0
 description:
   - Reads VMs from the hypervisor, optionally filtered by name, power state and tags.
   - Each VM is returned exactly as RV(virtfleet.virt.vm#module:vm) describes it.
+  - On VMware vSphere (O(hostname) set, see O(backend)) one PropertyCollector query reads every VM with the
+    properties it needs, however many VMs there are; VM templates are left out.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -67,11 +70,11 @@ vms:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 
 
 def main():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str'),
         states=dict(type='list', elements='str',
@@ -81,7 +84,7 @@ def main():
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
-        driver = LibvirtVMDriver(session.client)
+        driver = vm_backends.vm_driver(session, params)
         if params['name'] is not None:
             found = driver.read(_vm_spec.validate_name(params['name']))
             actuals = [found] if found else []

@@ -1,0 +1,263 @@
+"""virtfleet.virt.vm and vm_info on VMware vSphere: govmomi's vCenter simulator, checked through pyvmomi."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_clean_failure, vsphere_snapshot, vsphere_vm
+
+pytest.importorskip('pyVmomi')
+
+CLUSTER, DATASTORE, PORTGROUP, DVPG = 'DC0_C0', 'LocalDS_0', 'VM Network', 'DC0_DVPG0'
+
+
+def _vm(ansible, conn, args, **kwargs):
+    return ansible.task('vm', dict(conn, **args), **kwargs)
+
+
+def _extra(vm):
+    found = {}
+    for option in vm.config.extraConfig:
+        found[option.key] = option.value  # the simulator appends; the last value wins
+    return dict((k, v) for k, v in found.items() if v != '')
+
+
+def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
+    name = vsphere_vms.new('life')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 64, 'vcpus': 1,
+            'disks': [{'size': '1GiB'}], 'interfaces': [{'network': PORTGROUP}],
+            'tags': {'fleet': 'it', 'empty': '', 'ünï': 'a "b"\nc'}, 'description': 'web tier'}
+
+    # create: one VM in the cluster, on the datastore, with a new 1 GiB disk and one NIC
+    r = _vm(ansible, vsphere_args, args)
+    assert not r.get('failed'), r
+    assert r['changed'] and r['actions'] == ['created'], r
+    vm = r['vm']
+    assert vm['state'] == 'stopped' and vm['pending_restart'] == [] and r['reboot_required'] is False
+    assert vm['spec']['memory'] == 64 and vm['spec']['vcpus'] == 1 and vm['spec']['tags'] == args['tags']
+    disk = vm['spec']['disks'][0]
+    assert (disk['size'], disk['pool'], disk['bus'], disk['target']) == (1024, DATASTORE, 'scsi', 'sda')
+    nic = vm['spec']['interfaces'][0]
+    assert nic['source'] == PORTGROUP and nic['model'] == 'vmxnet3' and nic['mac']
+    assert vm['vsphere']['cluster'] == CLUSTER and vm['vsphere']['datastore'] == DATASTORE
+    real = vsphere_vm(vsphere, name)
+    assert real.config.hardware.memoryMB == 64 and real.config.annotation == 'web tier'
+    assert _extra(real)['virtfleet.tags.fleet'] == '"it"'
+    assert real.runtime.host.parent.name == CLUSTER
+
+    # the same task again: nothing changes and nothing is written
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, args)
+    assert r['changed'] is False and r['actions'] == [], r
+    assert r['vm'] == vm
+    assert vsphere_snapshot(vsphere, name) == before
+
+    # check mode predicts the change, vSphere shows nothing changed, --diff shows it
+    changed = dict(args, memory=128, vcpus=2)
+    r = _vm(ansible, vsphere_args, changed, check=True, diff=True)
+    assert r['changed'] is True and r['actions'] == ['updated: memory, max_memory, vcpus, max_vcpus'], r
+    assert r['diff']['before']['spec']['memory'] == 64 and r['diff']['after']['spec']['memory'] == 128
+    assert r['diff']['before']['spec']['vcpus'] == 1 and r['diff']['after']['spec']['vcpus'] == 2
+    assert vsphere_snapshot(vsphere, name) == before
+
+    # reconfigure a stopped VM: applied at once
+    r = _vm(ansible, vsphere_args, changed, diff=True)
+    assert r['changed'] and r['reboot_required'] is False, r
+    real = vsphere_vm(vsphere, name)
+    assert (real.config.hardware.memoryMB, real.config.hardware.numCPU) == (128, 2)
+
+    # power on
+    r = _vm(ansible, vsphere_args, dict(changed, state='running'))
+    assert r['changed'] and r['actions'] == ['start'] and r['vm']['state'] == 'running', r
+    assert vsphere_vm(vsphere, name).runtime.powerState == 'poweredOn'
+
+    # a running VM without memory hot-add: the change waits for a restart and says so, every run
+    grown = dict(changed, memory=256)
+    r = _vm(ansible, vsphere_args, grown)
+    assert r['changed'] and r['reboot_required'] is True, r
+    assert 'memory' in r['vm']['pending_restart'] and r['vm']['spec']['memory'] == 256
+    assert vsphere_vm(vsphere, name).config.hardware.memoryMB == 128
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, grown)
+    assert r['changed'] is False and r['reboot_required'] is True, r
+    assert vsphere_snapshot(vsphere, name) == before
+
+    # restart_if_required restarts it, and the change is live afterwards
+    r = _vm(ansible, vsphere_args, dict(grown, restart_if_required=True))
+    assert r['changed'] and r['reboot_required'] is False and r['actions'] == ['shutdown', 'start'], r
+    real = vsphere_vm(vsphere, name)
+    assert real.config.hardware.memoryMB == 256 and real.runtime.powerState == 'poweredOn'
+    assert r['vm']['pending_restart'] == []
+
+    # a second NIC (distributed port group) and a grown disk go to the running VM
+    more = dict(grown, disks=[{'size': '2GiB'}], interfaces=[{'network': PORTGROUP}, {'network': DVPG}])
+    r = _vm(ansible, vsphere_args, more)
+    assert r['changed'] and r['reboot_required'] is False, r
+    assert [n['source'] for n in r['vm']['spec']['interfaces']] == [PORTGROUP, DVPG]
+    assert r['vm']['spec']['interfaces'][0]['mac'] == nic['mac']
+    assert r['vm']['spec']['disks'][0]['size'] == 2048 and r['vm']['spec']['disks'][0]['volume'] == disk['volume']
+    assert not _vm(ansible, vsphere_args, more)['changed']
+
+    # tags: replaced exactly, removed ones are gone
+    r = _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': 'it2'}})
+    assert r['changed'] and r['vm']['spec']['tags'] == {'fleet': 'it2'}, r
+    assert not _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': 'it2'}})['changed']
+
+    # pause (suspend), resume, stop
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'paused'})
+    assert r['changed'] and vsphere_vm(vsphere, name).runtime.powerState == 'suspended', r
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'running'})
+    assert r['changed'] and vsphere_vm(vsphere, name).runtime.powerState == 'poweredOn', r
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'stopped'})
+    assert r['changed'] and r['actions'] == ['shutdown'], r
+    assert vsphere_vm(vsphere, name).runtime.powerState == 'poweredOff'
+
+    # absent (files kept: the VM is unregistered), then absent again
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'absent'}, diff=True)
+    assert r['changed'] and r['diff']['after'] == {} and r['diff']['before']['state'] == 'stopped', r
+    assert vsphere_vm(vsphere, name) is None and r['deleted_volumes'] == []
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'absent'})
+    assert r['changed'] is False and not r.get('failed'), r
+
+
+def test_hot_add_applies_live_and_delete_volumes(ansible, vsphere, vsphere_args, vsphere_vms):
+    name = vsphere_vms.new('hot')
+    args = {'name': name, 'host': 'DC0_H0', 'datastore': 'LocalDS_1', 'memory': 64, 'vcpus': 1,
+            'memory_hot_add': True, 'cpu_hot_add': True, 'disks': [{'size': 16}], 'state': 'running'}
+    r = _vm(ansible, vsphere_args, args)
+    assert r['changed'] and r['actions'] == ['created', 'start'], r
+    assert r['vm']['vsphere']['host'] == 'DC0_H0' and r['vm']['vsphere']['memory_hot_add'] is True
+    r = _vm(ansible, vsphere_args, dict(args, memory=128, vcpus=2))
+    assert r['changed'] and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
+    real = vsphere_vm(vsphere, name)
+    assert (real.config.hardware.memoryMB, real.config.hardware.numCPU) == (128, 2)
+    assert real.runtime.powerState == 'poweredOn'
+    # shrinking memory is never live: pending until the restart
+    r = _vm(ansible, vsphere_args, dict(args, memory=96, vcpus=2))
+    assert r['reboot_required'] is True and r['vm']['pending_restart'] == ['memory', 'max_memory'], r
+    # absent with delete_volumes destroys the VM with its disk files
+    volume = r['vm']['spec']['disks'][0]['volume']
+    r = _vm(ansible, vsphere_args, {'name': name, 'state': 'absent', 'delete_volumes': True, 'force': True,
+                                    'shutdown_timeout': 5})
+    assert r['changed'] and r['deleted_volumes'] == ['[LocalDS_1] %s' % volume], r
+    assert vsphere_vm(vsphere, name) is None
+
+
+def test_check_mode_create_creates_nothing(ansible, vsphere, vsphere_args, vsphere_vms):
+    name = vsphere_vms.new('check')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32, 'state': 'running',
+            'disks': [{'size': 8}], 'interfaces': [{'network': DVPG}]}
+    r = _vm(ansible, vsphere_args, args, check=True, diff=True)
+    assert r['changed'] and r['actions'] == ['created', 'start'], r
+    assert r['diff']['before'] == {} and r['diff']['after']['spec']['memory'] == 32
+    assert vsphere_vm(vsphere, name) is None
+
+
+def test_vm_info_same_shape_and_filters(ansible, vsphere_args, vsphere_vms):
+    created = {}
+    for index, tags in enumerate(({'fleet': 'vinfo-a'}, {'fleet': 'vinfo-a', 'role': 'db'}, {'fleet': 'vinfo-b'})):
+        name = vsphere_vms.new('info%d' % index)
+        r = _vm(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32,
+                                        'tags': tags, 'state': 'running' if index == 0 else 'present'})
+        assert r['changed'], r
+        created[name] = r['vm']
+    names = sorted(created)
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': 'vinfo-a'}))
+    assert [vm['name'] for vm in r['vms']] == names[:2], r
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': 'vinfo-a'}, states=['running']))
+    assert [vm['name'] for vm in r['vms']] == names[:1]
+    r = ansible.task('vm_info', dict(vsphere_args, name=names[1]))
+    assert r['vms'] == [created[names[1]]] and not r['changed']
+    r = ansible.task('vm_info', dict(vsphere_args, name='vft-does-not-exist'))
+    assert r['vms'] == [] and not r.get('failed')
+    # the simulator's own VMs are listed too, in the same shape
+    r = ansible.task('vm_info', vsphere_args)
+    listed = dict((vm['name'], vm) for vm in r['vms'])
+    assert set(names) <= set(listed) and 'DC0_C0_RP0_VM0' in listed
+    disks = [d for d in listed['DC0_C0_RP0_VM0']['spec']['disks'] if d['device'] == 'disk']
+    assert disks[0]['pool'] == DATASTORE and disks[0]['size'] == 1
+
+
+# (extra options, parameter named in the message, fragment of the message, also tried on an existing VM)
+BAD_INPUTS = [
+    ({'datastore': 'vft-no-such-ds'}, 'datastore', 'no datastore named', True),
+    ({'cluster': 'vft-no-such-cluster'}, 'cluster', 'no cluster named', True),
+    ({'interfaces': [{'network': 'vft-no-such-pg'}]}, 'interfaces[0].network', 'no port group named', True),
+    ({'disks': [{'size': 8, 'pool': 'vft-no-such-ds'}]}, 'disks[0].pool', 'no datastore named', True),
+    ({'host': 'vft-no-such-host'}, 'host', 'no host named', False),
+    ({'folder': 'vft/no/such'}, 'folder', 'no VM folder', False),
+    ({'disks': [{'path': '/var/lib/x.img'}]}, 'disks[0].path', 'datastore', False),
+    ({'interfaces': [{'bridge': 'br0'}]}, 'interfaces[0].bridge', 'port group', False),
+    ({'xml': '<domain/>'}, 'xml', 'libvirt backend only', False),
+    ({'max_memory': 512}, 'max_memory', 'memory_hot_add', False),
+]
+
+
+@pytest.mark.parametrize('extra,param,fragment,existing', BAD_INPUTS)
+def test_bad_input_is_refused_and_changes_nothing(ansible, vsphere, vsphere_args, vsphere_vms, extra, param,
+                                                  fragment, existing):
+    name = vsphere_vms.new('bad')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32}
+    r = _vm(ansible, vsphere_args, dict(args, **extra))
+    assert_clean_failure(r, param, fragment)
+    assert vsphere_vm(vsphere, name) is None
+    if not existing:
+        return
+    # an existing VM with bad input is left exactly as it was
+    assert _vm(ansible, vsphere_args, args)['changed']
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, dict({'name': name}, **extra))
+    assert_clean_failure(r, param, fragment)
+    assert vsphere_snapshot(vsphere, name) == before
+
+
+def test_shrinking_a_disk_is_refused(ansible, vsphere, vsphere_args, vsphere_vms):
+    name = vsphere_vms.new('shrink')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32, 'disks': [{'size': 64}]}
+    assert _vm(ansible, vsphere_args, args)['changed']
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, dict(args, disks=[{'size': 32}]))
+    assert_clean_failure(r, 'disks[0].size', 'cannot shrink')
+    assert vsphere_snapshot(vsphere, name) == before
+
+
+def test_wrong_password_is_clear_and_never_shown(ansible, vsphere_args):
+    wrong = 'vft-Wr0ng-Pa55-8c1f'
+    r = ansible.task('vm_info', dict(vsphere_args, password=wrong))
+    assert_clean_failure(r, 'cannot log in to vSphere', 'user name or password is wrong')
+    assert wrong not in json.dumps(r) and wrong not in ansible.last_stdout
+    r = ansible.task('vm', dict(vsphere_args, password=wrong, name='vft-never', memory=32), extra_args=('-vvv',))
+    assert_clean_failure(r, 'user name or password is wrong')
+    assert wrong not in json.dumps(r) and wrong not in ansible.last_stdout
+
+
+def test_untrusted_certificate_is_a_clear_failure(ansible, vsphere_args):
+    untrusted = dict((k, v) for k, v in vsphere_args.items() if k != 'ca_path')
+    r = ansible.task('vm_info', untrusted)
+    assert_clean_failure(r, 'cannot verify the TLS certificate', 'validate_certs', 'ca_path')
+    assert vsphere_args['password'] not in json.dumps(r)
+
+
+def test_trusted_through_ssl_cert_file_or_not_verified(ansible, vcsim, vsphere_args):
+    untrusted = dict((k, v) for k, v in vsphere_args.items() if k != 'ca_path')
+    r = ansible.task('vm_info', untrusted, play_extra={'environment': {'SSL_CERT_FILE': vcsim['ca_file']}})
+    assert not r.get('failed') and r['vms'], r
+    r = ansible.task('vm_info', dict(untrusted, validate_certs=False))
+    assert not r.get('failed') and r['vms'], r
+
+
+def test_environment_variables_select_and_reach_vsphere(ansible, vcsim):
+    environment = {'VMWARE_HOST': vcsim['host'], 'VMWARE_PORT': str(vcsim['port']),
+                   'VMWARE_USER': vcsim['username'], 'VMWARE_PASSWORD': vcsim['password'],
+                   'VMWARE_CA_PATH': vcsim['ca_file']}
+    r = ansible.task('vm_info', {'name': 'DC0_H0_VM0'}, play_extra={'environment': environment})
+    assert not r.get('failed'), r
+    assert [vm['name'] for vm in r['vms']] == ['DC0_H0_VM0'] and r['vms'][0]['vsphere']['host'] == 'DC0_H0'
+
+
+def test_vsphere_options_are_refused_on_libvirt(ansible):
+    r = ansible.task('vm', {'name': 'vft-never', 'backend': 'libvirt', 'cluster': CLUSTER, 'memory': 32})
+    assert_clean_failure(r, 'cluster', 'vsphere backend only')
+    r = ansible.task('vm', {'name': 'vft-never', 'memory': 32, 'disks': [{'size': 8}]})
+    assert_clean_failure(r, 'disks[0].size', 'libvirt backend does not create')

@@ -1,0 +1,167 @@
+"""The vSphere VM driver's logic with a fake client: targets, plans, pending changes, option checks."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm as drv
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
+
+
+@pytest.mark.parametrize('bus,bus_number,unit,target', [
+    ('scsi', 0, 0, 'sda'), ('scsi', 0, 6, 'sdg'), ('scsi', 0, 8, 'sdh'), ('scsi', 0, 15, 'sdo'),
+    ('scsi', 1, 0, 'sdp'), ('ide', 0, 0, 'hda'), ('ide', 1, 1, 'hdd'), ('sata', 0, 29, 'sdad'),
+])
+def test_targets_and_slots_round_trip(bus, bus_number, unit, target):
+    assert drv.target_of(bus, bus_number, unit) == target
+    assert drv.slot_of(bus, target) == (bus_number, unit)
+
+
+def test_scsi_unit_7_is_never_used():
+    units = [drv.slot_of('scsi', 'sd' + drv._letters(i))[1] for i in range(15)]
+    assert 7 not in units and sorted(units) == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15]
+
+
+def test_split_file():
+    assert drv.split_file('[LocalDS_0] web/web.vmdk') == ('LocalDS_0', 'web/web.vmdk')
+    assert drv.split_file('[ds]') == ('ds', None)
+    assert drv.split_file(None) == (None, None)
+
+
+class FakeClient:
+    def __init__(self, rows):
+        self.rows = rows
+        self.calls = []
+
+    def inventory(self, props):
+        return {'datacenters': [dict(moid='dc', type='Datacenter', name='DC0', parent='root', vmFolder='f-vm')],
+                'folders': [dict(moid='f-vm', type='Folder', name='vm', parent='dc', childType=['VirtualMachine'])],
+                'vms': [dict(r, moid=r['moid'], name=r['name'], parent='f-vm', ref=r['moid']) for r in self.rows]}
+
+    def vms(self, refs, props=None):
+        return [r for r in self.rows if r['moid'] in refs]
+
+    def reconfigure_vm(self, ref, name, config):
+        self.calls.append(('reconfigure', name, config))
+
+    def shutdown_guest(self, ref, name):
+        return False
+
+
+def _row(**extra):
+    row = {'moid': 'vm-1', 'ref': 'vm-1', 'name': 'web', 'parent': 'f-vm', 'config.template': False,
+           'config.uuid': 'u', 'config.hardware.memoryMB': 64, 'config.hardware.numCPU': 1,
+           'config.hardware.device': [], 'config.extraConfig': [], 'config.firmware': 'bios',
+           'config.guestId': 'otherGuest64', 'runtime.powerState': 'poweredOn',
+           'config.memoryHotAddEnabled': False, 'config.cpuHotAddEnabled': False}
+    row.update(extra)
+    return row
+
+
+def test_tags_read_last_value_wins_and_empty_is_removed():
+    row = _row(**{'config.extraConfig': [('virtfleet.tags.a', '"1"'), ('virtfleet.tags.a', '"2"'),
+                                         ('virtfleet.tags.gone', '"x"'), ('virtfleet.tags.gone', ''),
+                                         ('virtfleet.tags.%C3%BC%20x', '""')]})
+    driver = drv.VSphereVMDriver(FakeClient([row]))
+    actual = driver.read('web')
+    assert actual['spec']['tags'] == {'a': '2', '\u00fc x': ''}
+
+
+def test_running_vm_without_hot_add_gets_a_pending_restart():
+    client = FakeClient([_row()])
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    spec = driver.desired(_vm_spec.partial_from_params({'memory': 128}), actual)
+    plan = driver.plan_update(actual, spec)
+    assert plan.changes == ['memory', 'max_memory'] and plan.reboot_required
+    assert plan.details['cold'] == {'memory': 128} and plan.details['live'] == {}
+    driver.apply_update(actual, plan)
+    _op, _name, config = client.calls[-1]
+    assert 'memory_mb' not in config and (drv.PENDING_KEY, '{"memory": 128}') in config['extra_config']
+
+
+def test_hot_add_grows_live_but_never_shrinks_live():
+    row = _row(**{'config.memoryHotAddEnabled': True, 'config.cpuHotAddEnabled': True})
+    driver = drv.VSphereVMDriver(FakeClient([row]))
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired(_vm_spec.partial_from_params({'memory': 128, 'vcpus': 2}), actual))
+    assert plan.details['live'] == {'memory': 128, 'vcpus': 2} and not plan.reboot_required
+    plan = driver.plan_update(actual, driver.desired(_vm_spec.partial_from_params({'memory': 32}), actual))
+    assert plan.details['cold'] == {'memory': 32} and plan.reboot_required
+
+
+def test_pending_change_is_shown_and_applied_once_stopped():
+    row = _row(**{'config.extraConfig': [(drv.PENDING_KEY, '{"memory": 128}')]})
+    driver = drv.VSphereVMDriver(FakeClient([row]))
+    actual = driver.read('web')
+    assert actual['spec']['memory'] == 128 and driver.pending_restart_fields(actual) == ['memory', 'max_memory']
+    spec = driver.desired({}, actual)
+    plan = driver.plan_update(actual, spec)
+    assert plan.changes == [] and plan.reboot_required   # running: still pending, nothing to write
+    stopped = FakeClient([dict(row, **{'runtime.powerState': 'poweredOff'})])
+    driver = drv.VSphereVMDriver(stopped)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({}, actual))
+    assert plan.changes == ['memory'] and plan.details['live'] == {'memory': 128} and not plan.reboot_required
+    driver.apply_update(actual, plan)
+    config = stopped.calls[-1][2]
+    assert config['memory_mb'] == 128 and (drv.PENDING_KEY, '') in config['extra_config']
+
+
+def test_shutdown_without_tools_needs_force():
+    driver = drv.VSphereVMDriver(FakeClient([_row()]))
+    with pytest.raises(BackendError, match='VMware Tools'):
+        driver.perform('web', 'shutdown')
+    drv.VSphereVMDriver(FakeClient([_row()]), force=True).perform('web', 'shutdown')
+
+
+def test_two_vms_of_one_name_need_a_folder():
+    client = FakeClient([_row(), _row(moid='vm-2', ref='vm-2')])
+    with pytest.raises(BackendError, match='2 VMs are named web'):
+        drv.VSphereVMDriver(client).read('web')
+
+
+@pytest.mark.parametrize('params,backend', [
+    ({'backend': 'auto', 'hostname': 'vc1'}, 'vsphere'),
+    ({'backend': 'auto', 'hostname': None}, 'libvirt'),
+    ({'backend': 'libvirt', 'hostname': 'vc1'}, 'libvirt'),
+    ({'backend': 'vsphere', 'hostname': None}, 'vsphere'),
+    ({}, 'libvirt'),
+])
+def test_select_backend(params, backend):
+    assert _module.select_backend(params) == backend
+
+
+def test_connection_spec_adds_vsphere_only_on_request():
+    assert 'hostname' not in _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
+    assert spec['password']['no_log'] and spec['backend']['default'] == 'auto'
+    assert spec['validate_certs']['fallback'][1] == ['VMWARE_VALIDATE_CERTS']
+
+
+def test_options_of_the_other_backend_are_refused(monkeypatch):
+    monkeypatch.delenv('VMWARE_HOST', raising=False)
+    with pytest.raises(SpecError, match='cluster: applies to the vsphere backend only'):
+        vm_backends.check_options('libvirt', {'cluster': 'C0'})
+    with pytest.raises(SpecError, match='xml: applies to the libvirt backend only'):
+        vm_backends.check_options('vsphere', {'xml': '<domain/>'})
+    with pytest.raises(SpecError, match=r'disks\[0\].size'):
+        vm_backends.check_options('libvirt', {'disks': [{'size': 8}]})
+    # a hostname that only mirrors VMWARE_HOST is not the user's choice for a libvirt task
+    monkeypatch.setenv('VMWARE_HOST', 'vc1')
+    vm_backends.check_options('libvirt', {'hostname': 'vc1'})
+
+
+def test_new_disk_by_size_pairs_with_the_disk_it_created():
+    actual = [{'device': 'disk', 'bus': 'scsi', 'target': 'sda', 'pool': 'ds', 'volume': 'w/w.vmdk', 'size': 1024,
+               'readonly': False}]
+    partial = _vm_spec.partial_from_params({'disks': [{'size': '2GiB'}, {'size': 8}]})
+    merged = _vm_spec._merge_disks(partial['disks'], actual, dict(_vm_spec.DEVICE_DEFAULTS, disk_bus='scsi'))
+    assert merged[0] == dict(actual[0], size=2048)
+    assert merged[1] == {'size': 8, 'device': 'disk', 'bus': 'scsi', 'readonly': False, 'target': 'sdb'}
+
+
+def test_size_of_a_cdrom_is_refused():
+    with pytest.raises(SpecError, match=r'disks\[0\].size'):
+        _vm_spec.partial_from_params({'disks': [{'device': 'cdrom', 'size': 8}]})
