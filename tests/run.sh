@@ -24,7 +24,8 @@ export VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
 export VIRTFLEET_GUEST_IMAGE=$(bash tests/env/guest-image.sh)
 export PATH="$venv/bin:$PATH"
 echo "venv: $venv"
-"$venv/bin/ansible" --version | head -n1
+ansible_version=$("$venv/bin/ansible" --version)
+echo "${ansible_version%%$'\n'*}"
 
 if [ -z "${VIRTFLEET_SKIP_SANITY:-}" ]; then
   step "ansible-test sanity"
