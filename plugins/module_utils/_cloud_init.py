@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""cloud-init NoCloud seeds: the files, their content hash and the ISO image.
+
+The ISO is built in memory with pycdlib (pure Python, installed with pip next to
+libvirt-python): no xorriso/genisoimage binary is needed on the host that runs the
+module, nothing is written to a temporary file, and the bytes are streamed into
+the volume through libvirt, so remote URIs work the same as local ones.
+
+The image has the volume label ``cidata``, ISO 9660 names plus Rock Ridge and
+Joliet long names (``user-data``, ``meta-data``, ``network-config``), and a
+marker in the primary volume descriptor's application-use field:
+``virtfleet-seed sha256=<content hash> files=<names>`` - what a later run
+compares, so the seed is rebuilt only when its content changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import traceback
+
+try:
+    import pycdlib
+    HAS_PYCDLIB = True
+    PYCDLIB_IMPORT_ERROR = None
+except ImportError:  # pragma: no cover - reported through missing_required_lib
+    pycdlib = None
+    HAS_PYCDLIB = False
+    PYCDLIB_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+LABEL = 'cidata'
+SECTOR = 2048
+PVD_OFFSET = 16 * SECTOR          # the primary volume descriptor
+_APP_USE = slice(883, 883 + 512)  # its application-use field
+_MARKER_RE = re.compile(r'^virtfleet-seed sha256=([0-9a-f]{64}) files=([a-z,-]*)\s*$')
+FILE_ORDER = ('meta-data', 'user-data', 'network-config')
+
+
+def _render(value, param, header=''):
+    """A str is used verbatim; a dict becomes YAML (as JSON, which YAML reads) after ``header``."""
+    if isinstance(value, dict):
+        return (header + json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + '\n').encode('utf-8')
+    if isinstance(value, str):
+        return value.encode('utf-8')
+    raise SpecError(param, 'expected a string (the file content) or a dictionary, got %s' % type(value).__name__)
+
+
+def seed_files(name, user_data=None, meta_data=None, network_config=None):
+    """The seed's files (name -> bytes) from the module options."""
+    if meta_data is None:
+        meta_data = {}
+    if isinstance(meta_data, dict) and 'instance-id' not in meta_data:
+        meta_data = dict(meta_data, **{'instance-id': name})
+    files = {
+        'meta-data': _render(meta_data, 'meta_data'),
+        'user-data': _render(user_data if user_data is not None else '#cloud-config\n', 'user_data',
+                             header='#cloud-config\n'),
+    }
+    if network_config is not None:
+        files['network-config'] = _render(network_config, 'network_config')
+    return files
+
+
+def content_sha256(files):
+    """One hash over every file's name and content (what decides a rebuild)."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        data = files[name]
+        digest.update(name.encode('ascii') + b'\0' + str(len(data)).encode('ascii') + b'\0' + data)
+    return digest.hexdigest()
+
+
+def seed_spec(files):
+    return {'content_sha256': content_sha256(files), 'files': sorted(files)}
+
+
+def marker(digest, names):
+    return 'virtfleet-seed sha256=%s files=%s' % (digest, ','.join(sorted(names)))
+
+
+def parse_marker(sector):
+    """The ``seed_spec`` stored in an ISO's primary volume descriptor, or None when it has none."""
+    if len(sector) < SECTOR or sector[1:6] != b'CD001' or sector[0:1] != b'\x01':
+        return None
+    match = _MARKER_RE.match(sector[_APP_USE].decode('ascii', 'replace'))
+    if not match:
+        return None
+    return {'content_sha256': match.group(1), 'files': [n for n in match.group(2).split(',') if n]}
+
+
+def build_iso(files, digest):
+    """The NoCloud seed ISO image (bytes)."""
+    iso = pycdlib.PyCdlib()
+    iso.new(interchange_level=3, vol_ident=LABEL, joliet=3, rock_ridge='1.09',
+            app_ident_str='VIRTFLEET CLOUD-INIT SEED', app_use=marker(digest, files))
+    for name in sorted(files, key=lambda n: FILE_ORDER.index(n) if n in FILE_ORDER else len(FILE_ORDER)):
+        data = files[name]
+        iso.add_fp(io.BytesIO(data), len(data), '/%s.;1' % name.upper().replace('-', '_'),
+                   rr_name=name, joliet_path='/' + name)
+    out = io.BytesIO()
+    iso.write_fp(out)
+    iso.close()
+    return out.getvalue()

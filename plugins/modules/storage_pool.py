@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r'''
+module: storage_pool
+short_description: Manage libvirt storage pools (dir, fs, logical, netfs, disk, iscsi, rbd)
+version_added: 0.2.0
+description:
+  - Defines, builds, starts, stops, updates and removes a libvirt storage pool.
+  - Idempotent - options left out keep the pool's current value; a run with nothing to change writes nothing.
+  - Check mode predicts RV(ignore:changed) truthfully and changes nothing; C(--diff) shows the pool's state
+    and spec before and after.
+  - Formatting is never implicit - O(build) formats only a pool this run defines, and refuses to overwrite
+    a device that holds data unless O(force=true). Volumes and data are deleted only with O(delete_data=true).
+author:
+  - virtfleet.virt developers (@virtfleet)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - virtfleet.virt.libvirt
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+options:
+  name:
+    description: Name of the pool. 1 to 64 letters, digits and C(_.+-), starting with a letter or digit.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) - the pool is defined; a new pool is left inactive and an existing one keeps its state.
+      - V(active), V(inactive) - the pool is defined and started (mounted, logged in, ...) or stopped.
+      - V(absent) - the pool is stopped and undefined. Its volumes and data are kept unless O(delete_data=true).
+    type: str
+    choices: [present, active, inactive, absent]
+    default: present
+  type:
+    description:
+      - Pool type. Required to define a new pool; an existing pool's type cannot change.
+      - V(dir) - a directory (O(path)). V(fs) - a block device with a filesystem (O(source.devices)),
+        mounted on O(path). V(netfs) - a network filesystem (O(source.hosts), O(source.dir)) mounted on O(path).
+        V(logical) - an LVM volume group (O(source.name), built on O(source.devices)). V(disk) - a disk with a
+        partition table, one volume per partition (O(source.devices)). V(iscsi) - the LUNs of an iSCSI target
+        (O(source.hosts), O(source.iqn)). V(rbd) - a Ceph RBD pool (O(source.name), O(source.hosts)).
+      - Types the host's libvirt lacks (often V(rbd)) are refused with a message before anything is defined.
+    type: str
+    choices: [dir, fs, netfs, logical, disk, iscsi, rbd]
+  path:
+    description:
+      - Target path - the directory of a V(dir) pool, the mount point of V(fs) and V(netfs) pools.
+        Required for those; defaults to C(/dev/<vg>) for V(logical), C(/dev) for V(disk) and
+        C(/dev/disk/by-path) for V(iscsi). V(rbd) pools have none.
+    type: path
+  source:
+    description:
+      - Where the pool's storage comes from; which keys apply depends on O(type). Keys left out keep their value.
+    type: dict
+    suboptions:
+      devices:
+        description: Block devices - exactly one for V(fs) and V(disk), the physical volumes of a V(logical) pool.
+        type: list
+        elements: path
+      hosts:
+        description:
+          - Servers as C(name) or C(name:port) (C([v6addr]:port)) - the NFS/CIFS server of V(netfs), the
+            iSCSI portal of V(iscsi) (exactly one each), the Ceph monitors of V(rbd).
+        type: list
+        elements: str
+        aliases: [host]
+      dir:
+        description: Exported directory on the server of a V(netfs) pool.
+        type: path
+      name:
+        description: Volume group of a V(logical) pool (default - the pool name), Ceph pool of an V(rbd) pool.
+        type: str
+      format:
+        description:
+          - V(fs) - the filesystem (V(auto) to detect it on mount; default V(ext4) with O(build=true), else V(auto)).
+          - V(netfs) - V(auto), V(nfs), V(glusterfs) or V(cifs) (default V(auto)).
+          - V(disk) - the partition table (V(dos), V(gpt), ...; default V(dos) with O(build=true)).
+          - V(logical) - V(lvm2).
+        type: str
+      iqn:
+        description: IQN of the iSCSI target (V(iscsi)).
+        type: str
+      initiator:
+        description: IQN of the initiator (V(iscsi)); default - the host's.
+        type: str
+      auth:
+        description: CHAP (V(iscsi)) or cephx (V(rbd)) authentication with a libvirt secret.
+        type: dict
+        suboptions:
+          username:
+            description: User name.
+            type: str
+            required: true
+          secret_uuid:
+            description: UUID of the libvirt secret that holds the password or key.
+            type: str
+          secret_usage:
+            description: Usage name of the libvirt secret (instead of O(source.auth.secret_uuid)).
+            type: str
+  autostart:
+    description: Start the pool when libvirtd starts. Honoured with every O(state) except V(absent).
+    type: bool
+  build:
+    description:
+      - Build the pool when this run defines it - create the directory (V(dir), and the mount point of V(fs)
+        and V(netfs)), make the filesystem (V(fs)), write the partition table (V(disk)), create the
+        physical volumes and volume group (V(logical)). An existing pool is never built again.
+      - A device that already holds another filesystem, partition table or data is refused unless
+        O(force=true); one that holds exactly the requested filesystem is kept as it is (with a warning).
+        The check runs C(blkid) on the host, before anything is written; over a remote URI the module
+        cannot look at the device, so building V(fs), V(disk) and V(logical) pools there needs O(force=true).
+        On failure, the pool is not left defined.
+    type: bool
+    default: false
+  force:
+    description: With O(build=true), format the device even when it holds data (destroys that data).
+    type: bool
+    default: false
+  refresh:
+    description:
+      - Rescan an active pool's volumes before reading it (for volumes added or removed outside libvirt).
+        Does not count as a change.
+    type: bool
+    default: false
+  delete_data:
+    description:
+      - With O(state=absent), delete the pool's volumes and its data first - the directory of V(dir),
+        the mount point of V(fs)/V(netfs), the volume group of V(logical). Without it, everything is kept.
+    type: bool
+    default: false
+  restart_if_required:
+    description:
+      - When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that they take
+        effect. Without it the new definition is saved, the running pool keeps the old one until it restarts,
+        and RV(pool.pending_restart) is true.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait for libvirt to report the pool started or stopped.
+    type: int
+    default: 60
+seealso:
+  - module: virtfleet.virt.storage_pool_info
+  - module: virtfleet.virt.volume
+'''
+
+EXAMPLES = r'''
+- name: A directory pool, created and started at boot
+  virtfleet.virt.storage_pool:
+    name: images
+    type: dir
+    path: /srv/images
+    build: true
+    state: active
+    autostart: true
+
+- name: A filesystem pool on a disk, formatted as ext4 if it is empty
+  virtfleet.virt.storage_pool:
+    name: fast
+    type: fs
+    path: /srv/fast
+    source:
+      devices: [/dev/sdb]
+      format: ext4
+    build: true
+    state: active
+
+- name: An NFS export
+  virtfleet.virt.storage_pool:
+    name: shared
+    type: netfs
+    path: /srv/shared
+    source:
+      host: nfs1.example.com
+      dir: /export/vms
+      format: nfs
+    build: true
+    state: active
+
+- name: Remove a pool with its volumes and directory
+  virtfleet.virt.storage_pool:
+    name: images
+    state: absent
+    delete_data: true
+'''
+
+RETURN = r'''
+pool:
+  description: The pool after the run (in check mode, as predicted). Empty after O(state=absent).
+  returned: always
+  type: dict
+  contains:
+    name:
+      description: Pool name.
+      type: str
+      sample: images
+    uuid:
+      description: libvirt UUID.
+      type: str
+    state:
+      description: V(active) or V(inactive).
+      type: str
+      sample: active
+    spec:
+      description: The normalized persistent spec, in the shape of this module's options.
+      type: dict
+      sample: {type: dir, path: /srv/images, source: {}, autostart: true}
+    volumes:
+      description: Names of the pool's volumes (active pools only).
+      type: list
+      elements: str
+    capacity:
+      description: Size of the pool in bytes (active pools only, else null).
+      type: int
+    allocation:
+      description: Bytes allocated to volumes (active pools only, else null).
+      type: int
+    available:
+      description: Bytes free (active pools only, else null).
+      type: int
+    pending_restart:
+      description: True when the active pool still runs a previous path or source.
+      type: bool
+actions:
+  description: What the run did (or, in check mode, would do), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [created, start]
+deleted_volumes:
+  description: Paths of the volumes deleted with O(delete_data=true).
+  returned: when O(state=absent) with O(delete_data=true) and the pool existed
+  type: list
+  elements: str
+refreshed:
+  description: True when the pool was rescanned (O(refresh=true) on an active pool).
+  returned: always
+  type: bool
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
+
+
+def argument_spec():
+    # the secret options name a libvirt secret; they are not the secret itself
+    auth = dict(username=dict(type='str', required=True), secret_uuid=dict(type='str', no_log=False),
+                secret_usage=dict(type='str', no_log=False))
+    source = dict(
+        devices=dict(type='list', elements='path'), hosts=dict(type='list', elements='str', aliases=['host']),
+        dir=dict(type='path'), name=dict(type='str'), format=dict(type='str'), iqn=dict(type='str'),
+        initiator=dict(type='str'), auth=dict(type='dict', options=auth),
+    )
+    spec = _module.connection_argument_spec()
+    spec.update(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=['present', 'active', 'inactive', 'absent']),
+        type=dict(type='str', choices=sorted(_storage_spec.POOL_TYPES)),
+        path=dict(type='path'),
+        source=dict(type='dict', options=source),
+        autostart=dict(type='bool'),
+        build=dict(type='bool', default=False),
+        force=dict(type='bool', default=False),
+        refresh=dict(type='bool', default=False),
+        delete_data=dict(type='bool', default=False),
+        restart_if_required=dict(type='bool', default=False),
+        wait_timeout=dict(type='int', default=60),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    with _module.Session(module) as session:
+        name = _storage_spec.validate_name(params['name'])
+        partial = dict(_storage_spec.pool_partial_from_params(params), name=name)
+        target = None if params['state'] in ('present', 'absent') else params['state']
+        opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
+                                         delete_options={'delete_data': params['delete_data']})
+        driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'],
+                                   refresh=params['refresh'], restart_if_required=params['restart_if_required'])
+        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
+        outcome.notes['refreshed'] = driver.refreshed
+        _module.ensure_result(module, 'pool', outcome, before, after)
+
+
+if __name__ == '__main__':
+    main()

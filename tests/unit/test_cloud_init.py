@@ -1,0 +1,49 @@
+"""cloud-init NoCloud seeds (module_utils/_cloud_init.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init as ci
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+
+def test_files_defaults_and_rendering():
+    files = ci.seed_files('vm1-seed.iso')
+    assert files == {'meta-data': b'{\n  "instance-id": "vm1-seed.iso"\n}\n', 'user-data': b'#cloud-config\n'}
+    files = ci.seed_files('s', {'users': ['a']}, 'instance-id: x\n', {'version': 2})
+    assert files['user-data'].startswith(b'#cloud-config\n') and json.loads(files['user-data'][14:]) == {'users': ['a']}
+    assert files['meta-data'] == b'instance-id: x\n' and json.loads(files['network-config']) == {'version': 2}
+    with pytest.raises(SpecError) as err:
+        ci.seed_files('s', meta_data=['x'])
+    assert err.value.param == 'meta_data'
+
+
+def test_hash_depends_on_names_and_content_only():
+    one = ci.seed_files('s', '#cloud-config\na: 1\n')
+    assert ci.content_sha256(one) == ci.content_sha256(dict(one))
+    assert ci.content_sha256(one) != ci.content_sha256(ci.seed_files('s', '#cloud-config\na: 2\n'))
+    # moving bytes from one file to the other changes the hash
+    assert ci.content_sha256({'a': b'xy', 'b': b''}) != ci.content_sha256({'a': b'x', 'b': b'y'})
+
+
+@pytest.mark.skipif(not ci.HAS_PYCDLIB, reason='pycdlib is not installed')
+def test_iso_carries_label_files_and_marker():
+    files = ci.seed_files('s', '#cloud-config\npassword: x\n', network_config='version: 2\n')
+    spec = ci.seed_spec(files)
+    image = ci.build_iso(files, spec['content_sha256'])
+    assert len(image) % ci.SECTOR == 0
+    pvd = image[ci.PVD_OFFSET:ci.PVD_OFFSET + ci.SECTOR]
+    assert pvd[40:72].rstrip() == b'cidata'
+    assert ci.parse_marker(pvd) == spec
+    assert ci.parse_marker(b'\0' * ci.SECTOR) is None
+    import io
+    import pycdlib
+    iso = pycdlib.PyCdlib()
+    iso.open_fp(io.BytesIO(image))
+    for name, data in files.items():
+        out = io.BytesIO()
+        iso.get_file_from_iso_fp(out, rr_path='/' + name)
+        assert out.getvalue() == data
+    iso.close()

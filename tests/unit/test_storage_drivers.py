@@ -1,0 +1,136 @@
+"""Storage drivers against a fake libvirt client: what is refused before any write."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
+from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec as ss
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_pool, libvirt_storagexml as sx
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, SpecError
+
+MIB = 1024 ** 2
+
+
+class Named:
+    def __init__(self, name, path=None):
+        self._name = name
+        self._path = path
+
+    def name(self):
+        return self._name
+
+    def path(self):
+        return self._path
+
+
+class FakeClient:
+    """One active dir pool 'images' holding the volumes given as name -> (format, capacity)."""
+    uri = 'qemu:///system'
+
+    def __init__(self, volumes, pool_type='dir'):
+        self.pool = Named('images')
+        self.pool_type = pool_type
+        self.volumes = dict((name, Named(name, '/img/' + name)) for name in volumes)
+        self.facts = volumes
+        self.writes = []
+
+    def is_local(self):
+        return True
+
+    def lookup_pool(self, name):
+        if name != 'images':
+            raise NotFound('no pool %s' % name)
+        return self.pool
+
+    def pool_is_active(self, pool):
+        return True
+
+    def pool_xml(self, pool, inactive=False):
+        return "<pool type='%s'><name>images</name><target><path>/img</path></target></pool>" % self.pool_type
+
+    def lookup_volume_in_pool(self, pool, name):
+        if name not in self.volumes:
+            raise NotFound('no volume %s' % name)
+        return self.volumes[name]
+
+    def volume_xml(self, vol):
+        fmt, capacity = self.facts[vol.name()]
+        return ("<volume><name>%s</name><capacity unit='bytes'>%d</capacity><target><path>%s</path>"
+                "<format type='%s'/></target></volume>" % (vol.name(), capacity, vol.path(), fmt))
+
+    def resize_volume(self, vol, capacity, shrink=False):
+        self.writes.append(('resize', vol.name(), capacity, shrink))
+
+    def create_volume(self, pool, xml):
+        facts = sx.parse_volume(xml)
+        self.writes.append(('create', facts))
+        self.volumes[facts['name']] = Named(facts['name'], '/img/' + facts['name'])
+        self.facts[facts['name']] = (facts['format'], facts['capacity'])
+        return self.volumes[facts['name']]
+
+    def lookup_volume_by_path(self, path):
+        raise NotFound(path)
+
+
+def run(client, name, state='present', check=False, **params):
+    base = {'pool': 'images', 'format': None, 'capacity': None, 'allow_shrink': False, 'backing_volume': None,
+            'clone_from': None, 'import_from': None, 'checksum': None}
+    base.update(params)
+    driver = LibvirtVolumeDriver(client, 'images')
+    return rc.ensure(driver, name, ss.volume_partial_from_params(base), state, None, rc.Options(check_mode=check))
+
+
+def test_grow_and_shrink_only_when_allowed():
+    client = FakeClient({'data.raw': ('raw', 16 * MIB)})
+    outcome, _before, _after = run(client, 'data.raw', capacity='16MiB')
+    assert not outcome.changed and client.writes == []
+    with pytest.raises(SpecError) as err:
+        run(client, 'data.raw', capacity=8)
+    assert err.value.param == 'capacity' and 'allow_shrink' in err.value.msg and client.writes == []
+    outcome, _before, _after = run(client, 'data.raw', capacity=8, allow_shrink=True, check=True)
+    assert outcome.changed and client.writes == []
+    run(client, 'data.raw', capacity=8, allow_shrink=True)
+    assert client.writes == [('resize', 'data.raw', 8 * MIB, True)]
+
+
+def test_missing_backing_volume_and_bad_formats_write_nothing():
+    client = FakeClient({'base.raw': ('raw', MIB)})
+    with pytest.raises(SpecError) as err:
+        run(client, 'vm1.qcow2', backing_volume='nope.raw')
+    assert err.value.param == 'backing_volume' and "'nope.raw' not found" in err.value.msg
+    with pytest.raises(SpecError) as err:
+        run(client, 'base.raw', format='qcow2')
+    assert err.value.param == 'format'
+    with pytest.raises(SpecError) as err:
+        run(FakeClient({}, pool_type='logical'), 'lv', capacity=8, format='qcow2')
+    assert err.value.param == 'format' and 'logical' in err.value.msg
+    assert client.writes == []
+
+
+def test_overlay_defaults_to_qcow2_of_the_base_size():
+    client = FakeClient({'base.raw': ('raw', MIB)})
+    outcome, _before, after = run(client, 'vm1.qcow2', backing_volume='base.raw')
+    assert outcome.actions == ['created']
+    created = client.writes[0][1]
+    assert (created['format'], created['capacity'], created['backing_path'], created['backing_format']) == \
+        ('qcow2', MIB, '/img/base.raw', 'raw')
+
+
+def test_block_pools_tolerate_extent_rounding():
+    client = FakeClient({'lv1': ('raw', 12 * MIB)}, pool_type='logical')
+    outcome, _before, _after = run(client, 'lv1', capacity=10)
+    assert not outcome.changed and client.writes == []
+
+
+def test_build_refuses_a_device_with_other_data(monkeypatch):
+    driver = libvirt_pool.LibvirtPoolDriver(FakeClient({}), build=True)
+    spec = {'type': 'fs', 'path': '/mnt', 'source': {'devices': ['/dev/x'], 'format': 'ext4'}, 'autostart': False}
+    monkeypatch.setattr(libvirt_pool, 'probe_device', lambda path: {'TYPE': 'ext2'})
+    with pytest.raises(SpecError) as err:
+        driver._check_empty(spec)
+    assert err.value.param == 'build' and 'force: true' in err.value.msg and 'TYPE=ext2' in err.value.msg
+    monkeypatch.setattr(libvirt_pool, 'probe_device', lambda path: {'TYPE': 'ext4'})
+    driver._check_empty(spec)
+    monkeypatch.setattr(libvirt_pool, 'probe_device', lambda path: {})
+    driver._check_empty(spec)
