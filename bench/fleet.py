@@ -197,8 +197,8 @@ class Bench:
                             row['check_rewrote_definitions'] = before != self.definition_mtimes(count)
                     left = [d.name() for d in self.conn.listAllDomains(0) if d.name().startswith(PREFIX)]
                     assert not left, '%s teardown left %s' % (method, left)
-                    log('n=%d rep=%d %s: %s' % (count, rep, method,
-                                                 ' '.join('%s=%.2fs' % (s, row[s]) for s in SCENARIOS)))
+                    timings = ' '.join('%s=%.2fs' % (s, row[s]) for s in SCENARIOS)
+                    log('n=%d rep=%d %s: %s' % (count, rep, method, timings))
                     results.append(row)
         self.clean()
         return results

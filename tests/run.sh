@@ -20,8 +20,9 @@ fi
 bash tests/env/libvirt-up.sh
 venv=$(bash tests/env/venv.sh)
 export VIRTFLEET_VENV_DIR="$venv"
-export VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
-export VIRTFLEET_GUEST_IMAGE=$(bash tests/env/guest-image.sh)
+VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
+VIRTFLEET_GUEST_IMAGE=$(bash tests/env/guest-image.sh)
+export VIRTFLEET_COLLECTIONS_PATH VIRTFLEET_GUEST_IMAGE
 export PATH="$venv/bin:$PATH"
 echo "venv: $venv"
 ansible_version=$("$venv/bin/ansible" --version)

@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Converges a list of VMs on one connection in one module run. Each item takes the same options
     and follows the same rules as M(virtfleet.virt.vm) (the same driver and reconcile code run it),
-    so a fleet item and a O(virtfleet.virt.vm) task with the same options behave alike.
+    so a fleet item and a M(virtfleet.virt.vm) task with the same options behave alike.
   - One process and one connection serve the whole list, instead of one module process per loop
     item; slow steps (starting, graceful shutdowns, power-offs) run on a bounded pool of
     O(workers) at a time.

@@ -40,7 +40,7 @@ bin="$CACHE_DIR/vcsim-$key"
 mkdir -p "$CACHE_DIR"
 if [ ! -x "$bin" ]; then
   log "building $bin"
-  (cd "$src" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE="$CACHE_DIR/gocache" \
+  (cd "$src" && GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS='' GOCACHE="$CACHE_DIR/gocache" \
      go build -o "$bin.tmp" .)
   mv "$bin.tmp" "$bin"
 fi

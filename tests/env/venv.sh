@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 req="$here/tests/requirements.txt"
-key=$(cat "$req" | sha256sum | cut -c1-12)
+key=$(sha256sum < "$req" | cut -c1-12)
 venv=${VIRTFLEET_VENV:-$HOME/.cache/virtfleet/venv-$key}
 if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -f "$venv/.complete" ]; then
   py=$(command -v python3.11 || command -v python3)
