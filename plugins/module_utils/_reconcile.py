@@ -16,7 +16,8 @@ implement a small interface:
     the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
 ``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``,
 ``delete(actual, options)``
-    the writes; ``plan_update`` returns a ``Plan`` and writes nothing
+    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; ``create``,
+    ``apply_update`` and ``delete`` may return notes for the result (``warnings`` among them)
 ``steps(current, target)``, ``perform(name, action)``, ``state(name)``
     state transitions (power for VMs, active/inactive for networks and pools)
 """
@@ -238,6 +239,48 @@ def ensure_many(driver, jobs, workers=4, fail_fast=False):
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         list(pool.map(work, range(len(jobs))))
     return results
+
+
+def relocate(driver, name, opts):
+    """Converge "resource ``name`` is at the driver's destination": a move between two endpoints
+    (a VM between hypervisors), where ``ensure`` converges one resource in place.
+
+    The driver implements:
+
+    ``locate(name)``
+        where the resource is: a dict with ``at`` = ``'source'`` (it has to move) or
+        ``'destination'`` (nothing to do) and optional ``warnings``; raises when the resource is
+        at neither end or the placement is ambiguous
+    ``describe(placement)``
+        the public view of the resource where it is
+    ``precheck(placement)``
+        reads only: proves the move can succeed (raising with a message that names every failed
+        check) and returns a ``Plan`` whose ``changes`` name the move, ``details['after']`` the
+        predicted view and ``details['notes']`` what the checks found
+    ``move(placement, plan)``
+        the write, returning notes; when it fails it raises and the resource is where it was
+
+    Returns ``(outcome, before, after)`` like ``ensure``; check mode stops after ``precheck``.
+    """
+    outcome = Outcome()
+    try:
+        placement = driver.locate(name)
+        outcome.absorb({'warnings': placement.get('warnings') or []})
+        before = driver.describe(placement)
+        if placement['at'] == 'destination':
+            return outcome, before, before
+        plan = driver.precheck(placement)
+        outcome.absorb(plan.details.get('notes'))
+        if not opts.check_mode:
+            outcome.absorb(driver.move(placement, plan))
+        for change in plan.changes:
+            outcome.did(change)
+        if opts.check_mode:
+            return outcome, before, plan.details.get('after', before)
+        return outcome, before, driver.describe(driver.locate(name))
+    except VirtError as exc:
+        exc.outcome = outcome
+        raise
 
 
 def diff(before, after, keys=('state', 'spec')):
