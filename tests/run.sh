@@ -14,10 +14,20 @@ cd "$here"
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "test environment"
+teardown() {
+  # pytest's fixtures stop what they started; this catches a run killed before their teardown
+  bash "$here/tests/env/twohost-down.sh" || true
+  bash "$here/tests/env/vcsim-down.sh" || true
+  bash "$here/tests/env/libvirt-down.sh"
+}
 if [ -z "${VIRTFLEET_KEEP_ENV:-}" ]; then
-  trap 'bash "$here/tests/env/libvirt-down.sh"' EXIT
+  trap teardown EXIT
+else
+  export VIRTFLEET_KEEP_TWOHOST=1
 fi
 bash tests/env/libvirt-up.sh
+# shellcheck makes ansible-test sanity check the shell scripts too
+command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 venv=$(bash tests/env/venv.sh)
 export VIRTFLEET_VENV_DIR="$venv"
 VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
