@@ -14,6 +14,7 @@ cd "$here"
 step() { printf '\n=== %s ===\n' "$*"; }
 
 step "test environment"
+# shellcheck disable=SC2317  # called by the EXIT trap
 teardown() {
   # pytest's fixtures stop what they started; this catches a run killed before their teardown
   bash "$here/tests/env/twohost-down.sh" || true
@@ -26,7 +27,7 @@ else
   export VIRTFLEET_KEEP_TWOHOST=1
 fi
 bash tests/env/libvirt-up.sh
-# shellcheck makes ansible-test sanity check the shell scripts too
+# with shellcheck installed, ansible-test sanity checks the shell scripts too
 command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 venv=$(bash tests/env/venv.sh)
 export VIRTFLEET_VENV_DIR="$venv"
