@@ -116,10 +116,48 @@ def ansible(venv_bin, collections_path, inventory, workdir):
     return AnsibleRunner(venv_bin, collections_path, inventory, workdir)
 
 
+class ReconnectingConnection:
+    """A libvirt connection for the whole session that reopens itself when libvirtd restarts.
+
+    Some tests restart libvirtd on purpose (the kvm_host role's restart handler, fault injection);
+    every later test must still see the daemon, not a closed socket.
+    """
+
+    def __init__(self, uri):
+        self.uri = uri
+        self._conn = libvirt.open(uri)
+
+    def _live(self):
+        try:
+            if self._conn.isAlive():
+                return self._conn
+        except libvirt.libvirtError:
+            pass
+        try:
+            self._conn.close()
+        except libvirt.libvirtError:
+            pass
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._conn = libvirt.open(self.uri)
+                return self._conn
+            except libvirt.libvirtError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def __getattr__(self, name):
+        return getattr(self._live(), name)
+
+    def close(self):
+        self._conn.close()
+
+
 @pytest.fixture(scope='session')
 def conn():
-    connection = libvirt.open(URI)
     libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    connection = ReconnectingConnection(URI)
     yield connection
     connection.close()
 
