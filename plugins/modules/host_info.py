@@ -67,7 +67,7 @@ host:
       sample: {model: Skylake-Client-IBRS, vendor: Intel, arch: x86_64, count: 8, sockets: 1,
                cores_per_socket: 4, threads_per_core: 2, mhz: 2600}
     memory:
-      description: total_mib and free_mib.
+      description: total_mib, and free_mib - what new guests can use (free memory plus buffers and page cache).
       type: dict
     numa:
       description: NUMA cells with id, memory_mib and the ids of their cpus.

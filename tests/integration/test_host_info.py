@@ -11,14 +11,15 @@ def test_host_info_matches_libvirt(ansible, conn, domain_type):
     rc, result = ansible.adhoc('host_info', '')
     assert rc == 0 and result['changed'] is False, ansible.last_stdout
     host = result['host']
-    model, memory_mib, cpus, mhz, _nodes, _sockets, _cores, _threads = conn.getInfo()
+    _model, _memory_mib, cpus, mhz, _nodes, _sockets, _cores, _threads = conn.getInfo()
     caps = etree.fromstring(conn.getCapabilities())
     assert host['uuid'] == caps.findtext('host/uuid')
     assert host['hostname'] == conn.getHostname()
     assert host['cpu']['count'] == cpus and host['cpu']['mhz'] == mhz
     assert host['cpu']['model'] == caps.findtext('host/cpu/model')
-    assert host['memory']['total_mib'] == memory_mib
-    assert 0 < host['memory']['free_mib'] <= memory_mib
+    stats = conn.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS, 0)
+    assert host['memory']['total_mib'] == stats['total'] // 1024
+    assert 0 < host['memory']['free_mib'] <= host['memory']['total_mib']
     assert len(host['numa']) == len(caps.findall('host/topology/cells/cell'))
     assert host['kvm']['usable'] is (domain_type == 'kvm')
     assert host['kvm']['device'] is os.path.exists('/dev/kvm')

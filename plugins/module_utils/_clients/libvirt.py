@@ -133,9 +133,6 @@ class LibvirtClient:
         """[model, memory MiB, cpus, MHz, NUMA nodes, sockets per node, cores, threads]."""
         return _call('reading host node info', self.conn.getInfo)
 
-    def free_memory(self):
-        return _call('reading free host memory', self.conn.getFreeMemory)
-
     def free_pages(self, page_sizes_kib, cell_count):
         return _call('reading free huge pages', self.conn.getFreePages, page_sizes_kib, 0, cell_count, 0)
 

@@ -39,9 +39,18 @@ class LibvirtHostDriver:
             return False
         return True
 
+    def _memory(self):
+        """Total memory, and what new guests can use: free plus buffers and page cache (MiB).
+
+        From the host's memory statistics (all NUMA cells), as the migrate pre-check counts it.
+        """
+        stats = self.client.memory_stats()
+        available = sum(stats.get(key, 0) for key in ('free', 'buffers', 'cached'))
+        return {'total_mib': stats['total'] // 1024, 'free_mib': available // 1024}
+
     def describe(self):
         caps = domxml.from_string(self.client.capabilities())
-        model, memory_mib, cpus, mhz, _nodes, sockets, cores, threads = self.client.node_info()
+        model, _memory_mib, cpus, mhz, _nodes, sockets, cores, threads = self.client.node_info()
         cpu = caps.find('host/cpu')
         topology = cpu.find('topology') if cpu is not None else None
         cells = caps.findall('host/topology/cells/cell')
@@ -89,7 +98,7 @@ class LibvirtHostDriver:
                 'threads_per_core': int(topology.get('threads')) if topology is not None else threads,
                 'mhz': mhz,
             },
-            'memory': {'total_mib': memory_mib, 'free_mib': self.client.free_memory() // (1024 * 1024)},
+            'memory': self._memory(),
             'numa': numa,
             'hugepages': hugepages,
             'kvm': {
