@@ -27,6 +27,7 @@ else
   export VIRTFLEET_KEEP_TWOHOST=1
 fi
 bash tests/env/libvirt-up.sh
+bash tests/env/clean-leftovers.sh
 # with shellcheck installed, ansible-test sanity checks the shell scripts too
 command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
 venv=$(bash tests/env/venv.sh)
