@@ -58,7 +58,13 @@ class LibvirtVMDriver:
                 'dom': dom, 'xml': xml, 'live_xml': live_xml}
 
     def list(self):
-        return [self._read_domain(dom) for dom in self.client.list_domains()]
+        found = []
+        for dom in self.client.list_domains():
+            try:
+                found.append(self._read_domain(dom))
+            except NotFound:  # removed while the list was read
+                continue
+        return found
 
     def describe(self, actual, addresses=True):
         view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
