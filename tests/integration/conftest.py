@@ -128,9 +128,11 @@ class ReconnectingConnection:
         self._conn = libvirt.open(uri)
 
     def _live(self):
+        # isAlive() only reports what the client already noticed: without an event loop a daemon
+        # restart shows up as "Broken pipe" on the next call. A cheap round trip notices it now.
         try:
-            if self._conn.isAlive():
-                return self._conn
+            self._conn.getLibVersion()
+            return self._conn
         except libvirt.libvirtError:
             pass
         try:
