@@ -37,9 +37,9 @@ import shlex
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$')
-VOLUME_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
-NETWORK_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}\Z')
+VOLUME_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
+NETWORK_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*\Z')
 PROTOCOLS = ('tcp', 'udp', 'sctp')
 RESTART_POLICIES = ('no', 'always', 'unless-stopped', 'on-failure')
 NETWORK_MODES = ('host', 'none')
@@ -341,7 +341,7 @@ def partial_from_params(params):
     spec = {}
     if params.get('image') is not None:
         image = str(params['image']).strip()
-        if not image or any(c.isspace() for c in image):
+        if not image or any(c.isspace() for c in image) or image.startswith('-'):
             raise SpecError('image', '%r is not an image reference such as localhost/app:1.0' % params['image'])
         spec['image'] = image
     if params.get('command') is not None:

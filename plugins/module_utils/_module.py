@@ -9,8 +9,10 @@ in ``plugins/doc_fragments``.
 
 from __future__ import annotations
 
+import copy
 import os
 
+from ansible.module_utils import basic
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
@@ -43,6 +45,61 @@ def connection_argument_spec(*backends):
             proxy_host=dict(type='str', fallback=(env_fallback, ['VMWARE_PROXY_HOST'])),
             proxy_port=dict(type='int', fallback=(env_fallback, ['VMWARE_PROXY_PORT'])),
         )
+    return spec
+
+
+def _scalar_suboptions(spec, params, prefix='', path=()):
+    """``(message, spec path)`` for each option with sub-options that was given a number or a boolean."""
+    if not isinstance(params, dict):
+        return
+    for key, option in spec.items():
+        if not option.get('options'):
+            continue
+        for name in [key] + list(option.get('aliases') or []):
+            value = params.get(name)
+            where = prefix + name
+            if isinstance(value, (bool, int, float)):
+                yield ('%s must be a dict%s, got %s %r' % (
+                    where, ' or a list of dicts' if option.get('type') == 'list' else '', type(value).__name__, value),
+                    path + (key,))
+            elif isinstance(value, dict):
+                yield from _scalar_suboptions(option['options'], value, where + '.', path + (key,))
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    if option.get('type', 'str') == 'dict' and isinstance(item, (bool, int, float)):
+                        # a list for a dict: ansible-core validates each item as the dict, numbers included
+                        yield ('%s must be a dict, got a list' % where, path + (key,))
+                        break
+                    yield from _scalar_suboptions(option['options'], item, '%s[%d].' % (where, index), path + (key,))
+
+
+def scalars_for_suboptions(spec, params):
+    """Messages for options with sub-options that were given a number or a boolean.
+
+    ansible-core's argument validation raises ``TypeError`` (a traceback instead of a message)
+    when a dict option with sub-options gets such a value, e.g. ``cpu: 2`` or ``ipv4: 1``.
+    """
+    return [message for message, _path in _scalar_suboptions(spec, params)]
+
+
+def checked_spec(argument_spec):
+    """``argument_spec`` as ansible-core can validate the module's parameters without a traceback::
+
+        module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), ...)
+
+    An option with sub-options that was given a number or a boolean (``scalars_for_suboptions``)
+    loses its sub-options in the copy returned, so ansible-core refuses the value with its usual
+    message ("argument 'cpu' is of type int ... unable to convert to dict") through ``fail_json``.
+    """
+    paths = [path for _message, path in _scalar_suboptions(argument_spec, basic._load_params())]
+    if not paths:
+        return argument_spec
+    spec = copy.deepcopy(argument_spec)
+    for path in paths:
+        option = {'options': spec}
+        for key in path:
+            option = option['options'][key]
+        option.pop('options', None)
     return spec
 
 

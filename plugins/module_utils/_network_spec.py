@@ -40,8 +40,8 @@ DEFAULTS = {
     'autostart': False,
 }
 
-MAC_RE = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}$')
-BRIDGE_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,15}$')
+MAC_RE = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}\Z')
+BRIDGE_RE = re.compile(r'^[A-Za-z0-9_.:-]{1,15}\Z')
 HOSTNAME_RE = re.compile(r'^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
                          r'(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$')
 _VERSION = {'ipv4': 4, 'ipv6': 6}

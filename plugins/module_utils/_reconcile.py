@@ -28,7 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import VirtError, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, VirtError, WaitTimeout
 
 
 class Step:
@@ -79,6 +79,7 @@ class Outcome:
         self.actions = []
         self.warnings = []
         self.notes = {}
+        self.reread = False  # someone else changed the resource during the run: describe it afresh
 
     def did(self, action):
         self.changed = True
@@ -105,9 +106,30 @@ def wait_for(read_state, wanted, timeout, what, poll_interval=0.25):
     return state
 
 
+def _state_is(driver, name, wanted):
+    """Whether ``name`` is in state ``wanted`` now (False when it cannot be read)."""
+    try:
+        return driver.state(name) == wanted
+    except VirtError:
+        return False
+
+
 def _run_steps(driver, name, steps, opts, outcome):
     for step in steps:
-        driver.perform(name, step.action)
+        try:
+            notes = driver.perform(name, step.action)
+        except VirtError as exc:
+            if exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
+                outcome.did(step.action)
+            elif _state_is(driver, name, step.until):
+                # a run at the same time got there first: the state is what counts
+                outcome.warnings.append('%s %s was already %s when this run tried to %s it (changed at the same '
+                                        'time by someone else)' % (driver.kind, name, step.until, step.action))
+                outcome.reread = True
+                continue
+            raise
+        if isinstance(notes, dict):
+            outcome.absorb(notes)
         timeout = opts.shutdown_timeout if step.graceful else opts.wait_timeout
         try:
             wait_for(lambda: driver.state(name), step.until, timeout,
@@ -121,6 +143,8 @@ def _run_steps(driver, name, steps, opts, outcome):
                                '%s it after shutdown_timeout.'
                                % (driver.kind, name, step.until, opts.shutdown_timeout, step.action,
                                   exc.details.get('state'), step.escalate or 'stop'))
+                else:
+                    outcome.did(step.action)  # it was done; the state did not follow
                 raise
             driver.perform(name, step.escalate)
             wait_for(lambda: driver.state(name), step.until, opts.wait_timeout,
@@ -156,7 +180,23 @@ def ensure(driver, name, partial, state, target, opts):
         raise
 
 
-def _ensure(driver, name, partial, state, target, opts, outcome):
+def _gone(driver, name):
+    try:
+        return driver.read(name) is None
+    except VirtError:
+        return False
+
+
+def _converged(driver, name, partial):
+    """Whether ``name`` exists now and has nothing left to update (another run converged it)."""
+    try:
+        actual = driver.read(name)
+        return actual is not None and not driver.plan_update(actual, driver.desired(partial, actual)).changes
+    except VirtError:
+        return False
+
+
+def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     actual = driver.read(name)
 
     if state == 'absent':
@@ -164,10 +204,18 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
             return outcome, None, None
         before = driver.describe(actual)
         stopped = driver.stopped_state
-        if before['state'] != stopped:
-            _transition(driver, name, before['state'], stopped, opts, outcome)
-        if not opts.check_mode:
-            outcome.absorb(driver.delete(actual, opts.delete_options))
+        try:
+            if before['state'] != stopped:
+                _transition(driver, name, before['state'], stopped, opts, outcome)
+            if not opts.check_mode:
+                outcome.absorb(driver.delete(actual, opts.delete_options))
+        except NotFound:
+            # it vanished under this run (another run removed it): absent is what was asked for
+            if opts.check_mode or not _gone(driver, name):
+                raise
+            outcome.warnings.append('%s %s was removed by someone else while this run removed it'
+                                    % (driver.kind, name))
+            return outcome, before, None
         outcome.did('deleted')
         return outcome, before, None
 
@@ -176,7 +224,15 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
         if not opts.check_mode:
-            outcome.absorb(driver.create(name, spec))
+            try:
+                outcome.absorb(driver.create(name, spec))
+            except VirtError as exc:
+                # "already exists": another run created it meanwhile; converge it as it is now
+                if raced or not exc.details.get('exists') or _gone(driver, name):
+                    raise
+                outcome.warnings.append('%s %s was created by someone else at the same time; this run converged '
+                                        'it instead' % (driver.kind, name))
+                return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
         outcome.did('created')
         current = driver.initial_state
         reboot_required = False
@@ -185,7 +241,14 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
         reboot_required = plan.reboot_required
         if plan.changes:
             if not opts.check_mode:
-                outcome.absorb(driver.apply_update(actual, plan))
+                try:
+                    outcome.absorb(driver.apply_update(actual, plan))
+                except VirtError:
+                    if raced or not _converged(driver, name, partial):
+                        raise
+                    outcome.warnings.append('%s %s was brought to the same spec by someone else at the same time'
+                                            % (driver.kind, name))
+                    return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
                 reboot_required = outcome.notes.pop('reboot_required', reboot_required)
             outcome.did('updated: %s' % ', '.join(plan.changes))
         current = before['state']
@@ -200,7 +263,7 @@ def _ensure(driver, name, partial, state, target, opts, outcome):
 
     if opts.check_mode:
         after = dict(before or {}, spec=spec, state=current)
-    elif outcome.changed:
+    elif outcome.changed or outcome.reread:
         after = driver.describe(driver.read(name))
     else:
         after = before  # nothing was written: no second read

@@ -18,9 +18,11 @@ import string
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
-NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$')
-MAC_RE = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}$')
-TARGET_RE = re.compile(r'^(vd|sd|hd|xvd)[a-z]{1,2}$')
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z')
+MAC_RE = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}\Z')
+TARGET_RE = re.compile(r'^(vd|sd|hd|xvd)[a-z]{1,2}\Z')
+# a Linux network interface name, as the kernel's dev_valid_name() accepts it
+IFNAME_RE = re.compile(r'^(?!\.\.?\Z)[^/:\s]{1,15}\Z')
 
 DISK_BUSES = ('virtio', 'sata', 'scsi', 'ide', 'usb')
 DISK_DEVICES = ('disk', 'cdrom')
@@ -89,6 +91,23 @@ def _clean(item):
     return dict((k, v) for k, v in item.items() if v is not None)
 
 
+def _xml_safe(value, param):
+    """Refuse, naming ``param``, any string in ``value`` that XML cannot hold (NUL, control characters)."""
+    if isinstance(value, str):
+        for char in value:
+            code = ord(char)
+            if (code < 0x20 and char not in '\t\n\r') or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+                raise SpecError(param, 'contains the control character U+%04X, which cannot be stored; remove it'
+                                % code)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _xml_safe(key, param)
+            _xml_safe(item, '%s.%s' % (param, key) if param else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _xml_safe(item, '%s[%d]' % (param, index))
+
+
 # -- user input -> partial spec ------------------------------------------------
 
 def _disk_from_params(raw, index):
@@ -128,6 +147,9 @@ def _nic_from_params(raw, index):
         raise SpecError(param, 'set exactly one of network, bridge or direct (got %s)'
                         % (', '.join(sources) or 'none'))
     kind = sources[0]
+    if kind in ('bridge', 'direct') and not IFNAME_RE.match(str(raw[kind])):
+        raise SpecError('%s.%s' % (param, kind), '%r is not a host interface name: up to 15 characters, no "/", '
+                                                 '":" or white space' % (raw[kind],))
     item = {'type': kind, 'source': raw[kind], 'model': raw.get('model'), 'mac': None, 'mode': None}
     if raw.get('mac') is not None:
         mac = str(raw['mac']).lower()
@@ -190,6 +212,10 @@ def partial_from_params(params):
             cpu['mode'] = 'custom'
         spec['cpu'] = cpu or None
     if params.get('boot') is not None:
+        if not params['boot']:
+            # libvirt gives a VM without a boot order <boot dev='hd'/>: [] could never be reached
+            raise SpecError('boot', 'needs at least one device (hd, cdrom, network, fd); leave boot out to keep '
+                                    'the VM\'s boot order')
         spec['boot'] = list(params['boot'])
     if params.get('disks') is not None:
         spec['disks'] = [_disk_from_params(d, i) for i, d in enumerate(params['disks'])]
@@ -224,6 +250,7 @@ def partial_from_params(params):
                 raise SpecError('tags', 'tag names must not be empty')
             tags[key] = xml_text('' if value is None else value, 'tags.%s' % key)
         spec['tags'] = tags
+    _xml_safe(dict((k, v) for k, v in spec.items() if k != 'xml'), '')
     if params.get('xml') is not None:
         spec['xml'] = params['xml']
     return spec

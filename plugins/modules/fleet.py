@@ -158,10 +158,13 @@ def _requests(module):
     validator = ArgumentSpecValidator(item_spec())
     requests, seen = [], set()
     for index, raw in enumerate(module.params['vms']):
-        checked = validator.validate(raw)
+        scalars = _module.scalars_for_suboptions(validator.argument_spec, raw)
+        checked = validator.validate(raw if not scalars else {})
         params = checked.validated_parameters
-        name = params.get('name')
+        name = params.get('name') if not scalars else raw.get('name')
         try:
+            if scalars:
+                raise SpecError(None, '; '.join(scalars))
             if checked.error_messages:
                 raise SpecError(None, '; '.join(checked.error_messages))
             if name in seen:
@@ -186,7 +189,7 @@ def _item_result(item):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
     params = module.params
     if params['workers'] < 1:
         module.fail_json(msg='workers must be at least 1, got %d' % params['workers'])

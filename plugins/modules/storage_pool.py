@@ -282,7 +282,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
         name = _storage_spec.validate_name(params['name'])

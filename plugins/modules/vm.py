@@ -389,7 +389,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
     with _module.Session(module) as session:
         request = vm_request(module.params, _module.reconcile_options(module))
         outcome, before, after = _reconcile.ensure(vm_backends.vm_driver(session, module.params), *request)

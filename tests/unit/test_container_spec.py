@@ -167,6 +167,8 @@ def test_partial_from_params():
     ({'command': []}, 'command', 'is empty'),
     ({'command': 'sh -c "unterminated'}, 'command', 'cannot split'),
     ({'image': 'has space'}, 'image', 'not an image reference'),
+    # found by tests/hardening/fuzz.py: a reference that podman would read as an option
+    ({'image': '--privileged'}, 'image', 'not an image reference'),
 ])
 def test_bad_params(extra, param, fragment):
     with pytest.raises(SpecError) as err:
@@ -176,7 +178,7 @@ def test_bad_params(extra, param, fragment):
 
 def test_names():
     assert cs.validate_name('vft-web_1.a') == 'vft-web_1.a'
-    for bad in ('-x', 'has space', 'a/b', 'x' * 129, ''):
+    for bad in ('-x', 'has space', 'a/b', 'x' * 129, '', 'web1\n'):
         with pytest.raises(SpecError, match='not a valid container name'):
             cs.validate_name(bad)
 

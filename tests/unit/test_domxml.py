@@ -106,3 +106,29 @@ def test_entities_are_not_resolved():
     evil = '<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><domain><title>&x;</title></domain>'
     _name, _uuid, spec = dx.parse(evil)
     assert 'root:' not in (spec['title'] or '')
+
+
+@pytest.mark.parametrize('old_bus, address', [
+    ('usb', "<address type='usb' bus='0' port='1'/>"),
+    ('sata', "<address type='drive' controller='0' bus='0' target='0' unit='0'/>"),
+])
+def test_moving_a_disk_to_another_bus_drops_the_old_bus_address(old_bus, address):
+    """Found by tests/hardening/fuzz.py: usb -> virtio kept <address type='usb'> and libvirt refused."""
+    spec = full_spec(disks=[{'path': '/img/a.raw', 'target': 'vdz', 'bus': old_bus}])
+    root = etree.fromstring(dx.render('vm1', spec))
+    root.find('devices/disk').append(etree.fromstring(address))
+    moved = full_spec(disks=[{'path': '/img/a.raw', 'target': 'vdz', 'bus': 'virtio'}])
+    out = etree.fromstring(dx.render('vm1', moved, base_xml=etree.tostring(root)))
+    assert out.find('devices/disk/target').get('bus') == 'virtio'
+    assert out.find('devices/disk/address') is None
+    same = etree.fromstring(dx.render('vm1', spec, base_xml=etree.tostring(root)))
+    assert same.find('devices/disk/address') is not None, 'an unchanged bus keeps its address'
+
+
+def test_a_new_definition_carries_its_own_uuid():
+    """A run racing another one to define the same name then fails "already exists" (and converges),
+    instead of libvirt merging the two definitions (tests/integration/test_hardening_concurrency.py)."""
+    first, second = (etree.fromstring(dx.render('vm1', full_spec())) for index in range(2))
+    assert first.findtext('uuid') and first.findtext('uuid') != second.findtext('uuid')
+    again = etree.fromstring(dx.render('vm1', full_spec(memory=384), base_xml=etree.tostring(first)))
+    assert again.findtext('uuid') == first.findtext('uuid') and len(again.findall('uuid')) == 1

@@ -64,6 +64,7 @@ def test_empty_ip_dict_removes_the_family():
     (dict(ipv6={'address': 'fd00::1', 'prefix': 129, 'dhcp_range': None}), 'ipv6.prefix', 'not a valid prefix'),
     (dict(mtu=20), 'mtu', 'not a valid MTU'),
     (dict(bridge='a-bridge-name-too-long'), 'bridge', 'not a valid bridge name'),
+    (dict(bridge='virbr9\n'), 'bridge', 'not a valid bridge name'),
     (dict(domain='bad domain'), 'domain', 'not a valid host name'),
     (dict(mode='nope'), 'mode', 'not a mode'),
     (dict(ipv4=ipv4(), dhcp_hosts=[{'mac': 'zz', 'ip': '192.168.210.5'}]), 'dhcp_hosts[0].mac', 'not a MAC'),

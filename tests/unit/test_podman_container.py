@@ -209,8 +209,11 @@ def test_networks_change_in_place_and_modes_recreate():
     assert plan.changes == ['networks'] and driver.notes['recreated'] is False
     driver.apply_update(actual, plan)
     assert fake.writes == [('connect', 'front', 'c' * 64), ('disconnect', 'backend', 'c' * 64)]
-    driver.plan_update(actual, driver.desired({'networks': ['host']}, actual))
-    assert driver.notes['recreate_reasons'] == ['networks']
+    driver.plan_update(actual, driver.desired({'networks': ['host'], 'ports': []}, actual))
+    assert sorted(driver.notes['recreate_reasons']) == ['networks', 'ports']
+    # podman would drop the published ports of a host-network container: refused, not recreated each run
+    with pytest.raises(SpecError, match='ports: a container on network host publishes no ports'):
+        driver.desired({'networks': ['host']}, actual)
 
 
 def test_a_missing_network_or_bind_source_is_refused_before_any_write():

@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, WaitTimeout
 
 
 class FakeDriver:
@@ -142,3 +142,75 @@ def test_an_error_part_way_carries_what_already_changed():
 def test_diff_views():
     assert rc.diff(None, {'state': 'running', 'spec': {}, 'uuid': 'x'}) == {
         'before': {}, 'after': {'state': 'running', 'spec': {}}}
+
+
+# -- races with a run at the same time and partly done actions (tests/hardening) -------------------------------
+
+class Racing(FakeDriver):
+    """Another run does the same thing right before each write of this one."""
+
+    def create(self, name, spec):
+        self.vms[name] = {'name': name, 'state': 'stopped', 'spec': dict(spec), 'live': None}
+        raise BackendError('defining %s failed: already exists' % name, exists=True)
+
+    def perform(self, name, action):
+        self.vms[name]['state'] = 'running' if action == 'start' else 'stopped'
+        raise BackendError('%s failed: Requested operation is not valid: domain is already running' % action)
+
+    def delete(self, actual, options):
+        self.vms.pop(actual['name'], None)
+        raise NotFound('undefining %s: no such domain' % actual['name'])
+
+
+def test_already_exists_is_converged_not_a_crash():
+    driver = Racing()
+    outcome, _b, after = rc.ensure(driver, 'a', {'memory': 512}, 'present', 'running', opts())
+    assert after['state'] == 'running' and driver.vms['a']['spec'] == {'memory': 512}
+    assert 'created by someone else' in outcome.warnings[0] and 'already running' in outcome.warnings[1]
+    assert 'created' not in outcome.actions
+
+
+def test_a_create_failure_that_is_no_race_still_fails():
+    class Broken(FakeDriver):
+        def create(self, name, spec):
+            self.vms[name] = {'name': name, 'state': 'stopped', 'spec': {}, 'live': None}  # half made
+            raise BackendError('defining %s failed: disk full' % name)
+    with pytest.raises(BackendError, match='disk full'):
+        rc.ensure(Broken(), 'a', {'memory': 512}, 'present', None, opts())
+
+
+def test_removed_by_someone_else_meanwhile_is_absent():
+    driver = Racing({'a': {'name': 'a', 'state': 'stopped', 'spec': {}}})
+    outcome, before, after = rc.ensure(driver, 'a', {}, 'absent', None, opts())
+    assert after is None and before['name'] == 'a' and 'removed by someone else' in outcome.warnings[0]
+
+
+def test_update_raced_to_the_same_spec_is_converged():
+    class SameTime(FakeDriver):
+        def apply_update(self, actual, plan):
+            self.vms[actual['name']]['spec'] = dict(plan.details['spec'])
+            raise BackendError('updating failed: there is an existing dhcp host entry')
+    driver = SameTime({'a': {'name': 'a', 'state': 'stopped', 'spec': {'memory': 1}}})
+    outcome, _b, after = rc.ensure(driver, 'a', {'memory': 2}, 'present', None, opts())
+    assert after['spec'] == {'memory': 2} and 'same spec by someone else' in outcome.warnings[0]
+
+
+def test_a_performed_action_that_did_not_take_counts_as_a_change():
+    class ExitsAtOnce(FakeDriver):
+        def perform(self, name, action):
+            raise BackendError('container %s stopped right after it started' % name, performed=True)
+    driver = ExitsAtOnce({'a': {'name': 'a', 'state': 'stopped', 'spec': {}}})
+    with pytest.raises(BackendError) as err:
+        rc.ensure(driver, 'a', {}, 'present', 'running', opts())
+    assert err.value.outcome.changed and err.value.outcome.actions == ['start']
+
+
+def test_notes_of_a_power_action_reach_the_result():
+    class Crashed(FakeDriver):
+        def perform(self, name, action):
+            super().perform(name, action)
+            return {'warnings': ['VM %s had crashed; it was started again' % name]}
+    driver = Crashed({'a': {'name': 'a', 'state': 'stopped', 'spec': {}}})
+    outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'running', opts())
+    assert after['state'] == 'running' and outcome.actions == ['start']
+    assert outcome.warnings == ['VM a had crashed; it was started again']

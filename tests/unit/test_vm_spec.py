@@ -33,7 +33,7 @@ def test_valid_names(name):
     assert vs.validate_name(name) == name
 
 
-@pytest.mark.parametrize('name', ['', '-x', 'a b', 'a/b', 'a<b', 'é', 'A' * 65, None])
+@pytest.mark.parametrize('name', ['', '-x', 'a b', 'a/b', 'a<b', 'é', 'A' * 65, None, 'web1\n'])
 def test_invalid_names(name):
     with pytest.raises(SpecError, match='not a valid name'):
         vs.validate_name(name)
@@ -53,9 +53,17 @@ def test_invalid_names(name):
     (dict(interfaces=[nic(network='a', bridge='b')]), 'interfaces[0]', 'exactly one'),
     (dict(interfaces=[nic(network='a', mac='01:00:00:00:00:01')]), 'interfaces[0].mac', 'multicast'),
     (dict(interfaces=[nic(network='a', mode='vepa')]), 'interfaces[0].mode', 'direct'),
+    # found by tests/hardening/fuzz.py: '..' passed the /sys/class/net check, a trailing newline the regexes
+    (dict(interfaces=[nic(bridge='../../../tmp')]), 'interfaces[0].bridge', 'host interface name'),
+    (dict(interfaces=[nic(direct='..')]), 'interfaces[0].direct', 'host interface name'),
+    (dict(interfaces=[nic(bridge='br 0')]), 'interfaces[0].bridge', 'host interface name'),
+    (dict(interfaces=[nic(network='a', mac='52:54:00:00:00:01\n')]), 'interfaces[0].mac', 'not a MAC'),
+    (dict(disks=[disk(path='/a', target='vda\n')]), 'disks[0].target', 'target name'),
     (dict(cpu={'mode': 'custom', 'model': None}), 'cpu.model', 'needs a model'),
     (dict(cpu={'mode': 'host-model', 'model': 'qemu64'}), 'cpu.model', 'only with cpu mode custom'),
     (dict(title='a\nb'), 'title', 'single line'),
+    # found by tests/hardening/fuzz.py: libvirt adds <boot dev='hd'/>, so boot: [] changed the VM on every run
+    (dict(boot=[]), 'boot', 'at least one device'),
     (dict(description='bell\x07'), 'description', 'control character'),
     (dict(tags={'': 'x'}), 'tags', 'must not be empty'),
     (dict(serial=[{'type': 'file', 'path': None}]), 'serial[0].path', 'absolute path'),

@@ -51,14 +51,27 @@ def _not_found_codes():
     return set(getattr(libvirt, c) for c in _NOT_FOUND_CODES if hasattr(libvirt, c))
 
 
+_EXISTS_CODES = ('VIR_ERR_DOM_EXIST', 'VIR_ERR_NETWORK_EXIST', 'VIR_ERR_STORAGE_VOL_EXIST')
+
+
 def _call(what, func, *args):
-    """Run one libvirt call, translating libvirtError into our typed errors."""
+    """Run one libvirt call, translating libvirtError into our typed errors.
+
+    A ``BackendError`` that says the object already exists carries ``exists=True`` (the
+    reconcile layer converges an object another run created at the same moment).
+    """
     try:
         return func(*args)
     except libvirt.libvirtError as exc:
-        if exc.get_error_code() in _not_found_codes():
-            raise NotFound('%s: %s' % (what, exc.get_error_message() or exc))
-        raise BackendError('%s failed: %s' % (what, exc.get_error_message() or exc))
+        code, message = exc.get_error_code(), exc.get_error_message() or str(exc)
+        if code in _not_found_codes():
+            raise NotFound('%s: %s' % (what, message))
+        exists = code in set(getattr(libvirt, c) for c in _EXISTS_CODES if hasattr(libvirt, c)) or \
+            'already exists' in message
+        raise BackendError('%s failed: %s' % (what, message), exists=exists)
+    except (ValueError, TypeError) as exc:
+        # libvirt-python refuses some values before libvirt sees them (a NUL character in a string)
+        raise BackendError('%s failed: libvirt cannot take the value given (%s)' % (what, exc))
 
 
 class LibvirtClient:
@@ -90,6 +103,8 @@ class LibvirtClient:
             raise BackendError(
                 'cannot connect to libvirt at %s: %s. Check that libvirtd is running '
                 'there and that the uri option is right.' % (self.uri, exc.get_error_message() or exc))
+        except (ValueError, TypeError) as exc:
+            raise BackendError('uri: %r is not a libvirt URI (%s)' % (self.uri, exc))
 
     def _auth_spec(self):
         creds = [libvirt.VIR_CRED_AUTHNAME, libvirt.VIR_CRED_PASSPHRASE]
@@ -159,6 +174,13 @@ class LibvirtClient:
     def domain_state(self, dom):
         state = _call('reading the state of VM %s' % dom.name(), dom.state)[0]
         return STATE_NAMES.get(state, 'stopped')
+
+    def domain_crashed(self, dom):
+        """True when libvirt says the VM crashed: its QEMU process ended without a shutdown
+        (shut off, reason crashed) or it is kept in the crashed state."""
+        state, reason = _call('reading the state of VM %s' % dom.name(), dom.state)[:2]
+        return state == libvirt.VIR_DOMAIN_CRASHED or (
+            state == libvirt.VIR_DOMAIN_SHUTOFF and reason == getattr(libvirt, 'VIR_DOMAIN_SHUTOFF_CRASHED', 3))
 
     def domain_autostart(self, dom):
         return bool(_call('reading autostart of VM %s' % dom.name(), dom.autostart))

@@ -88,6 +88,9 @@ class PodmanClient:
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env, check=False)
+        except ValueError:  # subprocess refuses a NUL character in an argument
+            raise BackendError('%s failed: an argument contains a NUL character, which podman cannot take; remove '
+                               'it' % what)
         except OSError as exc:
             raise BackendError('cannot run podman as %r (%s): install Podman on the managed host (Debian/Ubuntu: '
                                'apt-get install podman; RHEL/Fedora: dnf install podman) or set podman_path to '
@@ -98,7 +101,8 @@ class PodmanClient:
         message = _message(proc.stderr.decode('utf-8', 'replace'))
         if _NOT_FOUND.search(message):
             raise NotFound('%s: %s' % (what, message))
-        raise BackendError('%s failed: %s' % (what, message), rc=proc.returncode)
+        raise BackendError('%s failed: %s' % (what, message), rc=proc.returncode,
+                           exists='already in use' in message or 'already exists' in message)
 
     def _json(self, args, what):
         out = self.run(args, what)[1]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import traceback
+import uuid
 
 try:
     from lxml import etree
@@ -238,6 +239,10 @@ def disk_element(item, elem=None):
     target = elem.find('target')
     if target is None:
         target = etree.SubElement(elem, 'target')
+    address = elem.find('address')
+    if address is not None and target.get('bus') not in (None, item['bus']):
+        # the address belongs to the old bus (a usb port, a sata/scsi drive slot): libvirt assigns a new one
+        elem.remove(address)
     target.attrib.clear()
     target.set('dev', item['target'])
     target.set('bus', item['bus'])
@@ -444,6 +449,9 @@ def render(name, spec, base_xml=None):
     else:
         root = etree.Element('domain')
         etree.SubElement(root, 'name')
+        # our own UUID: a definition racing another run's for the same name fails "already exists"
+        # (libvirt would silently merge two definitions without one)
+        etree.SubElement(root, 'uuid').text = str(uuid.uuid4())
         features = etree.Element('features')
         etree.SubElement(features, 'acpi')
         etree.SubElement(features, 'apic')

@@ -83,7 +83,13 @@ class LibvirtNetworkDriver:
                 'net': net, 'xml': xml}
 
     def list(self):
-        return [self._read_network(net) for net in self.client.list_networks()]
+        found = []
+        for net in self.client.list_networks():
+            try:
+                found.append(self._read_network(net))
+            except NotFound:  # removed while the list was read
+                continue
+        return found
 
     def describe(self, actual, leases=True):
         live = actual['live_spec'] or actual['spec']
@@ -183,9 +189,13 @@ class LibvirtNetworkDriver:
         mine = _network_spec.subnet(item)
         for net in self.client.list_networks():
             other = net.name()
-            if other == own_name or not self.client.network_is_active(net):
+            try:
+                if other == own_name or not self.client.network_is_active(net):
+                    continue
+                subnets = netxml.subnets(self.client.network_xml(net))
+            except NotFound:  # removed meanwhile (by another run): it uses no subnet any more
                 continue
-            for theirs in netxml.subnets(self.client.network_xml(net)):
+            for theirs in subnets:
                 if theirs.version == mine.version and theirs.overlaps(mine):
                     raise SpecError(family, '%s overlaps %s of the active network %s; choose a subnet no other '
                                             'active network uses, or stop or change %s first'

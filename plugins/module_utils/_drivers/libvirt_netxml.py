@@ -14,6 +14,7 @@ bridge MAC address libvirt generated, port groups, DNS forwarders, further
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _network_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import (
@@ -259,6 +260,8 @@ def render(name, spec, base_xml=None):
     else:
         root = etree.Element('network')
         etree.SubElement(root, 'name').text = name
+        # our own UUID: a definition racing another run's for the same name fails "already exists"
+        etree.SubElement(root, 'uuid').text = str(uuid.uuid4())
     _render_forward(root, spec['mode'])
     _render_bridge(root, spec)
     if spec['mtu']:

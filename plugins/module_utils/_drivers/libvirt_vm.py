@@ -322,9 +322,11 @@ class LibvirtVMDriver:
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
 
     def perform(self, name, action):
+        """Run one power action; returns notes (a warning when the VM had crashed before)."""
         if action == 'wait':
-            return
+            return None
         dom = self.client.lookup_domain(name)
+        crashed = action in ('start', 'start_paused', 'destroy') and self.client.domain_crashed(dom)
         if action == 'start':
             self.client.start_domain(dom)
         elif action == 'start_paused':
@@ -341,3 +343,9 @@ class LibvirtVMDriver:
             self.client.wakeup_domain(dom)
         else:  # pragma: no cover - the step table names only the actions above
             raise BackendError('unknown power action %s' % action)
+        if not crashed:
+            return None
+        if action == 'destroy':
+            return {'warnings': ['VM %s was in the crashed state; it was powered off' % name]}
+        return {'warnings': ['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it shut '
+                             'off, reason crashed); it was started again' % name]}

@@ -200,6 +200,11 @@ class PodmanContainerDriver:
             if actual is not None and spec['image_id'] == actual['spec']['image_id']:
                 spec['image'] = actual['spec']['image']  # the same image, perhaps by another name
         old = actual['spec'] if actual else {}
+        mode = set(spec['networks'] or []) & set(cspec.NETWORK_MODES)
+        if spec['ports'] and mode:
+            # podman drops the port mappings of such a container: it would be recreated on every run
+            raise SpecError('ports', 'a container on network %s publishes no ports (podman discards them); remove '
+                                     'ports, or set networks to a network such as podman' % mode.pop())
         for network in spec['networks'] or []:
             if network not in cspec.NETWORK_MODES and network not in (old.get('networks') or []) \
                     and not self.client.network_exists(network):
@@ -379,7 +384,7 @@ class PodmanContainerDriver:
             logs = self.client.container_logs(ref).strip()
             raise BackendError('container %s stopped right after it started (status %s, exit code %s)%s'
                                % (name, state.get('Status'), state.get('ExitCode'),
-                                  '; its last output: %s' % logs[-500:] if logs else ''))
+                                  '; its last output: %s' % logs[-500:] if logs else ''), performed=True)
 
     def perform(self, name, action):
         if action == 'wait':

@@ -1,0 +1,403 @@
+"""Seeded fuzz run of the virtfleet.virt modules against the real daemons.
+
+    VIRTFLEET_VENV_DIR=/tmp/vf /tmp/vf/bin/python tests/hardening/fuzz.py --per-module 1000 --seed 8 \\
+        --out /var/tmp/virtfleet-fuzz.json
+    /tmp/vf/bin/python tests/hardening/report.py /var/tmp/virtfleet-fuzz.json   # rewrites docs/reliability.md
+
+For every module (``--modules`` to choose), hypothesis generates ``--per-module`` argument sets from
+the module's own argument spec (``strategies.py``, ``targets.py``); each set runs through the real
+module as Ansible runs it (a child process of the venv's python, arguments in a file), and every
+``--playbook-every``-th set through a real ``ansible-playbook`` task instead. ``harness.judge``
+checks each call. The same seed generates the same sets (same hypothesis version and code).
+Targets run ``--jobs`` at a time, each in a process of its own, touching only its own objects.
+The exit status is 1 when any set broke an invariant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import harness  # noqa: E402  pylint: disable=wrong-import-position
+from harness import ModuleRunner, judge, parse_result, redact, secret_values, short_msg  # noqa: E402  pylint: disable=wrong-import-position
+
+sys.path.insert(0, harness.collections_root())
+
+RERUN_PERCENT = 25   # share of successful changing sets run a second time (idempotence)
+STOP = []            # set by SIGTERM/SIGINT: the remaining sets are skipped, the target is cleaned up
+TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
+           'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
+
+
+# -- ansible-playbook ---------------------------------------------------------------------------------
+
+def yaml_string(text):
+    """``text`` as a YAML double-quoted scalar: printable characters as they are, everything else escaped."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append('\\' + char)
+        elif 0x20 <= code <= 0x7E or (0xA0 <= code <= 0xD7FF and code not in (0x2028, 0x2029)) or \
+                (0xE000 <= code <= 0xFFFD and code != 0xFEFF) or code >= 0x10000:
+            out.append(char)
+        elif code <= 0xFF:
+            out.append('\\x%02x' % code)
+        elif code <= 0xFFFF:
+            out.append('\\u%04x' % code)
+        else:
+            out.append('\\U%08x' % code)
+    return '"%s"' % ''.join(out)
+
+
+def ansible_yaml(value):
+    """``value`` as flow YAML in which every string is ``!unsafe`` (never templated by Ansible)."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return '.nan'
+        if value in (float('inf'), float('-inf')):
+            return '.inf' if value > 0 else '-.inf'
+        return repr(value)
+    if isinstance(value, str):
+        return '!unsafe ' + yaml_string(value)
+    if isinstance(value, list):
+        return '[' + ', '.join(ansible_yaml(v) for v in value) + ']'
+    if isinstance(value, dict):
+        return '{' + ', '.join(yaml_key(k) + ansible_yaml(v) for k, v in value.items()) + '}'
+    return json.dumps(str(value))
+
+
+def yaml_key(key):
+    """``"key": `` (an explicit ``? "key" :`` past YAML's 1024-character limit for implicit keys)."""
+    text = yaml_string(str(key))
+    return ('? %s : ' if len(text) > 1000 else '%s: ') % text
+
+
+class PlaybookRunner:
+    """Runs one module task through ansible-playbook and returns its registered result."""
+
+    def __init__(self, workdir, python=None, root=None):
+        self.workdir = workdir
+        python = python or harness.venv_python()
+        self.bin = os.path.dirname(python)
+        self.inventory = os.path.join(workdir, 'inventory.ini')
+        with open(self.inventory, 'w') as handle:
+            handle.write('localhost ansible_connection=local ansible_python_interpreter=%s\n' % python)
+        env = dict((k, v) for k, v in os.environ.items() if k not in harness.SCRUBBED_ENV)
+        env.update(ANSIBLE_COLLECTIONS_PATH=root or harness.collections_root(), ANSIBLE_NOCOLOR='1',
+                   ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_DEPRECATION_WARNINGS='False',
+                   ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_LOCAL_TEMP=os.path.join(workdir, 'tmp'),
+                   PATH=self.bin + os.pathsep + os.environ.get('PATH', ''))
+        self.env = env
+
+    def run(self, module, args, check_mode=False, diff=False, timeout=300):
+        """``(ok_to_parse, result, output, seconds, timed_out)``; ``result`` is the registered dict."""
+        run_id = uuid.uuid4().hex[:8]
+        out = os.path.join(self.workdir, 'result-%s.json' % run_id)
+        path = os.path.join(self.workdir, 'play-%s.yml' % run_id)
+        keys = ', '.join(yaml_key(k) + ansible_yaml(v) for k, v in args.items())
+        with open(path, 'w', encoding='utf-8') as handle:
+            handle.write('- hosts: localhost\n  gather_facts: false\n  tasks:\n'
+                         '    - name: fuzzed task\n'
+                         '      virtfleet.virt.%s: {%s}\n'
+                         '      register: result\n      ignore_errors: true\n'
+                         '      check_mode: %s\n      diff: %s\n'
+                         '    - name: save the result\n'
+                         '      ansible.builtin.copy: {content: "{{ result | to_json }}", dest: %s}\n'
+                         '      check_mode: false\n      diff: false\n'
+                         % (module, keys, json.dumps(check_mode), json.dumps(diff), json.dumps(out)))
+        started = time.monotonic()
+        try:
+            proc = subprocess.run([os.path.join(self.bin, 'ansible-playbook'), '-i', self.inventory, '-v', path],
+                                  env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
+                                  cwd=self.workdir)
+        except subprocess.TimeoutExpired:
+            return None, '', time.monotonic() - started, True
+        finally:
+            os.unlink(path)
+        seconds = time.monotonic() - started
+        output = proc.stdout + proc.stderr
+        try:
+            with open(out) as handle:
+                result = json.load(handle)
+            os.unlink(out)
+        except (OSError, ValueError):
+            result = None
+        return result, output, seconds, False
+
+
+def judge_playbook(result, output, timed_out, before, after, check_mode, info, secrets):
+    """Like ``harness.judge`` for a registered result (Ansible wraps module crashes as MODULE FAILURE)."""
+    if timed_out:
+        return 'timeout', ['timeout: ansible-playbook did not end within its bound']
+    if result is None:
+        return 'crash', ['not_json: no registered result: %r' % output[-300:]]
+    stdout = json.dumps(result)
+    # the registered result of a crash: msg "MODULE FAILURE", module_stdout/module_stderr/exception
+    rc = 1 if result.get('failed') else 0
+    if 'module_stderr' in result or 'module_stdout' in result:
+        stdout = 'MODULE FAILURE ' + stdout
+    outcome, problems = judge(rc, stdout, '', False, before, after, check_mode, info, [])
+    leaks = harness.leaked(secrets, output, json.dumps(result))
+    if leaks:
+        problems.append('secret_leak: %d secret(s) in the ansible-playbook output or result' % len(leaks))
+    return outcome, problems
+
+
+# -- one target -------------------------------------------------------------------------------------------
+
+def run_target(key, env, count, seed, playbook_every, log):
+    from hypothesis import HealthCheck, Phase, given, settings  # pylint: disable=import-outside-toplevel
+    from hypothesis import seed as hypothesis_seed  # pylint: disable=import-outside-toplevel
+    from hypothesis import strategies as st  # pylint: disable=import-outside-toplevel
+    import targets  # pylint: disable=import-outside-toplevel
+
+    target = targets.make(key, env)
+    runner = ModuleRunner(os.path.join(env.work, target.stem))
+    playbooks = PlaybookRunner(runner.workdir) if playbook_every else None
+    records = []
+    started = time.monotonic()
+    try:
+        target.setup()
+        strategy = st.tuples(target.builder().argsets(), st.integers(0, 9), st.integers(0, 9), st.integers(0, 99))
+
+        @settings(max_examples=count, database=None, phases=[Phase.generate], deadline=None, print_blob=False,
+                  suppress_health_check=list(HealthCheck))
+        @hypothesis_seed(seed)
+        @given(strategy)
+        def fuzz(example):
+            if STOP:
+                return
+            (mode, args), check_draw, diff_draw, rerun_draw = example
+            index = len(records)
+            via = 'playbook' if playbooks and index % playbook_every == 0 else 'module'
+            record = call(target, runner, playbooks, via, args, mode, check_draw < 2, diff_draw < 3)
+            if (via == 'module' and record['outcome'] == 'ok' and record['changed'] and not record['check']
+                    and rerun_draw < RERUN_PERCENT):
+                again = call(target, runner, None, 'module', args, mode, False, False)
+                record['rerun'] = {'changed': again['changed'], 'outcome': again['outcome'],
+                                   'problems': again['problems'], 'msg': again['msg']}
+                if again['changed'] or again['outcome'] != 'ok':
+                    record['problems'].append('not_idempotent: the same set again reported changed=%s, %s: %s'
+                                              % (again['changed'], again['outcome'], again.get('actions')))
+                record['problems'].extend('rerun ' + p for p in again['problems'])
+            if record['problems'] and 'args' not in record:
+                secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
+                record['args'] = redact(args, secrets)
+            record['index'] = index
+            records.append(record)
+            if log:
+                flag = ' PROBLEM' if record['problems'] else ''
+                log.write('%s #%d %s %s %s %.1fs%s %s\n' % (key, index, via, mode, record['outcome'],
+                                                            record['seconds'], flag,
+                                                            '; '.join(record['problems'])[:300]))
+                if record['problems']:
+                    log.write('    %s\n' % json.dumps(record, default=str)[:4000])
+                log.flush()
+        fuzz()
+    finally:
+        target.teardown()
+    return {'target': key, 'module': target.module, 'seed': seed, 'requested': count,
+            'seconds': round(time.monotonic() - started, 1), 'options': sorted(target.spec),
+            'records': records}
+
+
+def call(target, runner, playbooks, via, args, mode, check_mode, diff):
+    target.before_call()
+    secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
+    before = target.snapshot()
+    if via == 'playbook':
+        result, output, seconds, timed_out = playbooks.run(target.module, args, check_mode, diff,
+                                                           timeout=target.timeout + 120)
+        after = target.snapshot()
+        outcome, problems = judge_playbook(result, output, timed_out, before, after, check_mode, target.info,
+                                           secrets)
+        changed = bool((result or {}).get('changed'))
+        msg = str((result or {}).get('msg'))[:240] if (result or {}).get('msg') is not None else None
+        actions = (result or {}).get('actions')
+    else:
+        rc, stdout, stderr, seconds, timed_out = runner.run(target.module, args, check_mode, diff,
+                                                            timeout=target.timeout)
+        after = target.snapshot()
+        outcome, problems = judge(rc, stdout, stderr, timed_out, before, after, check_mode, target.info, secrets)
+        changed = bool((parse_result(stdout) or {}).get('changed'))
+        actions = (parse_result(stdout) or {}).get('actions')
+        msg = short_msg(stdout)
+        if problems and ('not_json' in problems[-1] or any(p.startswith('traceback') for p in problems)):
+            msg = (stderr or stdout)[-1500:]
+    record = {'via': via, 'mode': mode, 'check': check_mode, 'diff': diff, 'outcome': outcome, 'changed': changed,
+              'seconds': round(seconds, 2), 'msg': msg, 'problems': problems, 'actions': actions}
+    if problems or outcome == 'failed_after_change':
+        record['args'] = redact(args, secrets)
+        if before != after:
+            record['state_diff'] = state_diff(before, after)
+    return record
+
+
+def _short(value):
+    return json.dumps(value, default=str)[:300]
+
+
+def state_diff(before, after):
+    """What changed, by object, for a record: names, and the parts of their snapshots that differ."""
+    changed = []
+    for kind in sorted(set(before) | set(after)):
+        old, new = before.get(kind), after.get(kind)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            for sub in sorted(set(old) | set(new)):
+                a, b = old.get(sub), new.get(sub)
+                if isinstance(a, dict) and isinstance(b, dict):
+                    for name in sorted(n for n in set(a) | set(b) if a.get(n) != b.get(n)):
+                        old_item, new_item = a.get(name), b.get(name)
+                        if isinstance(old_item, (list, tuple)) and isinstance(new_item, (list, tuple)):
+                            parts = ['[%d] %s -> %s' % (i, _short(x), _short(y))
+                                     for i, (x, y) in enumerate(zip(old_item, new_item)) if x != y]
+                        else:
+                            parts = ['%s -> %s' % (_short(old_item), _short(new_item))]
+                        changed.append('%s/%s: %s: %s' % (kind, sub, name, '; '.join(parts)))
+                elif a != b:
+                    changed.append('%s/%s' % (kind, sub))
+        else:
+            changed.append(kind)
+    return changed
+
+
+# -- the whole run ----------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
+    parser.add_argument('--per-module', type=int, default=1000)
+    parser.add_argument('--seed', type=int, default=8)
+    parser.add_argument('--modules', default=','.join(TARGETS))
+    parser.add_argument('--playbook-every', type=int, default=50,
+                        help='every N-th set runs through ansible-playbook (0: none)')
+    parser.add_argument('--jobs', type=int, default=3)
+    parser.add_argument('--out', default='/var/tmp/virtfleet-fuzz.json')
+    parser.add_argument('--base', default='/var/lib/virtfleet-test/fuzz')
+    parser.add_argument('--log', default=None, help='progress log (default: OUT with .log)')
+    parser.add_argument('--worker', help=argparse.SUPPRESS)
+    parser.add_argument('--run-id', help=argparse.SUPPRESS)
+    parser.add_argument('--podman-path', help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+    run_id = uuid.uuid4().hex[:4]
+    keys = [k for k in args.modules.split(',') if k]
+    os.environ['VIRTFLEET_COLLECTIONS_PATH'] = harness.collections_root()  # the workers test this checkout
+    podman_path = None
+    if any(k.startswith('container') for k in keys):
+        podman_path = os.environ.get('VIRTFLEET_PODMAN_PATH') or harness.env_script('podman-up.sh')
+    base = os.path.join(args.base, run_id)
+    os.makedirs(base, exist_ok=True)
+    log_path = args.log or os.path.splitext(args.out)[0] + '.log'
+    started = time.monotonic()
+    parts = {}
+    pending = list(keys)
+    running = {}
+    signal.signal(signal.SIGTERM, _stop)
+    with open(log_path, 'w') as log:
+        while pending or running:
+            if STOP:
+                pending = []
+                for proc, _part in running.values():
+                    proc.terminate()
+            while pending and len(running) < max(1, args.jobs):
+                key = pending.pop(0)
+                part = os.path.join(base, 'part-%s.json' % key.replace('@', '-'))
+                cmd = [sys.executable, os.path.abspath(__file__), '--worker', key, '--run-id', run_id,
+                       '--per-module', str(args.per_module), '--seed', str(args.seed), '--out', part,
+                       '--base', base, '--playbook-every', str(args.playbook_every), '--log', log_path + '.' + key]
+                if podman_path:
+                    cmd += ['--podman-path', podman_path]
+                running[key] = (subprocess.Popen(cmd), part)  # pylint: disable=consider-using-with
+                log.write('started %s\n' % key)
+                log.flush()
+            time.sleep(1)
+            for key in list(running):
+                proc, part = running[key]
+                if proc.poll() is None:
+                    continue
+                del running[key]
+                log.write('finished %s (rc %s)\n' % (key, proc.returncode))
+                log.flush()
+                try:
+                    with open(part) as handle:
+                        parts[key] = json.load(handle)
+                except (OSError, ValueError):
+                    parts[key] = {'target': key, 'error': 'the worker exited with %s and wrote no results'
+                                  % proc.returncode, 'records': []}
+    summary = {'seed': args.seed, 'per_module': args.per_module, 'playbook_every': args.playbook_every,
+               'run_id': run_id, 'seconds': round(time.monotonic() - started, 1), 'finished': time.strftime('%Y-%m-%d'),
+               'platform': '%s, Python %s' % (platform.platform(), platform.python_version()),
+               'versions': versions(), 'targets': [parts[k] for k in keys if k in parts]}
+    with open(args.out, 'w') as handle:
+        json.dump(summary, handle, indent=1, sort_keys=True, default=str)
+    shutil.rmtree(base, ignore_errors=True)
+    problems = sum(1 for t in summary['targets'] for r in t['records'] if r['problems'])
+    errors = [t['target'] for t in summary['targets'] if t.get('error')]
+    print('%d targets, %d sets, %d with problems%s; results in %s'
+          % (len(summary['targets']), sum(len(t['records']) for t in summary['targets']), problems,
+             ', workers failed: ' + ', '.join(errors) if errors else '', args.out))
+    return 1 if problems or errors else 0
+
+
+def versions():
+    found = {}
+    try:
+        import ansible  # pylint: disable=import-outside-toplevel
+        from ansible.release import __version__ as ansible_version  # pylint: disable=import-outside-toplevel
+        found['ansible-core'] = ansible_version
+        del ansible
+    except ImportError:
+        pass
+    try:
+        import hypothesis  # pylint: disable=import-outside-toplevel
+        found['hypothesis'] = hypothesis.__version__
+    except ImportError:
+        pass
+    try:
+        import libvirt  # pylint: disable=import-outside-toplevel
+        found['libvirt'] = '%d.%d.%d' % (libvirt.getVersion() // 1000000, libvirt.getVersion() // 1000 % 1000,
+                                         libvirt.getVersion() % 1000)
+    except Exception:  # pylint: disable=broad-except
+        pass
+    return found
+
+
+def _stop(_signum, _frame):
+    STOP.append(True)
+
+
+def worker(args):
+    import targets  # pylint: disable=import-outside-toplevel
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    env = targets.Env(args.run_id, args.base, args.podman_path)
+    with open(args.log, 'w') as log:
+        result = run_target(args.worker, env, args.per_module, args.seed, args.playbook_every, log)
+    with tempfile.NamedTemporaryFile('w', dir=os.path.dirname(args.out), delete=False) as handle:
+        json.dump(result, handle, default=str)
+    os.replace(handle.name, args.out)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

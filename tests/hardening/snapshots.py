@@ -1,0 +1,271 @@
+"""What a module call may change, read straight from the daemons, limited to one name prefix.
+
+Each snapshot is a plain, comparable structure: equal snapshots before and after a call mean the
+call changed nothing there. Everything is read with the daemons' own interfaces (libvirt-python,
+the podman CLI through the test wrapper, pyvmomi), never through the collection.
+"""
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import time
+
+import libvirt
+from lxml import etree
+
+URI = 'qemu:///system'
+
+
+def _pool_xml(xml):
+    """A pool's definition without the sizes of its filesystem (they move whenever any file there changes)."""
+    root = etree.fromstring(xml.encode('utf-8'))
+    for tag in ('capacity', 'allocation', 'available'):
+        for elem in root.findall(tag):
+            root.remove(elem)
+    return etree.tostring(root, encoding='unicode')
+
+
+def _quiet(_ctx, _err):
+    return None
+
+
+class Libvirt:
+    """Domains, networks and pools (with their volumes) whose names start with a prefix."""
+
+    def __init__(self, uri=URI):
+        self.uri = uri
+        self._conn = None
+        libvirt.registerErrorHandler(_quiet, None)
+
+    @property
+    def conn(self):
+        if self._conn is not None:
+            try:
+                if self._conn.isAlive():
+                    return self._conn
+            except libvirt.libvirtError:
+                pass
+            self.close()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self._conn = libvirt.open(self.uri)
+                return self._conn
+            except libvirt.libvirtError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except libvirt.libvirtError:
+                pass
+            self._conn = None
+
+    def snapshot(self, prefixes, retries=3):
+        """Retried: an object another call removes while it is listed is simply read again."""
+        for attempt in range(retries):
+            try:
+                return self._snapshot(prefixes)
+            except libvirt.libvirtError:
+                if attempt == retries - 1:
+                    raise
+                time.sleep(0.2)
+        return None
+
+    def _snapshot(self, prefixes):
+        prefixes = tuple(prefixes)
+        conn = self.conn
+        domains, networks, pools = {}, {}, {}
+        for dom in conn.listAllDomains(0):
+            if not dom.name().startswith(prefixes):
+                continue
+            persistent = bool(dom.isPersistent())
+            domains[dom.name()] = (dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE) if persistent else None,
+                                   dom.state()[0], bool(dom.autostart()), persistent,
+                                   bool(dom.hasManagedSaveImage(0)))
+        for net in conn.listAllNetworks(0):
+            if net.name().startswith(prefixes):
+                networks[net.name()] = (net.XMLDesc(libvirt.VIR_NETWORK_XML_INACTIVE), bool(net.isActive()),
+                                        bool(net.autostart()), bool(net.isPersistent()))
+        for pool in conn.listAllStoragePools(0):
+            if not pool.name().startswith(prefixes):
+                continue
+            active = bool(pool.isActive())
+            volumes = []
+            if active:
+                for vol in pool.listAllVolumes(0):
+                    info = vol.info()
+                    volumes.append((vol.name(), vol.path(), info[0], info[1]))
+            pools[pool.name()] = (_pool_xml(pool.XMLDesc(libvirt.VIR_STORAGE_XML_INACTIVE)), active, bool(pool.autostart()),
+                                  sorted(volumes))
+        return {'domains': domains, 'networks': networks, 'pools': pools}
+
+    # -- cleanup of a run's own objects --------------------------------------------------------
+    def remove_all(self, prefixes):
+        prefixes = tuple(prefixes)
+        conn = self.conn
+        for dom in conn.listAllDomains(0):
+            if dom.name().startswith(prefixes):
+                try:
+                    if dom.isActive():
+                        dom.destroy()
+                except libvirt.libvirtError:
+                    pass
+                try:
+                    dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                                      | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                except libvirt.libvirtError:
+                    pass
+        for net in conn.listAllNetworks(0):
+            if net.name().startswith(prefixes):
+                for step in (net.destroy, net.undefine):
+                    try:
+                        step()
+                    except libvirt.libvirtError:
+                        pass
+        for pool in conn.listAllStoragePools(0):
+            if pool.name().startswith(prefixes):
+                try:
+                    if pool.isActive():
+                        for vol in pool.listAllVolumes(0):
+                            try:
+                                vol.delete(0)
+                            except libvirt.libvirtError:
+                                pass
+                        pool.destroy()
+                except libvirt.libvirtError:
+                    pass
+                try:
+                    pool.undefine()
+                except libvirt.libvirtError:
+                    pass
+
+
+class Podman:
+    """Containers, volumes and networks whose names start with a prefix (through the test wrapper)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def run(self, *args, check=False):
+        proc = subprocess.run([self.path] + [str(a) for a in args], capture_output=True, text=True, timeout=120,
+                              check=False)
+        if check and proc.returncode != 0:
+            raise RuntimeError('podman %s: %s' % (' '.join(map(str, args)), proc.stderr.strip()))
+        return proc
+
+    def _json(self, *args):
+        proc = self.run(*args)
+        try:
+            return json.loads(proc.stdout) if proc.stdout.strip() else []
+        except ValueError:
+            return []
+
+    def names(self, prefixes):
+        containers = [n for entry in self._json('ps', '--all', '--format', 'json') for n in entry.get('Names') or []
+                      if n.startswith(tuple(prefixes))]
+        volumes = [v.get('Name') for v in self._json('volume', 'ls', '--format', 'json')
+                   if (v.get('Name') or '').startswith(tuple(prefixes))]
+        networks = [n.get('name') or n.get('Name') for n in self._json('network', 'ls', '--format', 'json')
+                    if (n.get('name') or n.get('Name') or '').startswith(tuple(prefixes))]
+        return sorted(containers), sorted(volumes), sorted(networks)
+
+    def snapshot(self, prefixes):
+        containers, volumes, networks = self.names(prefixes)
+        found = {}
+        for data in (self._json('container', 'inspect', *containers) if containers else []):
+            host = data.get('HostConfig') or {}
+            config = data.get('Config') or {}
+            state = data.get('State') or {}
+            found[data.get('Name')] = (data.get('Id'), state.get('Status'), state.get('StartedAt'),
+                                       config.get('Env'), config.get('Labels'), config.get('Cmd'), data.get('Image'),
+                                       json.dumps(host.get('PortBindings'), sort_keys=True),
+                                       json.dumps(data.get('Mounts'), sort_keys=True),
+                                       json.dumps(host.get('RestartPolicy'), sort_keys=True), host.get('Memory'),
+                                       host.get('NanoCpus'),
+                                       sorted((data.get('NetworkSettings') or {}).get('Networks') or {}))
+        return {'containers': found, 'volumes': volumes, 'networks': networks}
+
+    def remove_all(self, prefixes):
+        containers, volumes, networks = self.names(prefixes)
+        for name in containers:
+            self.run('rm', '--force', '--volumes', '--time', '0', name)
+        for name in volumes:
+            self.run('volume', 'rm', '--force', name)
+        for name in networks:
+            self.run('network', 'rm', '--force', name)
+
+
+class VSphere:
+    """VMs of a vCenter simulator whose names start with a prefix."""
+
+    def __init__(self, facts):
+        self.facts = facts
+        self._si = None
+
+    @property
+    def si(self):
+        from pyVim.connect import SmartConnect
+        if self._si is None:
+            self._si = SmartConnect(host=self.facts['host'], port=int(self.facts['port']), user=self.facts['username'],
+                                    pwd=self.facts['password'],
+                                    sslContext=ssl.create_default_context(cafile=self.facts['ca_file']))
+        return self._si
+
+    def close(self):
+        from pyVim.connect import Disconnect
+        if self._si is not None:
+            try:
+                Disconnect(self._si)
+            except Exception:  # pylint: disable=broad-except
+                pass
+            self._si = None
+
+    def vms(self, prefixes):
+        from pyVmomi import vim
+        content = self.si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        try:
+            return [vm for vm in view.view if vm.name.startswith(tuple(prefixes))]
+        finally:
+            view.Destroy()
+
+    def snapshot(self, prefixes):
+        found = {}
+        for vm in self.vms(prefixes):
+            config = vm.config
+            found[vm.name] = (str(config.modified), config.hardware.memoryMB, config.hardware.numCPU,
+                              vm.runtime.powerState, config.annotation,
+                              sorted((o.key, str(o.value)) for o in config.extraConfig),
+                              sorted(d.key for d in config.hardware.device),
+                              str(vm.runtime.host), str(vm.resourcePool), str(vm.parent))
+        return {'vms': found}
+
+    def remove_all(self, prefixes):
+        from pyVim.task import WaitForTask
+        for vm in self.vms(prefixes):
+            try:
+                if vm.runtime.powerState != 'poweredOff':
+                    WaitForTask(vm.PowerOffVM_Task())
+                WaitForTask(vm.Destroy_Task())
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+
+def files(root, skip=('logs',)):
+    """Names and sizes of the files under ``root`` (serial logs left out: running guests write them)."""
+    found = []
+    for base, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if os.path.relpath(os.path.join(base, d), root) not in skip)
+        for name in names:
+            path = os.path.join(base, name)
+            try:
+                found.append((os.path.relpath(path, root), os.path.getsize(path)))
+            except OSError:
+                pass
+    return sorted(found)

@@ -1,0 +1,844 @@
+"""The fuzz targets: one per module (and backend), with the objects it may touch and its value hints.
+
+Every name a target generates is either one of the run's own names (``vft-fz-<stem>-<run>-N``) or
+invalid; paths stay in the target's own directory; URIs, pool names, bridges and the podman path
+come from short curated lists. So a fuzz run only ever creates, changes or removes its own objects,
+even when a module has a bug. Each target sets up the base objects its module needs (a dir pool
+with volumes, an isolated network, disk images that boot to a halted CPU, a Podman network, a
+vCenter simulator of its own) and removes everything with its prefix at the end.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import string
+import subprocess
+
+from hypothesis import strategies as st
+
+import snapshots
+from harness import env_script, sh
+from strategies import (Builder, OUT_OF_RANGE, capture_spec, junk_text, long_text, metachar_text, no_log_paths,
+                        text_small, weighted, wrong_scalars)
+
+# A boot sector that halts the CPU (cli; hlt; jmp back): guests that run but cost no CPU time.
+HALT_SECTOR = bytes([0xFA, 0xF4, 0xEB, 0xFD]) + bytes(506) + b'\x55\xaa'
+
+VALID_SIZES = st.one_of(st.integers(16, 256),
+                        st.sampled_from(['32MiB', '64M', '128 MiB', '0.0625GiB', '65536KiB', '48mib', 96.0]))
+BAD_SIZES = st.one_of(st.sampled_from([0, -1, '0', '-5MiB', 'abc', '1.5MiB', '10 PiB', '1e3', '', ' ', True, [], {},
+                                       2 ** 40, '9999999999TiB', 1.5, float('nan'), float('inf'), '12 MiB extra',
+                                       '0x10', '1,5GiB', '64MiB\n', '\u0664\u0662MiB', 2 ** 64]), junk_text)
+BAD_INTS = st.sampled_from([-1, -100, 'x', '', 1.5, [], {}, -2 ** 63, 'ten'])
+BAD_URIS = st.sampled_from(['', 'nonsense', 'qemu:///nonexistent', 'qemu+unix:///system?socket=/nonexistent/sock',
+                            'qemu+tcp://127.0.0.1:1/system', 'test:///default', 'qemu:///system\x00', 'xen:///',
+                            'qemu:///system?socket=/tmp/vft-fz-none', '://', 'qemu:///system ', None, 5, []])
+SAFE_WORD = string.ascii_lowercase + string.digits
+XML_FRAGMENTS = [
+    "<domain><features><acpi/><apic/></features></domain>",
+    "<domain><on_crash>destroy</on_crash></domain>",
+    "<domain><clock offset='utc'/></domain>",
+    "<domain><devices><watchdog model='i6300esb' action='none'/></devices></domain>",
+    "<domain><devices><rng model='virtio'><backend model='random'>/dev/urandom</backend></rng></devices></domain>",
+]
+BAD_XML = st.one_of(st.sampled_from([
+    '<domain>', 'not xml', '<domain><name>other</name></domain>', '<vm/>', '<domain><memory>1</memory></domain>',
+    '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/hostname">]>'
+    '<domain><on_crash>&xxe;</on_crash></domain>',
+    '<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+    '<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;"><!ENTITY d "&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;">]>'
+    '<domain><on_crash>&d;</on_crash></domain>',
+    '<domain><on_poweroff>' + 'x' * 5000 + '</on_poweroff></domain>', '<domain xmlns="urn:x"><clock/></domain>',
+    '<domain><devices><interface type="network"><source network="vft-fz-none"/></interface></devices></domain>',
+    '', ' ', '<domain/><domain/>']), junk_text)
+
+
+def macs():
+    return st.lists(st.integers(0, 255), min_size=3, max_size=3).map(lambda b: '52:54:00:%02x:%02x:%02x' % tuple(b))
+
+
+BAD_MACS = st.one_of(st.sampled_from(['01:00:5e:00:00:01', 'zz:zz:zz:zz:zz:zz', '52:54:00:00:00', '52-54-00-00-00-01',
+                                      '52:54:00:00:00:01:02', '', 'FF:FF:FF:FF:FF:FF']), junk_text)
+
+
+def secrets(tag):
+    """A secret with a distinctive core (``Vf`` + 12 hex digits) and a tail that needs escaping."""
+    return st.tuples(st.text('0123456789abcdef', min_size=12, max_size=12),
+                     st.sampled_from(['', '"', "'\n", ' é', '\\x', '<&>', '%s', '{{x}}', ' \u202e'])).map(
+        lambda pair: '%s-Vf%s%s' % (tag, pair[0], pair[1]))
+
+
+def bad_names(prefix):
+    """Invalid names that can never name anything outside the run: junk after the prefix, or no string at all."""
+    suffixes = st.one_of(metachar_text.filter(lambda s: any(c not in SAFE_WORD + '-_.+' for c in s)),
+                         st.sampled_from(['\n', ' ', '/x', '/../x', 'ü', '\x00', '<', '&', ';id', '*', '$(id)']))
+    return st.one_of(st.builds(lambda s: prefix + '0' + s, suffixes),
+                     st.builds(lambda s: s + prefix + '0', st.sampled_from(['-', '.', '_', ' ', '\n', '/', '+'])),
+                     st.just(prefix + 'x' * 300), st.just(''), st.none(), st.just([prefix + '0']),
+                     st.just({'name': prefix + '0'}))
+
+
+def confined_paths(root):
+    """Invalid or odd paths, all inside ``root`` (or relative, which the modules refuse)."""
+    return st.one_of(
+        st.builds(lambda s: os.path.join(root, 'junk', s.replace('/', '_').replace('\x00', '_') or '_'), junk_text),
+        st.sampled_from([os.path.join(root, 'missing', 'x.img'), os.path.join(root, 'junk', 'a b;c'), root + '/',
+                         os.path.join(root, 'junk', '..', 'junk', 'x'), 'relative.img', './x', '../x', '',
+                         os.path.join(root, 'junk', 'x\x00y'), os.path.join(root, 'junk', 'x' * 300)]),
+        st.none(), st.just(5), st.just([]))
+
+
+class Env:
+    """One fuzz run: its id, its directory and the daemons' state readers."""
+
+    def __init__(self, run_id, base, podman_path=None):
+        self.run_id = run_id
+        self.base = base
+        self.data = os.path.join(base, 'data')
+        self.work = os.path.join(base, 'work')
+        os.makedirs(self.data, exist_ok=True)
+        os.makedirs(self.work, exist_ok=True)
+        self.libvirt = snapshots.Libvirt()
+        self.podman_path = podman_path
+        self.podman = snapshots.Podman(podman_path) if podman_path else None
+
+    def prefix(self, stem):
+        return 'vft-fz-%s-%s-' % (stem, self.run_id)
+
+
+def write_disk(path, fmt='raw', size_mib=1):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    raw = path if fmt == 'raw' else path + '.raw.tmp'
+    with open(raw, 'wb') as handle:
+        handle.write(HALT_SECTOR)
+        handle.truncate(size_mib * 1024 * 1024)
+    if fmt == 'qcow2':
+        sh('qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, path)
+        os.unlink(raw)
+
+
+def define_dir_pool(conn, name, path):
+    os.makedirs(path, exist_ok=True)
+    pool = conn.storagePoolDefineXML("<pool type='dir'><name>%s</name><target><path>%s</path></target></pool>"
+                                     % (name, path), 0)
+    pool.create(0)
+    return pool
+
+
+class Target:
+    """A module under fuzz. Subclasses set the class attributes and ``hints``."""
+
+    key = 'vm'            # name in the report
+    module = 'vm'         # module run
+    stem = 'vm'           # object name stem
+    info = False          # an info module: must never report a change
+    kinds = ('libvirt',)  # what its snapshot covers
+    always = ()
+    exclude = ()
+    rare = ()             # options that appear in about one set in 25
+    max_optional = 5
+    count = 4             # names of its own objects
+    timeout = 120
+
+    def __init__(self, env):
+        self.env = env
+        self.prefix = env.prefix(self.stem)
+        self.dir = os.path.join(env.data, self.stem)
+        self.spec, self.kwargs = capture_spec(self.module)
+        self.secret_paths = no_log_paths(self.spec)
+        self.extra_secrets = []
+
+    def names(self):
+        return [self.prefix + str(i) for i in range(self.count)]
+
+    def setup(self):
+        os.makedirs(self.dir, exist_ok=True)
+
+    def before_call(self):
+        """Restore base objects a previous set may have removed (outside the snapshot window)."""
+
+    def hints(self):
+        return {}, {}
+
+    def builder(self):
+        hints, bad_hints = self.hints()
+        return Builder(self.spec, hints, bad_hints, always=self.always, max_optional=self.max_optional,
+                       exclude=self.exclude, rare=self.rare)
+
+    def snapshot(self):
+        state = {}
+        if 'libvirt' in self.kinds:
+            state['libvirt'] = self.env.libvirt.snapshot([self.prefix])
+            state['files'] = snapshots.files(self.dir)
+        if 'podman' in self.kinds:
+            state['podman'] = self.env.podman.snapshot([self.prefix])
+        return state
+
+    def teardown(self):
+        if 'libvirt' in self.kinds:
+            self.env.libvirt.remove_all([self.prefix])
+            logs = '/var/log/libvirt/qemu'
+            for name in (os.listdir(logs) if os.path.isdir(logs) else []):
+                if name.startswith(self.prefix):
+                    os.unlink(os.path.join(logs, name))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def conn_hints(self):
+        return ({('uri',): st.just('qemu:///system'), ('username',): st.sampled_from(['root', 'vft-fz-user']),
+                 ('password',): secrets('pw')},
+                {('uri',): BAD_URIS})
+
+
+# -- libvirt VMs --------------------------------------------------------------------------------------
+
+VSPHERE_ONLY = ('datacenter', 'cluster', 'host', 'resource_pool', 'folder', 'datastore', 'guest_id', 'memory_hot_add',
+                'cpu_hot_add', 'port', 'validate_certs', 'ca_path', 'proxy_port')
+LIBVIRT_ONLY = ('domain_type', 'machine', 'max_memory', 'max_vcpus', 'cpu', 'boot', 'graphics', 'serial', 'autostart',
+                'title', 'xml', 'uri')
+
+
+class VmTarget(Target):
+    key = module = 'vm'
+    stem = 'vm'
+    always = ('shutdown_timeout', 'wait_timeout')
+    exclude = (('hostname',), ('proxy_host',))
+    rare = VSPHERE_ONLY + ('username', 'password', 'backend')
+    max_optional = 6
+
+    def setup(self):
+        super().setup()
+        conn = self.env.libvirt.conn
+        self.disks = [os.path.join(self.dir, 'disks', n) for n in ('a.img', 'b.img', 'c.qcow2')]
+        self.pool = self.prefix + 'pool'
+        self.pool_dir = os.path.join(self.dir, 'pool')
+        self.volumes = ['v0.img', 'v1.qcow2', 'v2.img']
+        self.restore_files()
+        define_dir_pool(conn, self.pool, self.pool_dir)
+        self.network = self.prefix + 'net'
+        self.bridge = 'vfz%s%s' % (self.stem[:2], self.env.run_id)
+        net = conn.networkDefineXML("<network><name>%s</name><bridge name='%s' stp='off'/></network>"
+                                    % (self.network, self.bridge))
+        net.create()
+        os.makedirs(os.path.join(self.dir, 'logs'), exist_ok=True)
+
+    def restore_files(self):
+        missing = False
+        for path in self.disks + [os.path.join(self.pool_dir, v) for v in self.volumes]:
+            if not os.path.exists(path):
+                write_disk(path, 'qcow2' if path.endswith('.qcow2') else 'raw')
+                missing = True
+        return missing
+
+    def before_call(self):
+        if self.restore_files():
+            try:
+                self.env.libvirt.conn.storagePoolLookupByName(self.pool).refresh(0)
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+    def vm_hints(self, prefix=()):
+        root = self.dir
+        size_hint = VALID_SIZES
+        hints = {
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['running'] * 3 + ['stopped'] * 2 + ['paused', 'absent', 'absent']),
+            ('shutdown_timeout',): st.integers(0, 2),
+            ('wait_timeout',): st.sampled_from([0, 10, 20, 30]),
+            ('arch',): st.sampled_from(['x86_64', 'i686']),
+            ('machine',): st.sampled_from(['pc', 'q35', 'pc-i440fx-7.2', 'pc-q35-7.2']),
+            ('memory',): size_hint, ('max_memory',): size_hint,
+            ('vcpus',): st.integers(1, 4), ('max_vcpus',): st.integers(1, 4),
+            ('cpu', 'model'): st.sampled_from(['qemu64', 'kvm64', 'Skylake-Client']),
+            ('disks', 'path'): st.sampled_from(self.disks + [os.path.join(root, 'missing.img')]),
+            ('disks', 'pool'): st.sampled_from([self.pool, self.prefix + 'nopool']),
+            ('disks', 'volume'): st.sampled_from(self.volumes + ['missing.img']),
+            ('disks', 'size'): st.one_of(VALID_SIZES, BAD_SIZES),
+            ('disks', 'target'): st.sampled_from(['vda', 'vdb', 'sda', 'sdb', 'hdc', 'vdz', 'xvda']),
+            ('interfaces', 'network'): st.sampled_from([self.network, self.prefix + 'nonet']),
+            ('interfaces', 'bridge'): st.sampled_from([self.bridge, 'vfznobr0']),
+            ('interfaces', 'direct'): st.sampled_from(['lo', 'vfznodev0']),
+            ('interfaces', 'mac'): macs(),
+            ('graphics', 'listen'): st.sampled_from(['127.0.0.1', '::1']),
+            ('graphics', 'port'): st.sampled_from([-1, -1, 5987]),
+            ('serial', 'path'): st.sampled_from([os.path.join(root, 'logs', '%d.log' % i) for i in range(3)]),
+            ('serial', 'host'): st.sampled_from(['127.0.0.1', '::1']),
+            ('serial', 'port'): st.integers(43100, 43199),
+            ('title',): st.one_of(text_small, junk_text), ('description',): st.one_of(text_small, junk_text),
+            ('tags',): st.dictionaries(st.one_of(st.text(string.ascii_letters, min_size=1, max_size=8), junk_text),
+                                       st.one_of(text_small, junk_text, st.integers(), st.none(), st.booleans()),
+                                       max_size=3),
+            ('xml',): st.sampled_from(XML_FRAGMENTS),
+            ('backend',): st.sampled_from(['auto', 'libvirt']),
+        }
+        opt = st.sampled_from
+        disk_extra = {'bus': opt(['virtio', 'sata', 'scsi', 'ide', 'usb']), 'cache': opt(['none', 'writeback']),
+                      'readonly': st.booleans(), 'target': hints[('disks', 'target')],
+                      'format': opt(['raw', 'qcow2'])}
+        hints[('disks',)] = st.lists(st.one_of(
+            st.fixed_dictionaries({'path': hints[('disks', 'path')]}, optional=disk_extra),
+            st.fixed_dictionaries({'pool': hints[('disks', 'pool')], 'volume': hints[('disks', 'volume')]},
+                                  optional=disk_extra),
+            st.fixed_dictionaries({'device': st.just('cdrom')},
+                                  optional=dict(disk_extra, path=opt(self.disks[:1])))), max_size=3)
+        nic_extra = {'model': opt(['virtio', 'e1000', 'rtl8139']), 'mac': macs()}
+        hints[('interfaces',)] = st.lists(st.one_of(
+            st.fixed_dictionaries({'network': hints[('interfaces', 'network')]}, optional=nic_extra),
+            st.fixed_dictionaries({'bridge': hints[('interfaces', 'bridge')]}, optional=nic_extra),
+            st.fixed_dictionaries({'direct': hints[('interfaces', 'direct')]},
+                                  optional=dict(nic_extra, mode=opt(['bridge', 'vepa', 'private'])))), max_size=2)
+        hints[('serial',)] = st.lists(st.one_of(
+            st.just({'type': 'pty'}), st.just({}),
+            st.fixed_dictionaries({'type': opt(['file', 'unix']), 'path': hints[('serial', 'path')]}),
+            st.fixed_dictionaries({'type': st.just('tcp'), 'port': hints[('serial', 'port')]},
+                                  optional={'host': hints[('serial', 'host')]})), max_size=2)
+        hints[('cpu',)] = st.one_of(st.fixed_dictionaries({'mode': opt(['host-model', 'maximum'])}),
+                                    st.fixed_dictionaries({'model': hints[('cpu', 'model')]},
+                                                          optional={'mode': st.just('custom')}))
+        bad = {
+            ('name',): bad_names(self.prefix),
+            ('shutdown_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS,
+            ('memory',): BAD_SIZES, ('max_memory',): BAD_SIZES,
+            ('vcpus',): st.one_of(st.sampled_from([0, -1, 4096, 2 ** 31, 2 ** 63, 'x', 1.5]), wrong_scalars),
+            ('max_vcpus',): st.one_of(st.sampled_from([0, -1, 4096, 2 ** 31, 2 ** 63, 'x', 1.5]), wrong_scalars),
+            ('disks', 'path'): confined_paths(root),
+            ('disks', 'pool'): bad_names(self.prefix),
+            ('interfaces', 'network'): bad_names(self.prefix),
+            ('interfaces', 'bridge'): st.one_of(st.sampled_from(['..', '../../../tmp', 'a/b', 'x' * 20, '', 'br 0']),
+                                                metachar_text),
+            ('interfaces', 'direct'): st.one_of(st.sampled_from(['..', '../../../tmp', '', 'eth0/x']), metachar_text),
+            ('interfaces', 'mac'): BAD_MACS,
+            ('graphics', 'listen'): st.one_of(st.sampled_from(['256.1.1.1', 'localhost\n', '', '::g']), metachar_text),
+            ('serial', 'path'): confined_paths(root),
+            ('serial', 'host'): st.one_of(st.sampled_from(['256.1.1.1', '', 'x y']), metachar_text),
+            ('serial', 'port'): st.sampled_from(OUT_OF_RANGE + ['x']),
+            ('xml',): BAD_XML,
+            ('backend',): st.one_of(st.just('vsphere'), junk_text),
+        }
+        return (dict((prefix + k, v) for k, v in hints.items()), dict((prefix + k, v) for k, v in bad.items()))
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        vm_hints, vm_bad = self.vm_hints()
+        hints.update(vm_hints)
+        bad.update(vm_bad)
+        return hints, bad
+
+
+class FleetTarget(VmTarget):
+    key = module = 'fleet'
+    stem = 'fl'
+    max_optional = 3
+    timeout = 180
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        item_hints, item_bad = self.vm_hints()
+        from ansible_collections.virtfleet.virt.plugins.modules import fleet  # pylint: disable=import-outside-toplevel
+        items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5)
+        item = weighted((14, items.options((), items.spec, 'valid')), (3, items.options((), items.spec, 'one_bad')),
+                        (1, wrong_scalars))
+        hints.update({('vms',): st.lists(item, max_size=4), ('workers',): st.integers(1, 8),
+                      ('shutdown_timeout',): st.integers(0, 2), ('wait_timeout',): st.sampled_from([10, 20, 30])})
+        bad.update({('vms',): st.one_of(st.sampled_from(['a,b', '', 5, {'name': self.prefix + '0'}, [None], ['x']]),
+                                        st.lists(items.options((), items.spec, 'chaos'), min_size=1, max_size=3)),
+                    ('workers',): st.sampled_from([0, -1, -2 ** 31, 'x', 1.5, 2 ** 40]),
+                    ('shutdown_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS})
+        return hints, bad
+
+    always = ('shutdown_timeout', 'wait_timeout')
+
+
+# -- networks --------------------------------------------------------------------------------------------
+
+BAD_IPV4 = [
+    {'address': '10.251.0.0', 'prefix': 24}, {'address': '10.251.1.1', 'prefix': 33}, {'address': 'fd00::1'},
+    {'prefix': 24}, {'address': '1.2.3.4.5'}, {'address': '127.0.0.1', 'prefix': 8},
+    {'address': '10.251.2.1', 'dhcp_range': {'start': '10.251.2.200', 'end': '10.251.2.100'}},
+]
+
+
+class NetworkTarget(Target):
+    key = module = 'network'
+    stem = 'net'
+    max_optional = 5
+
+    def setup(self):
+        super().setup()
+        seed = int(hashlib.sha256(self.env.run_id.encode()).hexdigest(), 16)
+        self.octets = [(seed + 7 * i) % 250 + 1 for i in range(self.count)]
+        self.bridges = ['vfz%s%d' % (self.env.run_id, i) for i in range(self.count)]
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+
+        def ipv4(octet):
+            net = '10.251.%d.' % octet
+            return st.fixed_dictionaries({'address': st.sampled_from([net + '1', net + '254'])},
+                                         optional={'prefix': st.sampled_from([24, 25, 28]),
+                                                   'dhcp_range': st.just({'start': net + '100', 'end': net + '150'})})
+
+        def ipv6(octet):
+            net = 'fd0f:fa:%x::' % octet
+            return st.fixed_dictionaries({'address': st.just(net + '1')},
+                                         optional={'prefix': st.just(64),
+                                                   'dhcp_range': st.just({'start': net + '100', 'end': net + '1ff'})})
+        octets = st.sampled_from(self.octets)
+        hosts = octets.map(lambda o: '10.251.%d.%d' % (o, 20 + o % 10))
+        hints.update({
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present', 'active', 'active', 'started', 'inactive', 'absent', 'absent']),
+            ('mode',): st.sampled_from(['nat', 'nat', 'route', 'isolated', 'isolated', 'open', 'bridge']),
+            ('bridge',): st.sampled_from(self.bridges),
+            ('mtu',): st.sampled_from([0, 1280, 1500, 9000]),
+            ('domain',): st.sampled_from(['fz.test', 'example', 'a-b.c_d']),
+            ('ipv4',): octets.flatmap(ipv4), ('ipv6',): octets.flatmap(ipv6),
+            ('dhcp_hosts', 'mac'): macs(), ('dhcp_hosts', 'ip'): hosts,
+            ('dhcp_hosts', 'name'): st.sampled_from(['web1', 'db-2', 'x_y']),
+            ('dns_hosts', 'ip'): st.one_of(hosts, st.just('fd0f:fa::5')),
+            ('dns_hosts', 'hostnames'): st.lists(st.sampled_from(['a', 'b.fz.test', 'c-1']), min_size=1, max_size=2),
+            ('wait_timeout',): st.sampled_from([10, 30]),
+        })
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('bridge',): st.one_of(st.sampled_from(['lo', 'eth0', 'x' * 16, '', 'br 0', 'br/0', '..', 'virbr0\n']),
+                                   metachar_text),
+            ('mtu',): st.sampled_from([1, 67, 65536, -1, 2 ** 31, 'x']),
+            ('ipv4',): st.one_of(st.sampled_from(BAD_IPV4), wrong_scalars),
+            ('dhcp_hosts', 'mac'): BAD_MACS, ('dhcp_hosts', 'ip'): st.one_of(st.sampled_from(['10.252.0.5', 'fd00::5']),
+                                                                             junk_text),
+            ('wait_timeout',): BAD_INTS,
+        })
+        return hints, bad
+
+
+# -- containers --------------------------------------------------------------------------------------------
+
+class ContainerTarget(Target):
+    key = module = 'container'
+    stem = 'ct'
+    kinds = ('podman',)
+    max_optional = 5
+    always = ('podman_path', 'stop_timeout', 'image')
+    image = 'localhost/vft-busybox:latest'
+
+    def setup(self):
+        super().setup()
+        self.host_dir = os.path.join(self.dir, 'host')
+        os.makedirs(self.host_dir, exist_ok=True)
+        self.network = self.prefix + 'net'
+        self.env.podman.run('network', 'create', self.network, check=True)
+
+    def teardown(self):
+        self.env.podman.remove_all([self.prefix])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def hints(self):
+        podman = self.env.podman_path
+        commands = [['sleep', '3600'], 'sleep 3600', ['true'], 'echo hi', ['sh', '-c', 'exit 3'], 'vft-no-such-cmd',
+                    '"unterminated', ['sleep', '3600', '; rm -rf /data'], 'sh -c "echo $HOME > /data/x"']
+        hints = {
+            ('podman_path',): st.just(podman),
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present', 'started', 'running', 'running', 'stopped', 'absent']),
+            ('image',): st.sampled_from([self.image, self.image, 'localhost/vft-busybox', 'localhost/vft-fz-none:1']),
+            ('pull',): st.booleans(),
+            ('command',): st.sampled_from(commands),
+            ('env',): st.dictionaries(st.sampled_from(['A', 'B_1', 'PATH', 'É', 'x y']),
+                                      st.one_of(text_small, junk_text, st.integers()), max_size=3),
+            ('labels',): st.dictionaries(st.sampled_from(['fleet', 'org.x/y', 'ü']), st.one_of(text_small, junk_text),
+                                         max_size=3),
+            ('ports',): st.lists(st.sampled_from(['42%03d:80' % i for i in range(0, 999, 37)]
+                                                 + ['127.0.0.1::8080', '[::1]:42998:53/udp', '80']), max_size=2),
+            ('volumes',): st.lists(st.sampled_from(['%s:/data' % self.host_dir, '%s:/ro:ro' % self.host_dir,
+                                                    '%s0vol:/vol' % self.prefix]), max_size=2),
+            ('networks',): st.lists(st.sampled_from(['podman', self.network, 'host', 'none']), min_size=1, max_size=2),
+            ('restart_policy',): st.sampled_from(['no', 'always', 'on-failure:3', 'unless-stopped']),
+            ('memory',): st.sampled_from([0, '64MiB', 128, '1g']),
+            ('cpus',): st.sampled_from([0, 0.5, 1.0, 1.25]),
+            ('stop_timeout',): st.integers(0, 1),
+            ('wait_timeout',): st.sampled_from([10, 30]),
+        }
+        bad = {
+            ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
+            ('name',): bad_names(self.prefix),
+            ('image',): st.one_of(st.sampled_from(['--privileged', '-v/:/host', 'a b', '', ' ', 'localhost/x\n',
+                                                   'localhost/UPPER:1', 'localhost/' + 'x' * 300]), wrong_scalars),
+            ('command',): st.one_of(st.sampled_from(['', [], '   ', [None], ['sleep', None]]),
+                                    st.lists(junk_text, max_size=3)),
+            ('volumes',): st.one_of(st.sampled_from(['x', '/nonexistent-vft:/x', 'relative:/x:rw',
+                                                     '%s:data' % self.host_dir, '%s:/x:zz' % self.host_dir,
+                                                     '%s/missing:/x' % self.host_dir, self.prefix + 'v:/a:/b:ro',
+                                                     '%s:/a' % os.path.join(self.host_dir, 'x;id')]).map(lambda v: [v]),
+                                    st.lists(st.builds(lambda s: '%s:/x' % os.path.join(self.host_dir, s.replace(
+                                        '/', '_').replace(':', '_') or '_'), junk_text), min_size=1, max_size=2)),
+            ('networks',): st.one_of(st.sampled_from([[], ['bridge'], ['host', 'podman'], [self.prefix + 'nonet'],
+                                                      ['a b'], ['-x']]), wrong_scalars),
+            ('ports',): st.one_of(st.sampled_from([['0:80'], ['70000:80'], ['80-79:80'], ['1.2.3.4.5:80:80'],
+                                                   ['80/xyz'], [':::80'], ['42000:80', '42000:81']]),
+                                  st.lists(junk_text, min_size=1, max_size=2)),
+            ('memory',): BAD_SIZES, ('cpus',): st.sampled_from([-1, float('nan'), float('inf'), 1e300, 'x', -0.5]),
+            ('stop_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS,
+            ('restart_policy',): st.one_of(st.sampled_from(['on-failure:x', 'always:3', 'sometimes', '']), junk_text),
+        }
+        return hints, bad
+
+
+# -- storage (pool, volume, cloud-init seed) --------------------------------------------------------------------
+
+class PoolTarget(Target):
+    key = module = 'storage_pool'
+    stem = 'sp'
+    max_optional = 5
+
+    def setup(self):
+        super().setup()
+        self.devices = [os.path.join(self.dir, 'dev%d.img' % i) for i in range(2)]
+        for path in self.devices:
+            with open(path, 'wb') as handle:
+                handle.truncate(64 * 1024 * 1024)
+
+    def teardown(self):
+        super().teardown()
+        for line in sh('losetup', '-a', check=False).stdout.splitlines():
+            if self.dir in line:  # loop devices a fs pool's mount left behind
+                sh('losetup', '-d', line.split(':')[0], check=False)
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        root = self.dir
+        hints.update({
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present', 'active', 'active', 'inactive', 'absent', 'absent']),
+            ('type',): st.sampled_from(['dir'] * 6 + ['fs', 'fs', 'netfs', 'logical', 'disk', 'iscsi', 'rbd']),
+            ('path',): st.sampled_from([os.path.join(root, 'p%d' % i) for i in range(4)]
+                                       + [os.path.join(root, 'deep', 'a', 'b')]),
+            ('source', 'devices'): st.lists(st.sampled_from(self.devices + ['/dev/vft-fz-nodev']), min_size=1,
+                                            max_size=2),
+            ('source', 'hosts'): st.lists(st.sampled_from(['127.0.0.1', '127.0.0.1:2049', '[::1]:3260']), min_size=1,
+                                          max_size=2),
+            ('source', 'dir'): st.sampled_from(['/export', '/vft-fz']),
+            ('source', 'name'): st.sampled_from([self.prefix + 'vg', self.prefix + 'rbd/img']),
+            ('source', 'format'): st.sampled_from(['auto', 'ext4', 'nfs', 'lvm2', 'gpt', 'dos', 'vfat', 'xfs']),
+            ('source', 'iqn'): st.sampled_from(['iqn.2026-01.dev.virtfleet:fz']),
+            ('source', 'initiator'): st.sampled_from(['iqn.2026-01.dev.virtfleet:init']),
+            ('source', 'auth', 'username'): st.sampled_from(['vft']),
+            ('source', 'auth', 'secret_uuid'): st.sampled_from(['8f1d6e0c-1c70-4c5e-9e1b-2d8e6a3f0c11']),
+            ('source', 'auth', 'secret_usage'): st.sampled_from(['vft-fz-secret']),
+            ('wait_timeout',): st.sampled_from([10, 30]),
+        })
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('path',): confined_paths(root),
+            ('source', 'devices'): st.lists(confined_paths(root), min_size=1, max_size=2),
+            ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
+            ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']),
+                                                    metachar_text), min_size=1, max_size=2),
+            ('source', 'name'): bad_names(self.prefix),
+            ('wait_timeout',): BAD_INTS,
+        })
+        return hints, bad
+
+
+class VolumeTarget(Target):
+    key = module = 'volume'
+    stem = 'vol'
+
+    def setup(self):
+        super().setup()
+        conn = self.env.libvirt.conn
+        self.pools = [self.prefix + 'pool', self.prefix + 'pool2']
+        self.files = os.path.join(self.dir, 'files')
+        write_disk(os.path.join(self.files, 'raw.img'))
+        write_disk(os.path.join(self.files, 'disk.qcow2'), 'qcow2')
+        with open(os.path.join(self.files, 'text.txt'), 'w') as handle:
+            handle.write('not an image\n')
+        with open(os.path.join(self.files, 'raw.img'), 'rb') as handle:
+            self.raw_digest = hashlib.sha256(handle.read()).hexdigest()
+        for index, pool in enumerate(self.pools):
+            define_dir_pool(conn, pool, os.path.join(self.dir, 'pool%d' % index))
+        self.base = ['base.img', 'base.qcow2']
+        self.restore()
+
+    def restore(self):
+        changed = False
+        for index, pool in enumerate(self.pools):
+            for name in self.base:
+                path = os.path.join(self.dir, 'pool%d' % index, name)
+                if not os.path.exists(path):
+                    write_disk(path, 'qcow2' if name.endswith('qcow2') else 'raw')
+                    changed = True
+        return changed
+
+    def before_call(self):
+        if self.restore():
+            for pool in self.pools:
+                try:
+                    self.env.libvirt.conn.storagePoolLookupByName(pool).refresh(0)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        vols = self.base + self.names()
+        hints.update({
+            ('pool',): st.sampled_from(self.pools + [self.prefix + 'nopool']),
+            ('name',): st.sampled_from(self.names() + [n + '.qcow2' for n in self.names()[:2]]),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('capacity',): st.one_of(st.sampled_from(['1MiB', '4MiB', 8, 16, '2 MiB', '1048576B', '3GiB']),
+                                     st.integers(1, 64)),
+            ('backing_volume',): st.sampled_from(vols + ['missing']),
+            ('clone_from',): st.sampled_from(vols + ['missing']),
+            ('import_from',): st.sampled_from([os.path.join(self.files, n)
+                                               for n in ('raw.img', 'disk.qcow2', 'text.txt', 'missing')]
+                                              + [self.files]),
+            ('checksum',): st.sampled_from(['sha256:' + self.raw_digest, 'sha256:' + '0' * 64,
+                                            'sha512:' + '0' * 128]),
+        })
+        bad.update({
+            ('pool',): bad_names(self.prefix),
+            ('name',): bad_names(self.prefix),
+            ('capacity',): BAD_SIZES,
+            ('import_from',): confined_paths(self.dir),
+            ('checksum',): st.one_of(st.sampled_from(['md5:abc', 'sha256:xyz', 'sha256', ':', 'sha256:' + '0' * 63]),
+                                     junk_text),
+        })
+        return hints, bad
+
+
+class SeedTarget(Target):
+    key = module = 'cloud_init_seed'
+    stem = 'ci'
+
+    def setup(self):
+        super().setup()
+        self.pool = self.prefix + 'pool'
+        define_dir_pool(self.env.libvirt.conn, self.pool, os.path.join(self.dir, 'pool'))
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        secret = secrets('ud')
+        user_data = st.one_of(
+            secret.map(lambda s: '#cloud-config\npassword: %s\nchpasswd: {expire: false}\n' % s),
+            secret.map(lambda s: {'users': [{'name': 'vft', 'passwd': s, 'ssh_authorized_keys': ['ssh-ed25519 AAAA' + s]}]}),
+            secret.map(lambda s: '#!/bin/sh\necho %s > /root/token\n' % s),
+            st.just({'packages': ['curl'], 'runcmd': [['echo', '<&>"\'']]}))
+        hints.update({
+            ('pool',): st.sampled_from([self.pool, self.prefix + 'nopool']),
+            ('name',): st.sampled_from([n + '.iso' for n in self.names()]),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('user_data',): user_data,
+            ('meta_data',): st.one_of(st.fixed_dictionaries({'instance-id': st.sampled_from(['i-1', 'i-2'])},
+                                                            optional={'local-hostname': st.one_of(text_small,
+                                                                                                  junk_text)}),
+                                      st.just('instance-id: i-3\n')),
+            ('network_config',): st.sampled_from([{'version': 2, 'ethernets': {'eth0': {'dhcp4': True}}},
+                                                  'version: 1\nconfig: []\n']),
+        })
+        bad.update({
+            ('pool',): bad_names(self.prefix),
+            ('name',): bad_names(self.prefix),
+            ('user_data',): st.one_of(wrong_scalars, secret.map(lambda s: s + '\x00'),
+                                      st.just('#cloud-config\n: [unbalanced\n'), long_text),
+            ('meta_data',): st.one_of(wrong_scalars, st.just('a: [b\n')),
+            ('network_config',): st.one_of(wrong_scalars, st.just('{{{')),
+        })
+        self.extra_secrets = []
+        return hints, bad
+
+
+# -- migration -----------------------------------------------------------------------------------------------------
+
+class MigrateTarget(Target):
+    key = module = 'migrate'
+    stem = 'mg'
+    max_optional = 6
+    always = ('timeout',)
+    count = 2
+
+    def setup(self):
+        super().setup()
+        conn = self.env.libvirt.conn
+        for index, name in enumerate(self.names()):
+            disk = os.path.join(self.dir, '%s.img' % name)
+            write_disk(disk)
+            dom = conn.defineXML(
+                "<domain type='kvm'><name>%s</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
+                "<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'>"
+                "<driver name='qemu' type='raw'/><source file='%s'/><target dev='vda' bus='virtio'/></disk>"
+                "<video><model type='none'/></video><memballoon model='none'/></devices></domain>" % (name, disk))
+            if index == 0:
+                try:
+                    dom.create()
+                except Exception:  # pylint: disable=broad-except
+                    pass  # no KVM: the VM stays defined and stopped
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        uris = st.sampled_from(['test:///default', 'qemu:///system', 'qemu+tcp://127.0.0.1:1/system',
+                                'qemu+unix:///system?socket=/nonexistent/sock'])
+        hints.update({
+            ('name',): st.sampled_from(self.names() + [self.prefix + '9']),
+            ('destination',): uris, ('destination_connect_uri',): uris,
+            ('destination_username',): st.just('root'), ('destination_password',): secrets('dpw'),
+            ('migration_uri',): st.sampled_from(['tcp://127.0.0.1:1', 'tcp://[::1]:1', 'tcp://127.0.0.1']),
+            ('listen_address',): st.sampled_from(['127.0.0.1', '::1']),
+            ('tls_destination',): st.sampled_from(['localhost', 'vft-fz.invalid']),
+            ('timeout',): st.integers(1, 10),
+            ('post_copy_after',): st.integers(0, 5), ('post_copy_after_iterations',): st.integers(1, 5),
+            ('parallel_connections',): st.integers(1, 8), ('bandwidth',): st.integers(0, 1000),
+            ('max_downtime',): st.integers(0, 1000), ('destination_memory_reserve',): VALID_SIZES,
+        })
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('destination',): st.one_of(BAD_URIS, junk_text.filter(lambda s: ':' not in s and '+' not in s)),
+            ('destination_connect_uri',): BAD_URIS,
+            ('timeout',): BAD_INTS,
+            ('destination_memory_reserve',): BAD_SIZES,
+            ('migration_uri',): st.one_of(st.sampled_from(['', 'tcp://', 'rdma://x', 'tcp://256.0.0.1:1']),
+                                          metachar_text),
+        })
+        return hints, bad
+
+
+# -- info modules ----------------------------------------------------------------------------------------------
+
+class InfoTarget(Target):
+    info = True
+    kinds = ()
+    max_optional = 3
+
+    def __init__(self, env, module, stem):
+        self.key = self.module = module
+        self.stem = stem
+        super().__init__(env)
+
+    def snapshot(self):
+        return {}
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({('name',): st.one_of(st.sampled_from(self.names()), text_small),
+                      ('pool',): st.one_of(st.just(self.prefix + 'pool'), text_small)})
+        if 'podman_path' in self.spec:
+            hints[('podman_path',)] = st.just(self.env.podman_path)
+            bad[('podman_path',)] = st.sampled_from(['/nonexistent/podman', '/bin/false', ''])
+        return hints, bad
+
+
+# -- vSphere (a simulator of the run's own) ------------------------------------------------------------------------
+
+class VSphereTarget(VmTarget):
+    key = 'vm@vsphere'
+    module = 'vm'
+    stem = 'vs'
+    kinds = ('vsphere',)
+    always = ('hostname', 'port', 'username', 'password', 'ca_path', 'shutdown_timeout', 'force', 'cluster',
+              'datastore')
+    exclude = ()
+    rare = LIBVIRT_ONLY + ('proxy_host', 'proxy_port', 'backend', 'validate_certs')
+    max_optional = 5
+
+    def setup(self):
+        Target.setup(self)
+        self.state_dir = os.path.join('/run/virtfleet-test', 'vcsim-fz-%s' % self.env.run_id)
+        env = dict(os.environ, VIRTFLEET_VCSIM_DIR=self.state_dir, VIRTFLEET_VCSIM_MACHINES='1')
+        env_script('vcsim-up.sh', env=env)
+        self.facts = load_vcsim(self.state_dir)
+        self.vsphere = snapshots.VSphere(self.facts)
+        self.extra_secrets = [self.facts['password']]
+
+    def before_call(self):
+        pass
+
+    def snapshot(self):
+        return {'vsphere': self.vsphere.snapshot([self.prefix])}
+
+    def teardown(self):
+        try:
+            self.vsphere.remove_all([self.prefix])
+            self.vsphere.close()
+        finally:
+            env = dict(os.environ, VIRTFLEET_VCSIM_DIR=self.state_dir)
+            subprocess.run(['bash', os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'env',
+                                                 'vcsim-down.sh')], env=env, check=False, capture_output=True)
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def hints(self):
+        facts = self.facts
+        hints = {
+            ('hostname',): st.sampled_from([facts['host'], facts['host'], 'localhost']),
+            ('port',): st.just(int(facts['port'])),
+            ('username',): st.just(facts['username']),
+            ('password',): st.just(facts['password']),
+            ('ca_path',): st.just(facts['ca_file']),
+            ('validate_certs',): st.booleans(),
+            ('backend',): st.sampled_from(['auto', 'vsphere']),
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['running'] * 3 + ['stopped'] * 2 + ['paused', 'absent']),
+            ('shutdown_timeout',): st.integers(0, 1),
+            ('force',): st.just(True),
+            ('memory',): st.sampled_from([32, 64, '128MiB', 256]),
+            ('vcpus',): st.integers(1, 4),
+            ('datacenter',): st.sampled_from(['DC0']), ('cluster',): st.sampled_from(['DC0_C0']),
+            ('host',): st.sampled_from(['DC0_H0', 'DC0_C0_H0']), ('datastore',): st.sampled_from(['LocalDS_0']),
+            ('resource_pool',): st.sampled_from(['Resources']), ('folder',): st.sampled_from(['vm', '/DC0/vm']),
+            ('guest_id',): st.sampled_from(['otherGuest64', 'debian11_64Guest']),
+            ('disks', 'size'): st.sampled_from(['16MiB', 64, '1GiB']),
+            ('disks', 'pool'): st.sampled_from(['LocalDS_0']),
+            ('disks', 'volume'): st.sampled_from(['x/x.vmdk']),
+            ('disks', 'path'): st.sampled_from(['/vmfs/none.vmdk']),
+            ('disks', 'bus'): st.sampled_from(['scsi', 'sata', 'ide']),
+            ('disks', 'target'): st.sampled_from(['sda', 'sdb', 'hda']),
+            ('interfaces', 'network'): st.sampled_from(['VM Network', 'DC0_DVPG0', 'vft-fz-nopg']),
+            ('interfaces', 'model'): st.sampled_from(['vmxnet3', 'e1000e', 'e1000']),
+            ('interfaces', 'mac'): st.sampled_from(['00:50:56:00:00:01', '00:50:56:00:00:02']),
+            ('description',): st.one_of(text_small, junk_text),
+            ('tags',): st.dictionaries(st.one_of(st.text(string.ascii_letters, min_size=1, max_size=8), junk_text),
+                                       st.one_of(text_small, junk_text), max_size=3),
+        }
+        hints[('disks',)] = st.lists(st.fixed_dictionaries(
+            {'size': hints[('disks', 'size')]}, optional={'pool': hints[('disks', 'pool')],
+                                                          'bus': hints[('disks', 'bus')]}), max_size=2)
+        hints[('interfaces',)] = st.lists(st.fixed_dictionaries(
+            {'network': hints[('interfaces', 'network')]}, optional={'model': hints[('interfaces', 'model')]}),
+            max_size=2)
+        bad = {
+            ('hostname',): st.sampled_from(['127.0.0.2', '', '256.0.0.1', 'vft-fz-none.invalid', 'x y']),
+            ('port',): st.sampled_from([1, 0, -1, 70000, 'x']),
+            ('username',): st.sampled_from(['', 'nobody', 'root']),
+            ('password',): secrets('vpw'),
+            ('ca_path',): confined_paths(self.dir),
+            ('name',): bad_names(self.prefix),
+            ('shutdown_timeout',): BAD_INTS,
+            ('memory',): BAD_SIZES,
+            ('vcpus',): st.sampled_from([0, -1, 4096, 2 ** 31, 'x']),
+            ('disks', 'size'): BAD_SIZES,
+            ('interfaces', 'mac'): BAD_MACS,
+        }
+        return hints, bad
+
+
+def load_vcsim(state_dir):
+    import json  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(state_dir, 'env.json')) as handle:
+        facts = json.load(handle)
+    with open(os.path.join(state_dir, 'password')) as handle:
+        facts['password'] = handle.read().strip()
+    return facts
+
+
+ALL = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
+       'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
+INFO = {'vm_info': 'vmi', 'network_info': 'neti', 'host_info': 'hosti', 'storage_pool_info': 'spi',
+        'volume_info': 'voli', 'container_info': 'cti'}
+CLASSES = {'vm': VmTarget, 'fleet': FleetTarget, 'network': NetworkTarget, 'container': ContainerTarget,
+           'storage_pool': PoolTarget, 'volume': VolumeTarget, 'cloud_init_seed': SeedTarget,
+           'migrate': MigrateTarget, 'vm@vsphere': VSphereTarget}
+
+
+def make(key, env):
+    if key in INFO:
+        return InfoTarget(env, key, INFO[key])
+    return CLASSES[key](env)

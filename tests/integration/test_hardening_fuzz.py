@@ -1,0 +1,175 @@
+"""Fuzzed arguments (issue 8), the quick slice: tests/hardening/fuzz.py with a few seeded sets per module.
+
+Each module gets ``VIRTFLEET_FUZZ_PER_MODULE`` (default 12) argument sets generated from its own
+argument spec, run through the real module against the real daemons (libvirt, Podman, a vCenter
+simulator of the run's own); the first set of each module goes through ansible-playbook. For every
+set: JSON with a msg on failure and no traceback, nothing changed by a call that says it changed
+nothing (or by check mode), a bounded duration, no secret in the output. The full run (1000 per
+module) and the report: ``tests/hardening/fuzz.py`` and ``tests/hardening/report.py``.
+
+Below it, the bugs the fuzzer found, each as a regression test through the real module.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, assert_clean_failure, domain_snapshot
+
+pytest.importorskip('hypothesis')
+
+HARDENING = os.path.join(REPO, 'tests', 'hardening')
+sys.path.insert(0, HARDENING)
+
+import harness  # noqa: E402  pylint: disable=wrong-import-position,import-error
+
+PER_MODULE = int(os.environ.get('VIRTFLEET_FUZZ_PER_MODULE', '12'))
+SEED = int(os.environ.get('VIRTFLEET_FUZZ_SEED', '8'))
+TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
+           'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
+
+
+@pytest.fixture(scope='module')
+def fuzz_slice(venv_bin, collections_path, podman_path, workdir):
+    """One seeded run of every target, three at a time; ``{target: result}``."""
+    out = os.path.join(workdir, 'fuzz-slice.json')
+    env = dict(os.environ, VIRTFLEET_VENV_DIR=os.path.dirname(venv_bin), VIRTFLEET_COLLECTIONS_PATH=collections_path,
+               VIRTFLEET_PODMAN_PATH=podman_path)
+    proc = subprocess.run([os.path.join(venv_bin, 'python'), os.path.join(HARDENING, 'fuzz.py'),
+                           '--per-module', str(PER_MODULE), '--seed', str(SEED), '--jobs', '3',
+                           '--playbook-every', str(PER_MODULE), '--out', out], env=env, capture_output=True,
+                          text=True, timeout=1800, check=False)
+    if not os.path.exists(out):
+        raise AssertionError('fuzz.py wrote no results (rc %d):\n%s' % (proc.returncode, proc.stdout + proc.stderr))
+    with open(out) as handle:
+        data = json.load(handle)
+    targets = dict((t['target'], t) for t in data['targets'])
+    targets['run_id'] = data['run_id']
+    return targets
+
+
+def _show(record):
+    return json.dumps(dict((k, record.get(k)) for k in ('index', 'via', 'mode', 'outcome', 'problems', 'msg', 'args',
+                                                        'state_diff')), default=str)[:2000]
+
+
+@pytest.mark.parametrize('target', TARGETS)
+def test_fuzzed_argument_sets_break_no_invariant(fuzz_slice, target):
+    result = fuzz_slice.get(target)
+    assert result is not None and not result.get('error'), result
+    records = result['records']
+    assert len(records) == PER_MODULE, 'hypothesis ran %d of %d sets' % (len(records), PER_MODULE)
+    assert any(r['via'] == 'playbook' for r in records), 'no set went through ansible-playbook'
+    bad = [r for r in records if r['problems']]
+    assert not bad, '\n'.join(_show(r) for r in bad)
+
+
+# -- regressions: what the fuzzer found, through the real modules ------------------------------------------------
+
+@pytest.fixture(scope='module')
+def runner(workdir, collections_path, venv_bin):
+    return harness.ModuleRunner(os.path.join(workdir, 'regressions'), os.path.join(venv_bin, 'python'),
+                                collections_path)
+
+
+def _run(runner, module, args):
+    rc, stdout, stderr, _seconds, timed_out = runner.run(module, args, timeout=120)
+    assert not timed_out
+    assert 'Traceback' not in stdout + stderr, stdout + stderr
+    result = harness.parse_result(stdout)
+    assert result is not None, stdout + stderr
+    assert bool(result.get('failed')) == (rc != 0)
+    return result
+
+
+@pytest.mark.parametrize('module, args, fragment', [
+    # ansible-core's own validation raised TypeError for a number given to an option with sub-options
+    ('vm', {'name': 'vft-hd-scalar', 'cpu': 2}, "argument 'cpu' is of type int"),
+    ('vm', {'name': 'vft-hd-scalar', 'graphics': True}, "argument 'graphics' is of type bool"),
+    ('vm', {'name': 'vft-hd-scalar', 'cpu': [1]}, "argument 'cpu' is of type list"),
+    ('network', {'name': 'vft-hd-scalar', 'ipv4': 1.5}, "argument 'ipv4' is of type float"),
+    ('network', {'name': 'vft-hd-scalar', 'ipv4': {'address': '10.251.0.1', 'dhcp_range': 5}},
+     "argument 'dhcp_range' is of type int found in 'ipv4'"),
+    ('fleet', {'vms': [{'name': 'vft-hd-scalar', 'cpu': 2}]}, 'vms[0]: cpu must be a dict'),
+    # a NUL character reached libvirt-python, which raised ValueError
+    ('vm_info', {'uri': 'qemu:///system\x00'}, 'is not a libvirt URI'),
+    ('storage_pool_info', {'name': 'vft-hd-nul\x00'}, 'libvirt cannot take the value given'),
+    # lxml raised ValueError for a control character in a value no check covered
+    ('vm', {'name': 'vft-hd-nul', 'arch': 'x86_64\x00'}, 'arch: contains the control character U+0000'),
+    ('vm', {'name': 'vft-hd-nul', 'cpu': {'model': 'qemu64\x01'}}, 'cpu.model: contains the control character'),
+    # "..", "/" passed the check that a host interface exists (/sys/class/net/<name>)
+    ('vm', {'name': 'vft-hd-br', 'interfaces': [{'bridge': '../../../tmp'}]}, 'interfaces[0].bridge'),
+    # a trailing newline passed the name and MAC regular expressions ("$" matches before it)
+    ('vm', {'name': 'vft-hd-nl\n'}, 'is not a valid name'),
+    ('network', {'name': 'vft-hd-nl\n'}, 'is not a valid name'),
+    ('vm', {'name': 'vft-hd-nl', 'interfaces': [{'network': 'x', 'mac': '52:54:00:00:00:01\n'}]},
+     'interfaces[0].mac'),
+    # libvirt adds <boot dev='hd'/> to a VM without a boot order: boot: [] rewrote the VM on every run
+    ('vm', {'name': 'vft-hd-nl', 'boot': []}, 'boot: needs at least one device'),
+])
+def test_found_by_fuzzing_clear_failures(runner, conn, module, args, fragment):
+    result = _run(runner, module, args)
+    assert result['failed'] and fragment in result['msg'], result
+    assert domain_snapshot(conn, 'vft-hd-scalar') is None and domain_snapshot(conn, 'vft-hd-nl') is None
+
+
+def test_a_number_for_a_dict_option_is_a_message_not_module_failure(ansible):
+    """Through ansible-playbook the TypeError showed as MODULE FAILURE with a traceback."""
+    r = ansible.task('vm', {'name': 'vft-hd-scalar', 'cpu': 2})
+    assert_clean_failure(r, "argument 'cpu' is of type int")
+    assert 'exception' not in r or r['exception'] == '(traceback unavailable)', r
+
+
+@pytest.mark.parametrize('extra, fragment', [
+    # an image reference podman would read as an option
+    ({'image': '--privileged'}, 'not an image reference'),
+    # subprocess raised ValueError for a NUL character in an argument
+    ({'image': 'localhost/x\x00'}, 'NUL character'),
+    ({'image': 'localhost/vft-busybox:latest', 'command': ['sleep', '1\x00']}, 'NUL character'),
+])
+def test_container_arguments_podman_cannot_take_are_refused(runner, podman, podman_path, extra, fragment):
+    result = _run(runner, 'container', dict({'name': 'vft-hd-opt', 'podman_path': podman_path}, **extra))
+    assert result['failed'] and fragment in result['msg'], result
+    assert podman.inspect('vft-hd-opt') is None
+
+
+def test_moving_a_disk_to_the_virtio_bus_keeps_no_usb_address(runner, conn, guests):
+    """Found by fuzzing: usb -> virtio kept <address type='usb'>, and libvirt refused the definition."""
+    name, disk, _log = guests.new('bus')
+    r = _run(runner, 'vm', {'name': name, 'memory': 32, 'disks': [{'path': disk, 'target': 'vdz', 'bus': 'usb'}]})
+    assert r['changed'] and not r.get('failed'), r
+    r = _run(runner, 'vm', {'name': name, 'memory': 32, 'disks': [{'path': disk, 'target': 'vdz', 'bus': 'virtio'}]})
+    assert not r.get('failed') and r['vm']['spec']['disks'][0]['bus'] == 'virtio', r
+    assert "bus='virtio'" in domain_snapshot(conn, name)[0]
+
+
+def test_the_fuzz_run_left_nothing_behind(fuzz_slice, conn, podman_path):
+    """Every target removed everything with its prefix (vft-fz-<stem>-<run id>-)."""
+    mine = '-%s-' % fuzz_slice['run_id']
+    leftovers = [d.name() for d in conn.listAllDomains(0)] + [n.name() for n in conn.listAllNetworks(0)]
+    leftovers += [p.name() for p in conn.listAllStoragePools(0)]
+    for what in (['ps', '--all', '--format', '{{.Names}}'], ['volume', 'ls', '--format', '{{.Name}}'],
+                 ['network', 'ls', '--format', '{{.Name}}']):
+        leftovers += subprocess.run([podman_path] + what, capture_output=True, text=True, check=False).stdout.split()
+    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
+
+
+def test_ports_on_a_host_network_container_are_refused_not_recreated_forever(runner, podman, podman_path,
+                                                                             containers):
+    """Found by fuzzing: podman drops the port mappings of a host-network container, so every run recreated it."""
+    name = containers.new('hostports')
+    base = {'name': name, 'image': 'localhost/vft-busybox:latest', 'podman_path': podman_path}
+    r = _run(runner, 'container', dict(base, networks=['host']))
+    assert r['changed'] and not r.get('failed'), r
+    before = podman.snapshot(name)
+    r = _run(runner, 'container', dict(base, ports=['42631:80']))
+    assert r['failed'] and r['msg'].startswith('ports: a container on network host publishes no ports'), r
+    assert podman.snapshot(name) == before
+    r = _run(runner, 'container', dict(base, ports=['42631:80'], networks=['podman']))
+    assert r['changed'] and r['container']['spec']['ports'] == ['0.0.0.0:42631:80/tcp'], r
+    r = _run(runner, 'container', dict(base, ports=['42631:80'], networks=['podman']))
+    assert not r['changed'], r
