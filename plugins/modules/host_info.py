@@ -13,11 +13,16 @@ description:
   - Reads the physical server behind a connection - CPU model and topology, memory, NUMA cells,
     huge pages, whether KVM is usable and whether nested virtualization is on, libvirt and
     hypervisor versions, and the domain types the host supports per architecture.
+  - On VMware vSphere, the same facts of one ESXi host (chosen with O(host)), read in one
+    PropertyCollector query. ESXi is not KVM - C(host.kvm.usable) is V(false) and C(host.kvm.device),
+    C(host.kvm.nested) and C(host.versions.libvirt) are null; ESXi reports no huge page pools
+    (C(host.hugepages) is empty); C(host.domain_types) names V(vmware) guests for the host's architecture.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -26,7 +31,21 @@ attributes:
     support: none
   platform:
     platforms: posix
-options: {}
+options:
+  host:
+    description:
+      - vSphere only. Name of the ESXi host to describe, as vCenter lists it (the name the
+        virtfleet.virt.vm module's O(virtfleet.virt.vm#module:host) option places a VM with).
+      - Needed when the connection manages more than one ESXi host (a vCenter); not needed when
+        O(hostname) is an ESXi host itself.
+    type: str
+    aliases: [esxi_hostname]
+  datacenter:
+    description: vSphere only. Look for O(host) in this datacenter only (needed when two datacenters have a host of that name).
+    type: str
+  cluster:
+    description: vSphere only. Look for O(host) in this cluster only; without O(host), the cluster must have one host.
+    type: str
 notes:
   - C(host.kvm.device) and C(host.kvm.nested) are read from the machine that runs the module, so they
     are only reported (not null) when O(uri) points at that machine.
@@ -38,6 +57,14 @@ EXAMPLES = r'''
 - name: Read the hypervisor's facts
   virtfleet.virt.host_info:
   register: hv
+
+- name: Read an ESXi host's facts through vCenter
+  virtfleet.virt.host_info:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    host: esx1.example.com
+  register: esx
 
 - name: Refuse to deploy where KVM is not usable
   ansible.builtin.assert:
@@ -81,12 +108,24 @@ host:
       description: >-
         usable (the hypervisor can run domain type kvm), device (/dev/kvm exists) and nested
         (the kvm_intel/kvm_amd module allows nested guests; null when unknown).
+        On ESXi usable is false and device and nested are null.
       type: dict
       sample: {usable: true, device: true, nested: null}
     versions:
-      description: libvirt and hypervisor versions and the hypervisor type.
+      description: >-
+        libvirt and hypervisor versions and the hypervisor type. On vSphere, hypervisor_type is ESXi,
+        hypervisor the ESXi version, libvirt null, and hypervisor_build, vcenter and vcenter_build
+        (null when connected to the ESXi host itself) are added.
       type: dict
       sample: {libvirt: 9.0.0, hypervisor: 7.2.22, hypervisor_type: QEMU}
+    vsphere:
+      description: >-
+        vSphere only - the host's datacenter, cluster (null for a standalone host), moid,
+        connection_state, power_state, maintenance_mode and dns_hostname.
+      type: dict
+      returned: on vSphere
+      sample: {datacenter: DC0, cluster: DC0_C0, moid: host-34, connection_state: connected,
+               power_state: poweredOn, maintenance_mode: false, dns_hostname: esx1}
     domain_types:
       description: Domain types the host supports, per guest architecture.
       type: dict
@@ -96,13 +135,25 @@ host:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_host import LibvirtHostDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HOST_OPTIONS, VSphereHostDriver
+
+# backend -> factory(client, params) of the host driver
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtHostDriver(client),
+    'vsphere': VSphereHostDriver,
+}
+ONLY = dict(vm_backends.CONNECTION_ONLY, **dict((key, ('vsphere',)) for key in HOST_OPTIONS))
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.connection_argument_spec(), supports_check_mode=True)
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
+    spec.update(host=dict(type='str', aliases=['esxi_hostname']), datacenter=dict(type='str'), cluster=dict(type='str'))
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     with _module.Session(module) as session:
-        module.exit_json(changed=False, host=LibvirtHostDriver(session.client).describe())
+        vm_backends.refuse_options(session.backend, module.params, ONLY)
+        module.exit_json(changed=False, host=DRIVERS[session.backend](session.client, module.params).describe())
 
 
 if __name__ == '__main__':

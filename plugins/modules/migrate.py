@@ -7,9 +7,18 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: migrate
-short_description: Move a virtual machine to another hypervisor host, live or offline (libvirt/KVM)
+short_description: Move a virtual machine to another hypervisor host, live or offline (libvirt/KVM, vSphere)
 version_added: 0.2.0
 description:
+  - On VMware vSphere (see O(backend)) - "VM O(name) is on O(host) / in O(cluster) / in O(resource_pool), with its
+    disks on O(datastore)", by one C(RelocateVM_Task) - vMotion for a host, cluster or resource pool change,
+    storage vMotion for a datastore change (every disk and the configuration files), both together in one task.
+    Whether the VM is already there is decided from its host, cluster and resource pool and from the datastores
+    of its disks (not from the VM's datastore list, which also names datastores of mounted ISO images).
+    Pre-checks (also in check mode) - the destination host is connected and not in maintenance mode, the
+    datastore is accessible and mounted there, the VM's port groups exist there, and vSphere's own relocation
+    checks (C(VmProvisioningChecker.CheckRelocate_Task)) pass where the server offers them. O(timeout) bounds the
+    task. The libvirt-only options below are refused there. The rest of this description is about libvirt.
   - Declarative - "VM O(name) runs on the host O(destination)". When it already runs there and not on the
     source O(uri), nothing changes (RV(ignore:changed=false)); otherwise it is migrated.
   - O(mode=live) moves a running (or paused) VM without stopping it; O(mode=offline) moves the definition of a
@@ -30,6 +39,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -57,8 +67,8 @@ options:
         C(qemu+tls://hv2.example.com/system) or C(qemu+ssh://root@hv2/system).
       - With O(peer_to_peer=true) the source libvirtd connects to it (so it needs credentials or certificates
         on the source host, not on the Ansible host).
+      - Required on libvirt; not used on vSphere.
     type: str
-    required: true
   destination_connect_uri:
     description:
       - libvirt URI the module itself uses to reach the destination (pre-checks, confirming the result, and the
@@ -189,6 +199,26 @@ options:
       - Memory that must stay available on the destination on top of the VM's memory, in MiB as an integer or
         as a string with a unit (V(4GiB)). Checked before a live migration.
     type: raw
+  host:
+    description: vSphere only. ESXi host the VM must run on (vMotion). In O(cluster) when both are set.
+    type: str
+  cluster:
+    description:
+      - vSphere only. Cluster the VM must be in. Without O(host), a VM outside the cluster is moved to its root
+        resource pool and vCenter (DRS) picks the host.
+    type: str
+  resource_pool:
+    description: vSphere only. Resource pool the VM must be in, by name or path below the cluster or host.
+    type: str
+  datastore:
+    description: vSphere only. Datastore all the VM's disks (and its configuration files) must be on (storage vMotion).
+    type: str
+  datacenter:
+    description: vSphere only. Datacenter of the VM (needed when vCenter has several).
+    type: str
+  folder:
+    description: vSphere only. VM folder of the VM, to tell apart VMs of the same name. The VM is not moved to it.
+    type: str
 seealso:
   - module: virtfleet.virt.vm
   - name: libvirt migration
@@ -231,6 +261,15 @@ EXAMPLES = r'''
     destination: qemu+ssh://root@hv2.example.com/system
     mode: offline
 
+- name: vMotion and storage vMotion of a vSphere VM in one task
+  virtfleet.virt.migrate:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    name: web1
+    host: esx2.example.com
+    datastore: ssd-02
+
 - name: Only check that the migration would succeed
   virtfleet.virt.migrate:
     name: web1
@@ -268,6 +307,11 @@ vm:
     persistent:
       description: Whether it is defined persistently there.
       type: bool
+    vsphere:
+      description: vSphere only - datacenter, cluster, host, resource_pool and the datastores of its disks.
+      type: dict
+      returned: on vSphere
+      sample: {datacenter: DC1, cluster: prod, host: esx2, resource_pool: Resources, datastores: [ssd-02]}
 actions:
   description: What the run did (or, in check mode, would do).
   returned: always
@@ -329,14 +373,17 @@ job:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate, vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_migrate import (
+    TARGET_OPTIONS, VSphereMigrateDriver)
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 
 def argument_spec():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str', required=True),
-        destination=dict(type='str', required=True),
+        destination=dict(type='str'),
         destination_connect_uri=dict(type='str'),
         destination_username=dict(type='str'),
         destination_password=dict(type='str', no_log=True),
@@ -362,24 +409,61 @@ def argument_spec():
         timeout=dict(type='int', default=1800),
         destination_memory_reserve=dict(type='raw'),
     )
+    spec.update((key, dict(type='str')) for key in TARGET_OPTIONS)
     return spec
+
+
+# libvirt-only options: refused on vSphere when set (those with a default: when not at their default)
+LIBVIRT_ONLY = ('destination', 'destination_connect_uri', 'destination_username', 'destination_password', 'mode',
+                'migration_uri', 'listen_address', 'copy_storage', 'peer_to_peer', 'tunnelled', 'persistent',
+                'undefine_source', 'unsafe', 'auto_converge', 'post_copy', 'post_copy_after',
+                'post_copy_after_iterations', 'compression', 'parallel_connections', 'bandwidth', 'max_downtime',
+                'tls', 'tls_destination', 'destination_memory_reserve')
+ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('libvirt',)) for key in LIBVIRT_ONLY] +
+                                                [(key, ('vsphere',)) for key in TARGET_OPTIONS]))
+
+
+def _check_options(backend, params):
+    defaults = dict((key, value.get('default')) for key, value in argument_spec().items())
+    given = dict((key, None if key in LIBVIRT_ONLY and value == defaults.get(key) else value)
+                 for key, value in params.items())
+    vm_backends.refuse_options(backend, given, ONLY)
+    if backend == 'libvirt' and not params['destination']:
+        raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
+
+
+def _libvirt(module, session, name):
+    params = module.params
+    options = libvirt_migrate.options_from_params(params)
+    destination = _module.CLIENT_FACTORIES['libvirt'](dict(
+        uri=params['destination_connect_uri'] or params['destination'],
+        username=params['destination_username'], password=params['destination_password']))
+    try:
+        driver = libvirt_migrate.LibvirtMigrateDriver(session.client, destination, options)
+        result = _reconcile.relocate(driver, name, _reconcile.Options(check_mode=module.check_mode))
+    finally:
+        destination.close()
+    return result + (('uri', 'hostname', 'state'),)
+
+
+def _vsphere(module, session, name):
+    driver = VSphereMigrateDriver(session.client, module.params, timeout=module.params['timeout'])
+    return _reconcile.relocate(driver, name, _reconcile.Options(check_mode=module.check_mode)) + (
+        ('hostname', 'state', 'vsphere'),)
+
+
+# backend -> runner of the relocation: (outcome, before, after, diff keys)
+BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
+        _check_options(session.backend, params)
         name = _vm_spec.validate_name(params['name'])
-        options = libvirt_migrate.options_from_params(params)
-        destination = _module.CLIENT_FACTORIES['libvirt'](dict(
-            uri=params['destination_connect_uri'] or params['destination'],
-            username=params['destination_username'], password=params['destination_password']))
-        try:
-            driver = libvirt_migrate.LibvirtMigrateDriver(session.client, destination, options)
-            outcome, before, after = _reconcile.relocate(driver, name, _reconcile.Options(check_mode=module.check_mode))
-        finally:
-            destination.close()
-        _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=('uri', 'hostname', 'state'))
+        outcome, before, after, diff_keys = BACKENDS[session.backend](module, session, name)
+        _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=diff_keys)
 
 
 if __name__ == '__main__':

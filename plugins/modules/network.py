@@ -7,9 +7,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: network
-short_description: Manage libvirt virtual networks declaratively
+short_description: Manage libvirt virtual networks, or vSphere standard port groups, declaratively
 version_added: 0.2.0
 description:
+  - On VMware vSphere (see O(backend)), manages a standard vSwitch port group - O(name) with O(vlan) on
+    O(vswitch) - on the ESXi hosts that O(host) or O(cluster) choose (HostNetworkSystem); see the
+    vSphere notes below. The rest of this description is about libvirt networks.
   - Defines, starts, stops and removes a libvirt virtual network from a structured spec - forward mode,
     bridge, MTU, DNS domain, IPv4 and IPv6 addresses with a DHCP range, static DHCP hosts and DNS host entries.
   - Idempotent - options left out keep the network's current value; addresses are compared normalized and
@@ -29,6 +32,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -40,10 +44,14 @@ options:
   name:
     description:
       - Name of the network. 1 to 64 characters - letters, digits and C(_.+-), starting with a letter or digit.
+      - On vSphere, the port group name (any text, not starting or ending with a space); it must not be the
+        name of a distributed port group of the hosts' datacenter.
     type: str
     required: true
   state:
     description:
+      - On vSphere only V(present) (the port group is on every chosen host, with O(vlan)) and V(absent)
+        (removed from every chosen host).
       - V(present) - the network is defined; a new network is left inactive and an existing one keeps its state.
       - V(active) (or its alias V(started)) - defined and running (its bridge and dnsmasq are up).
       - V(inactive) - defined and stopped.
@@ -169,6 +177,35 @@ options:
     description: Seconds to wait for the network to be reported active or inactive after starting or stopping it.
     type: int
     default: 60
+  host:
+    description:
+      - vSphere only. The ESXi host whose standard vSwitch gets (or loses) the port group, as vCenter names it.
+      - Without O(host) and O(cluster), the connection must manage exactly one host (an ESXi host itself).
+    type: str
+    aliases: [esxi_hostname]
+  cluster:
+    description: vSphere only. Manage the port group on every host of this cluster (with O(host), only on that one).
+    type: str
+  datacenter:
+    description: vSphere only. Look for O(cluster) and O(host) in this datacenter only.
+    type: str
+  vlan:
+    description:
+      - vSphere only. VLAN ID of the port group - V(0) for none, V(1) to V(4094), V(4095) for all VLANs
+        (tagging in the guest). Default for a new port group - V(0); left out, an existing one keeps its VLAN.
+      - Changed in place (HostNetworkSystem C(UpdatePortGroup)); VMs on the port group stay connected.
+    type: int
+    aliases: [vlan_id]
+  vswitch:
+    description:
+      - vSphere only. Standard vSwitch of a new port group. Default V(vSwitch0). It must exist on every chosen host.
+      - An existing port group is not moved to another vSwitch (refused; remove it first).
+    type: str
+    aliases: [switch]
+notes:
+  - On vSphere, one PropertyCollector query reads the hosts, their vSwitches and port groups, and all options are
+    checked against it before the first change. RV(restart_required) is always V(false) (changes take effect at
+    once); RV(affected_vms) lists the VMs on networks of that name in the hosts' datacenter.
 seealso:
   - module: virtfleet.virt.network_info
   - module: virtfleet.virt.vm
@@ -220,6 +257,16 @@ EXAMPLES = r'''
     restart: true
   register: shop
 
+- name: A VLAN 120 port group on every host of a vSphere cluster
+  virtfleet.virt.network:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    cluster: prod
+    name: app-vlan120
+    vlan: 120
+    vswitch: vSwitch0
+
 - name: VMs that were briefly cut off
   ansible.builtin.debug:
     var: shop.affected_vms
@@ -251,8 +298,29 @@ network:
       description: Bridge device of the network (of the running network when active).
       type: str
       sample: virbr-shop
+    backend:
+      description: V(vsphere) (libvirt networks do not return it).
+      type: str
+      returned: on vSphere
+    type:
+      description: V(standard) - a vSwitch port group; V(distributed) - a distributed port group (network_info only).
+      type: str
+      returned: on vSphere
+    datacenter:
+      description: Datacenter of the hosts.
+      type: str
+      returned: on vSphere
+    portgroups:
+      description: The port group on each host that has it - host, vswitch, vlan.
+      type: list
+      elements: dict
+      returned: on vSphere
+      sample: [{host: esx1, vswitch: vSwitch0, vlan: 120}]
     spec:
-      description: The normalized persistent spec, in the shape of this module's options (with O(autostart)).
+      description:
+        - The normalized persistent spec, in the shape of this module's options (with O(autostart)).
+        - On vSphere C({vlan, vswitch, hosts}) (vlan and vswitch null when the hosts differ); for a distributed
+          port group C({vlan, switch, ports}), vlan a number or a list of trunk ranges C({start, end}).
       type: dict
       sample: {mode: nat, bridge: virbr-shop, mtu: null, domain: shop.internal, autostart: true,
                ipv4: {address: 192.168.150.1, prefix: 24, dhcp_range: {start: 192.168.150.100, end: 192.168.150.199}},
@@ -293,13 +361,20 @@ actions:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _network_spec, _reconcile, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_network
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_network import LibvirtNetworkDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host', 'vlan', 'vswitch')
+LIBVIRT_OPTIONS = ('autostart', 'mode', 'bridge', 'mtu', 'domain', 'ipv4', 'ipv6', 'dhcp_hosts', 'dns_hosts')
+ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
+                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
 
 
 def argument_spec():
     dhcp_range = dict(type='dict', options=dict(start=dict(type='str', required=True),
                                                 end=dict(type='str', required=True)))
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=list(_network_spec.STATES)),
@@ -318,24 +393,52 @@ def argument_spec():
             ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True))),
         restart=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=60),
+        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
+        vlan=dict(type='int', aliases=['vlan_id']), vswitch=dict(type='str', aliases=['switch']),
     )
     return spec
 
 
+def _libvirt(session, params):
+    """(driver, name, partial spec, target state) of a libvirt network."""
+    name = _vm_spec.validate_name(params['name'])
+    partial = _network_spec.partial_from_params(params) if params['state'] != 'absent' else {}
+    target = _network_spec.target_state(params['state'])
+    return LibvirtNetworkDriver(session.client, activating=target == 'active'), name, partial, target
+
+
+def _vsphere(session, params):
+    """(driver, name, partial spec, target state) of a standard port group on ESXi hosts."""
+    if params['state'] not in ('present', 'absent'):
+        raise SpecError('state', 'a vSphere port group is present or absent; %s applies to libvirt networks only'
+                        % params['state'])
+    if params['restart']:
+        raise SpecError('restart', 'applies to the libvirt backend only (port group changes take effect at once); '
+                        'remove it')
+    name = params['name']
+    if not name or name != name.strip():
+        raise SpecError('name', '%r is not a valid port group name: it must not be empty or start or end with '
+                                'a space' % (name,))
+    partial = dict(vsphere_network.validate_partial(params), name=name) if params['state'] != 'absent' else {}
+    return vsphere_network.VSpherePortgroupDriver(session.client, params), name, partial, None
+
+
+# backend -> builder of (driver, name, partial spec, target state)
+BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
-        name = _vm_spec.validate_name(params['name'])
-        partial = _network_spec.partial_from_params(params) if params['state'] != 'absent' else {}
-        target = _network_spec.target_state(params['state'])
-        driver = LibvirtNetworkDriver(session.client, activating=target == 'active')
+        vm_backends.refuse_options(session.backend, params, ONLY)
+        driver, name, partial, target = BACKENDS[session.backend](session, params)
         opts = _module.reconcile_options(module, restart_if_required=params['restart'])
         affected = driver.attached_vms(name)
         outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
         outcome.notes['restart_required'] = outcome.notes.pop('reboot_required', False)
         outcome.notes['affected_vms'] = affected
-        outcome.warnings.extend(driver.warnings)
+        outcome.warnings.extend(getattr(driver, 'warnings', []))
         _module.ensure_result(module, 'network', outcome, before, after)
 
 

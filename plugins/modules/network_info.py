@@ -7,16 +7,21 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: network_info
-short_description: List libvirt virtual networks with their spec and DHCP leases
+short_description: List libvirt virtual networks, or vSphere port groups, with their spec
 version_added: 0.2.0
 description:
   - Returns libvirt virtual networks in the shape M(virtfleet.virt.network) returns, with the current
     DHCP leases of active networks.
+  - On VMware vSphere, the standard vSwitch port groups of the ESXi hosts that O(datacenter), O(cluster)
+    and O(host) choose (default - every host), one entry per port group name with the hosts that have it,
+    and the distributed port groups of those hosts' datacenters (C(type=distributed), listed only - the
+    M(virtfleet.virt.network) module manages standard port groups). All read in one PropertyCollector query.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -34,6 +39,16 @@ options:
     type: list
     elements: str
     choices: [active, inactive]
+  datacenter:
+    description: vSphere only. Only port groups of hosts in (and distributed port groups of) this datacenter.
+    type: str
+  cluster:
+    description: vSphere only. Only port groups of the hosts of this cluster (and distributed port groups of its datacenter).
+    type: str
+  host:
+    description: vSphere only. Only port groups of this ESXi host (and distributed port groups of its datacenter).
+    type: str
+    aliases: [esxi_hostname]
 seealso:
   - module: virtfleet.virt.network
 '''
@@ -43,6 +58,14 @@ EXAMPLES = r'''
   virtfleet.virt.network_info:
     name: shop
   register: shop
+
+- name: Port groups of a vSphere cluster, standard and distributed
+  virtfleet.virt.network_info:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    cluster: prod
+  register: pgs
 
 - name: Addresses handed out
   ansible.builtin.debug:
@@ -60,31 +83,52 @@ networks:
             dhcp_leases: [{mac: '52:54:00:12:34:56', ip: 192.168.150.120, prefix: 24, hostname: web1, type: ipv4,
                            client_id: '01:52:54:00:12:34:56', expiry_time: 1767225600, interface: virbr-shop}]}]
 '''
+# On vSphere an entry is {name, state: present, backend: vsphere, type: standard|distributed, datacenter, spec,
+# portgroups}; see RV(virtfleet.virt.network#module:network).
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_network import LibvirtNetworkDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_network import VSpherePortgroupDriver
+
+ONLY = dict(vm_backends.CONNECTION_ONLY, states=('libvirt',), datacenter=('vsphere',), cluster=('vsphere',),
+            host=('vsphere',))
+
+
+def _libvirt(session, params):
+    driver = LibvirtNetworkDriver(session.client)
+    if params['name'] is not None:
+        found = driver.read(_vm_spec.validate_name(params['name']))
+        actuals = [found] if found else []
+    else:
+        actuals = driver.list()
+    return [driver.describe(actual) for actual in actuals
+            if not params['states'] or actual['state'] in params['states']]
+
+
+def _vsphere(session, params):
+    return VSpherePortgroupDriver(session.client, params, listing=True).list(params['name'])
+
+
+# backend -> lister of the networks (describe views) the options select
+BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
 def main():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str'),
         states=dict(type='list', elements='str', choices=['active', 'inactive']),
+        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
-        driver = LibvirtNetworkDriver(session.client)
-        if params['name'] is not None:
-            found = driver.read(_vm_spec.validate_name(params['name']))
-            actuals = [found] if found else []
-        else:
-            actuals = driver.list()
-        networks = [driver.describe(actual) for actual in actuals
-                    if not params['states'] or actual['state'] in params['states']]
-        module.exit_json(changed=False, networks=sorted(networks, key=lambda net: net['name']))
+        vm_backends.refuse_options(session.backend, params, ONLY)
+        networks = BACKENDS[session.backend](session, params)
+        module.exit_json(changed=False, networks=sorted(networks, key=lambda net: (net['name'], net.get('type', ''))))
 
 
 if __name__ == '__main__':

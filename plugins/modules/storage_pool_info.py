@@ -7,16 +7,24 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: storage_pool_info
-short_description: List libvirt storage pools in the same shape as virtfleet.virt.storage_pool returns them
+short_description: List libvirt storage pools, or vSphere datastores, in the shape virtfleet.virt.storage_pool returns
 version_added: 0.2.0
 description:
   - Reads storage pools, optionally filtered by name, type and state.
   - Each pool is returned exactly as RV(virtfleet.virt.storage_pool#module:pool) describes it.
+  - On VMware vSphere, datastores as pools, read in one PropertyCollector query - C(state) is V(active) when the
+    datastore is accessible, C(spec.type) the datastore type in lower case (V(vmfs), V(nfs), V(nfs41), V(vsan),
+    V(vvol), V(pmem), V(other)), C(spec.path) its URL, C(spec.source) the NFS server and export (C(hosts), C(dir))
+    or the VMFS extents (C(devices)), C(capacity) and C(available) vSphere's capacity and free space in bytes,
+    C(allocation) their difference; C(uuid) is the VMFS UUID (else null), C(spec.autostart) and C(volumes)
+    are null (datastores are not browsed). C(vsphere) adds moid, datacenter, hosts (the ESXi hosts that
+    mount it), uncommitted bytes and maintenance_mode.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -30,15 +38,26 @@ options:
     description: Only the pool of this name (an empty list when there is none).
     type: str
   types:
-    description: Only pools of these types.
+    description:
+      - Only pools of these types. V(dir) to V(rbd) are libvirt pool types, V(vmfs) to V(other) vSphere datastore types.
     type: list
     elements: str
-    choices: [dir, fs, netfs, logical, disk, iscsi, rbd]
+    choices: [dir, fs, netfs, logical, disk, iscsi, rbd, vmfs, nfs, nfs41, vsan, vvol, pmem, other]
   states:
     description: Only pools in one of these states.
     type: list
     elements: str
     choices: [active, inactive]
+  datacenter:
+    description: vSphere only. Only datastores mounted on hosts of this datacenter.
+    type: str
+  cluster:
+    description: vSphere only. Only datastores mounted on a host of this cluster.
+    type: str
+  host:
+    description: vSphere only. Only datastores mounted on this ESXi host.
+    type: str
+    aliases: [esxi_hostname]
 seealso:
   - module: virtfleet.virt.storage_pool
 '''
@@ -49,6 +68,14 @@ EXAMPLES = r'''
     types: [dir]
     states: [active]
   register: found
+
+- name: Datastores of a vSphere cluster with less than 100 GiB free
+  virtfleet.virt.storage_pool_info:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    cluster: prod
+  register: stores
 
 - name: Their free space
   ansible.builtin.debug:
@@ -69,28 +96,55 @@ pools:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_datastore import (
+    DATASTORE_TYPES, VSphereDatastoreDriver)
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+ONLY = dict(vm_backends.CONNECTION_ONLY, datacenter=('vsphere',), cluster=('vsphere',), host=('vsphere',))
+TYPES = {'libvirt': sorted(_storage_spec.POOL_TYPES), 'vsphere': list(DATASTORE_TYPES)}
+
+
+def _libvirt(session, params):
+    driver = LibvirtPoolDriver(session.client)
+    if params['name'] is not None:
+        found = driver.read(params['name'])
+        actuals = [found] if found else []
+    else:
+        actuals = driver.list()
+    return [driver.describe(actual) for actual in actuals]
+
+
+def _vsphere(session, params):
+    return VSphereDatastoreDriver(session.client, params).list(params['name'])
+
+
+# backend -> lister of the pools (describe views) the options select
+BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
 def main():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str'),
-        types=dict(type='list', elements='str', choices=sorted(_storage_spec.POOL_TYPES)),
+        types=dict(type='list', elements='str', choices=sorted(TYPES['libvirt'] + TYPES['vsphere'])),
         states=dict(type='list', elements='str', choices=list(_storage_spec.POOL_STATES)),
+        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
-        driver = LibvirtPoolDriver(session.client)
-        if params['name'] is not None:
-            found = driver.read(params['name'])
-            actuals = [found] if found else []
-        else:
-            actuals = driver.list()
-        pools = [driver.describe(actual) for actual in actuals
-                 if (not params['types'] or actual['spec']['type'] in params['types'])
-                 and (not params['states'] or actual['state'] in params['states'])]
+        vm_backends.refuse_options(session.backend, params, ONLY)
+        wrong = [t for t in params['types'] or [] if t not in TYPES[session.backend]]
+        if wrong:
+            raise SpecError('types', '%s %s not a type of %s; types there: %s' % (
+                ', '.join(wrong), 'is' if len(wrong) == 1 else 'are',
+                'libvirt storage pools' if session.backend == 'libvirt' else 'vSphere datastores',
+                ', '.join(TYPES[session.backend])))
+        pools = [pool for pool in BACKENDS[session.backend](session, params)
+                 if (not params['types'] or pool['spec']['type'] in params['types'])
+                 and (not params['states'] or pool['state'] in params['states'])]
         module.exit_json(changed=False, pools=sorted(pools, key=lambda pool: pool['name']))
 
 

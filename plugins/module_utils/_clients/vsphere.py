@@ -39,6 +39,15 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
 # vSphere power states as the rest of the collection names them.
 STATE_NAMES = {'poweredOn': 'running', 'poweredOff': 'stopped', 'suspended': 'paused'}
 
+# Properties read for an ESXi host: 'light' finds it by name; 'facts' describes its hardware.
+HOST_LIGHT = ('name', 'parent')
+HOST_FACTS = HOST_LIGHT + (
+    'hardware.cpuInfo', 'hardware.cpuPkg', 'hardware.memorySize', 'hardware.systemInfo.uuid', 'hardware.numaInfo',
+    'summary.hardware.cpuModel', 'summary.hardware.cpuMhz', 'summary.quickStats.overallMemoryUsage',
+    'config.product', 'config.network.dnsConfig.hostName', 'runtime.connectionState', 'runtime.powerState',
+    'runtime.inMaintenanceMode',
+)
+
 # Properties read for a VM.  'light' finds a VM by name; 'full' describes it.
 VM_LIGHT = ('name', 'parent', 'config.template')
 VM_FULL = VM_LIGHT + (
@@ -78,6 +87,18 @@ def _fault_text(exc):
     if name not in text:
         text += ' [%s]' % name
     return text
+
+
+def _data(value):
+    """A vSphere data object (or list of them) as plain dicts and lists; managed objects as their ids."""
+    if isinstance(value, ManagedObject):
+        return value._moId
+    if isinstance(value, vmodl.DynamicData):
+        return dict((prop.name, _data(getattr(value, prop.name, None))) for prop in value._GetPropertyList()
+                    if prop.name not in ('dynamicType', 'dynamicProperty'))
+    if isinstance(value, (list, tuple)):
+        return [_data(item) for item in value]
+    return value
 
 
 class VSphereClient:
@@ -205,33 +226,28 @@ class VSphereClient:
             result = self._call(what, collector.ContinueRetrievePropertiesEx, result.token)
         return found
 
-    def inventory(self, vm_props=VM_LIGHT):
-        """Everything a VM run needs to resolve names, as lists of plain dicts by kind.
+    def collect(self, what, type_props, hops=()):
+        """Objects of the given kinds anywhere below the root folder, with the given properties, as
+        lists of plain dicts by kind: one container view and one RetrievePropertiesEx (paged by the
+        server), never a request per object.
 
-        One container view over the root folder and one RetrievePropertiesEx (paged
-        by the server) for all datacenters, folders, compute resources, hosts, resource
-        pools, datastores, networks, distributed switches and VMs.
+        ``hops`` are ``(kind, path)`` pairs of managed-object properties followed from the objects
+        in the view, e.g. ``(vim.HostSystem, 'configManager.networkSystem')``: the objects reached
+        come back in the same answer, with the properties ``type_props`` names for their kind
+        (kinds that are no managed entity are reached only this way).
         """
-        type_props = [
-            (vim.Datacenter, ('name', 'parent', 'vmFolder', 'hostFolder', 'networkFolder', 'datastoreFolder')),
-            (vim.Folder, ('name', 'parent', 'childType')),
-            (vim.ComputeResource, ('name', 'parent', 'resourcePool', 'host')),
-            (vim.HostSystem, ('name', 'parent', 'datastore', 'network')),
-            (vim.ResourcePool, ('name', 'parent', 'owner')),
-            (vim.Datastore, ('name', 'parent', 'summary.accessible')),
-            (vim.Network, ('name', 'parent')),
-            (vim.dvs.DistributedVirtualPortgroup, ('name', 'parent', 'key', 'config.distributedVirtualSwitch')),
-            (vim.DistributedVirtualSwitch, ('name', 'parent', 'uuid')),
-            (vim.VirtualMachine, tuple(vm_props)),
-        ]
         content = self.content
+        view_kinds = [kind for kind, _props in type_props if issubclass(kind, vim.ManagedEntity)]
         view = self._call('creating a container view', content.viewManager.CreateContainerView,
-                          content.rootFolder, [kind for kind, _props in type_props], True)
+                          content.rootFolder, view_kinds, True)
         try:
-            traversal = vmodl.query.PropertyCollector.TraversalSpec(
-                name='view', path='view', skip=False, type=vim.view.ContainerView)
-            obj_spec = vmodl.query.PropertyCollector.ObjectSpec(obj=view, skip=True, selectSet=[traversal])
-            rows = self._retrieve('reading the vSphere inventory', [obj_spec], type_props)
+            spec = vmodl.query.PropertyCollector
+            hop_specs = [spec.TraversalSpec(name='hop%d' % index, path=path, skip=False, type=kind)
+                         for index, (kind, path) in enumerate(hops)]
+            traversal = spec.TraversalSpec(name='view', path='view', skip=False, type=vim.view.ContainerView,
+                                           selectSet=[spec.SelectionSpec(name=h.name) for h in hop_specs])
+            obj_spec = spec.ObjectSpec(obj=view, skip=True, selectSet=[traversal] + hop_specs)
+            rows = self._retrieve(what, [obj_spec], type_props)
         finally:
             try:
                 view.Destroy()
@@ -242,11 +258,66 @@ class VSphereClient:
             merged.setdefault(row['moid'], {}).update(row)
         kinds = {}
         for row in merged.values():
-            kinds.setdefault(_KINDS.get(row['type'], 'other'), []).append(row)
-        for rows_of_kind in kinds.values():
-            for row in rows_of_kind:
-                self._plain(row)
+            kinds.setdefault(_KINDS.get(row['type'], 'other'), []).append(self._plain(row))
         return kinds
+
+    def inventory(self, vm_props=VM_LIGHT):
+        """Everything a VM run needs to resolve names, as lists of plain dicts by kind.
+
+        One query (``collect``) for all datacenters, folders, compute resources, hosts,
+        resource pools, datastores, networks, distributed switches and VMs.
+        """
+        return self.collect('reading the vSphere inventory', [
+            (vim.Datacenter, ('name', 'parent', 'vmFolder', 'hostFolder', 'networkFolder', 'datastoreFolder')),
+            (vim.Folder, ('name', 'parent', 'childType')),
+            (vim.ComputeResource, ('name', 'parent', 'resourcePool', 'host')),
+            (vim.HostSystem, ('name', 'parent', 'datastore', 'network')),
+            (vim.ResourcePool, ('name', 'parent', 'owner')),
+            (vim.Datastore, ('name', 'parent', 'summary.accessible')),
+            (vim.Network, ('name', 'parent')),
+            (vim.dvs.DistributedVirtualPortgroup, ('name', 'parent', 'key', 'config.distributedVirtualSwitch')),
+            (vim.DistributedVirtualSwitch, ('name', 'parent', 'uuid')),
+            (vim.VirtualMachine, tuple(vm_props)),
+        ])
+
+    def host_inventory(self, what, host_props=HOST_LIGHT, network_systems=False, networks=False,
+                       datastore_props=None, vm_names=False):
+        """Datacenters, folders, compute resources and ESXi hosts (with ``host_props``) in one query
+        (``collect``); with ``network_systems`` also each host's standard vSwitches and port groups
+        (its HostNetworkSystem, reached from the host in the same query), with ``networks`` the
+        networks and distributed port groups and switches, with ``datastore_props`` the datastores,
+        with ``vm_names`` the names of all VMs (and the VMs of each network).
+        """
+        host_props = tuple(host_props)
+        hops = []
+        if network_systems:
+            host_props += ('configManager.networkSystem',)
+            hops.append((vim.HostSystem, 'configManager.networkSystem'))
+        type_props = [
+            (vim.Datacenter, ('name', 'parent', 'networkFolder', 'datastoreFolder')),
+            (vim.Folder, ('name', 'parent')),
+            (vim.ComputeResource, ('name', 'parent', 'host')),
+            (vim.HostSystem, host_props),
+        ]
+        if network_systems:
+            type_props.append((vim.host.NetworkSystem, ('networkInfo.vswitch', 'networkInfo.portgroup')))
+        if networks:
+            type_props += [
+                (vim.Network, ('name', 'parent', 'host') + (('vm',) if vm_names else ())),
+                (vim.dvs.DistributedVirtualPortgroup, ('name', 'parent', 'key', 'config.distributedVirtualSwitch',
+                                                       'config.defaultPortConfig', 'config.numPorts')),
+                (vim.DistributedVirtualSwitch, ('name', 'parent', 'uuid')),
+            ]
+        if datastore_props:
+            type_props.append((vim.Datastore, tuple(datastore_props)))
+        if vm_names:
+            type_props.append((vim.VirtualMachine, ('name',)))
+        return self.collect(what, type_props, hops)
+
+    def about(self):
+        """What answers at ``hostname``: vCenter (apiType VirtualCenter) or an ESXi host (HostAgent)."""
+        about = self.content.about
+        return {'name': about.name, 'version': about.version, 'build': about.build, 'api_type': about.apiType}
 
     def vms(self, refs, props=VM_FULL):
         """Full properties of the given VMs in one query."""
@@ -274,13 +345,15 @@ class VSphereClient:
                 row[key] = value._moId
                 row[key + '@ref'] = value
             elif key in ('host', 'datastore', 'network', 'childType'):
-                row[key] = [v._moId if isinstance(v, ManagedObject) else v for v in value or []]
+                row[key] = [v._moId if isinstance(v, ManagedObject) else _data(v) for v in value or []]
             elif key == 'config.hardware.device':
                 row[key] = [_device(d) for d in value or []]
             elif key == 'config.extraConfig':
                 row[key] = [(o.key, o.value) for o in value or []]
             elif key == 'guest.net':
                 row[key] = [_guest_nic(n) for n in value or []]
+            else:
+                row[key] = _data(value)
         return row
 
     # -- tasks ----------------------------------------------------------------------------
@@ -338,6 +411,61 @@ class VSphereClient:
 
     def destroy_vm(self, ref, name):
         return self._run_task('deleting VM %s' % name, ref.Destroy_Task)
+
+    # -- relocation (vMotion, storage vMotion) ------------------------------------------------------
+    @staticmethod
+    def _relocate_spec(move):
+        spec = vim.vm.RelocateSpec()
+        if move.get('host') is not None:
+            spec.host = move['host']
+        if move.get('pool') is not None:
+            spec.pool = move['pool']
+        if move.get('datastore') is not None:
+            spec.datastore = move['datastore']
+            spec.disk = [vim.vm.RelocateSpec.DiskLocator(diskId=key, datastore=move['datastore'])
+                         for key in move.get('disk_keys') or []]
+        return spec
+
+    def check_relocate(self, ref, name, move):
+        """vSphere's own relocation checks (VmProvisioningChecker.CheckRelocate_Task): a list of
+        problems (errors and warnings as text), or None when this vSphere does not offer them."""
+        checker = self.content.vmProvisioningChecker
+        if checker is None:
+            return None
+        what = 'checking the relocation of VM %s' % name
+        try:
+            task = checker.CheckRelocate_Task(vm=ref, spec=self._relocate_spec(move))
+        except vmodl.fault.MethodNotFound:
+            return None
+        except vmodl.MethodFault as exc:
+            raise BackendError('%s failed: %s' % (what, self._scrub(_fault_text(exc))))
+        found = []
+        for result in self.wait_task(task, what) or []:
+            found += ['error: %s' % self._scrub(_fault_text(e)) for e in result.error or []]
+            found += ['warning: %s' % self._scrub(_fault_text(w)) for w in result.warning or []]
+        return found
+
+    def relocate_vm(self, ref, name, move, timeout=None):
+        what = 'relocating VM %s' % name
+        task = self._call(what, ref.RelocateVM_Task, spec=self._relocate_spec(move))
+        return self.wait_task(task, what, timeout)
+
+    # -- standard port groups (HostNetworkSystem of one host) -------------------------------
+    @staticmethod
+    def _portgroup_spec(name, vswitch, vlan):
+        return vim.host.PortGroup.Specification(name=name, vswitchName=vswitch, vlanId=int(vlan),
+                                                policy=vim.host.NetworkPolicy())
+
+    def add_portgroup(self, netsys, host, name, vswitch, vlan):
+        self._call('adding port group %s to vSwitch %s of host %s' % (name, vswitch, host), netsys.AddPortGroup,
+                   portgrp=self._portgroup_spec(name, vswitch, vlan))
+
+    def update_portgroup(self, netsys, host, name, vswitch, vlan):
+        self._call('changing port group %s on host %s' % (name, host), netsys.UpdatePortGroup,
+                   pgName=name, portgrp=self._portgroup_spec(name, vswitch, vlan))
+
+    def remove_portgroup(self, netsys, host, name):
+        self._call('removing port group %s from host %s' % (name, host), netsys.RemovePortGroup, pgName=name)
 
     # -- specs from plain data ---------------------------------------------------------------
     def _config_spec(self, config):
@@ -428,6 +556,7 @@ _KINDS = {
     'Datastore': 'datastores', 'Network': 'networks', 'DistributedVirtualPortgroup': 'networks',
     'OpaqueNetwork': 'networks', 'VmwareDistributedVirtualSwitch': 'switches',
     'DistributedVirtualSwitch': 'switches', 'VirtualMachine': 'vms',
+    'NetworkSystem': 'network_systems', 'DatastoreSystem': 'datastore_systems',
 }
 
 

@@ -29,8 +29,10 @@ ONLY = dict((key, ('vsphere',)) for key in VSPHERE_VM_OPTIONS)
 ONLY.update(dict((key, ('libvirt',)) for key in (
     'domain_type', 'machine', 'max_memory', 'max_vcpus', 'cpu', 'boot', 'graphics', 'serial',
     'autostart', 'title', 'xml')))
-ONLY.update({'hostname': ('vsphere',), 'port': ('vsphere',), 'validate_certs': ('vsphere',),
-             'ca_path': ('vsphere',), 'proxy_host': ('vsphere',), 'proxy_port': ('vsphere',)})
+# vSphere connection options: refused on libvirt by every module that takes both backends.
+CONNECTION_ONLY = {'hostname': ('vsphere',), 'port': ('vsphere',), 'validate_certs': ('vsphere',),
+                   'ca_path': ('vsphere',), 'proxy_host': ('vsphere',), 'proxy_port': ('vsphere',)}
+ONLY.update(CONNECTION_ONLY)
 
 _HINTS = {
     'max_memory': 'vSphere has no separate maximum; set memory_hot_add: true to grow memory of a running VM',
@@ -65,13 +67,19 @@ def check_options(backend, params):
             if disk.get('size') is not None:
                 raise SpecError('disks[%d].size' % index, 'the libvirt backend does not create or grow disks yet; '
                                 'create the volume first (virtfleet.virt.volume) and name it with pool and volume')
-    for key in sorted(ONLY):
+    refuse_options(backend, params, ONLY, _HINTS)
+
+
+def refuse_options(backend, params, only, hints=None):
+    """Refuse the options of ``only`` (option -> backends that take it) that are set but do not
+    apply to ``backend``, naming the first one (options not in ``only`` work everywhere)."""
+    for key in sorted(only):
         if params.get(key) is None or (key in _ENV and _from_env(key, params[key])):
             continue
-        if backend not in ONLY[key]:
-            hint = _HINTS.get(key) if backend == 'vsphere' else None
+        if backend not in only[key]:
+            hint = (hints or {}).get(key) if backend == 'vsphere' else None
             raise SpecError(key, 'applies to the %s backend only, and this task runs on %s%s'
-                            % (' and '.join(ONLY[key]), backend, '; ' + hint if hint else '; remove it'))
+                            % (' and '.join(only[key]), backend, '; ' + hint if hint else '; remove it'))
 
 
 def vm_driver(session, params):

@@ -1,0 +1,173 @@
+"""virtfleet.virt.migrate on VMware vSphere (RelocateVM_Task: vMotion, storage vMotion): govmomi's vCenter
+simulator, checked through pyvmomi."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_clean_failure, vsphere_vm
+
+pytest.importorskip('pyVmomi')
+
+H0, H1, CLUSTER, STANDALONE, DS0, DS1 = 'DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0', 'DC0_H0', 'LocalDS_0', 'LocalDS_1'
+
+
+def _where(si, name):
+    vm = vsphere_vm(si, name)
+    disks = sorted(set(d.backing.fileName.split(']')[0].lstrip('[') for d in vm.config.hardware.device
+                       if type(d).__name__.endswith('VirtualDisk')))
+    return vm.runtime.host.name, vm.resourcePool.name, vm.runtime.host.parent.name, disks, vm.runtime.powerState
+
+
+@pytest.fixture
+def homes(vsphere, vsphere_vms):
+    """Moves the VMs of a test back to the host and resource pool they were created on before
+    ``vsphere_vms`` removes them: govmomi's simulator keeps a relocated VM in the VM lists of its first
+    host and pool, also after it is destroyed, which would leave references to deleted VMs in every later
+    container view of the shared simulator."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+    saved = {}
+
+    def remember(name):
+        vm = vsphere_vm(vsphere, name)
+        saved[name] = (vm.runtime.host, vm.resourcePool)
+
+    yield remember
+    for name, (host, pool) in saved.items():
+        vm = vsphere_vm(vsphere, name)
+        if vm is not None and (vm.runtime.host != host or vm.resourcePool != pool):
+            WaitForTask(vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=host, pool=pool)))
+
+
+def _new_vm(ansible, vsphere_args, vsphere_vms, homes, host=H0, state='running'):
+    name = vsphere_vms.new('mig')
+    r = ansible.task('vm', dict(vsphere_args, name=name, host=host, datastore=DS0, memory=32,
+                                disks=[{'size': 8}], interfaces=[{'network': 'VM Network'}], state=state))
+    assert r['changed'] and not r.get('failed'), r
+    homes(name)
+    return name
+
+
+def _migrate(ansible, vsphere_args, args, **kwargs):
+    return ansible.task('migrate', dict(vsphere_args, **args), **kwargs)
+
+
+def test_vmotion_within_the_cluster(ansible, vsphere, vsphere_args, vsphere_vms, homes):
+    name = _new_vm(ansible, vsphere_args, vsphere_vms, homes)
+    before = _where(vsphere, name)
+    assert before[0] == H0 and before[3] == [DS0] and before[4] == 'poweredOn'
+
+    # check mode: pre-checks run, the move is predicted, nothing moves
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1}, check=True, diff=True)
+    assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
+    assert r['prechecks']['networks'] == ['VM Network'] and 'relocate_check' in r['prechecks']
+    assert r['diff']['before']['hostname'] == H0 and r['diff']['after']['hostname'] == H1
+    assert r['vm']['vsphere']['host'] == H1 and r['vm']['state'] == 'running'
+    assert _where(vsphere, name) == before
+
+    # the vMotion
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1}, diff=True)
+    assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
+    assert r['vm']['hostname'] == H1 and r['vm']['vsphere']['cluster'] == CLUSTER
+    assert r['vm']['vsphere']['datastores'] == [DS0] and r['vm']['state'] == 'running'
+    assert _where(vsphere, name)[0] == H1 and _where(vsphere, name)[4] == 'poweredOn'
+
+    # already there: nothing to do, also when only the cluster is named
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1})
+    assert r['changed'] is False and r['actions'] == [] and 'prechecks' not in r, r
+    r = _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'datastore': DS0})
+    assert r['changed'] is False, r
+
+
+def test_vmotion_to_another_compute_resource_changes_host_and_pool(ansible, vsphere, vsphere_args, vsphere_vms, homes):
+    name = _new_vm(ansible, vsphere_args, vsphere_vms, homes, host=STANDALONE, state='stopped')
+    assert _where(vsphere, name)[2] == STANDALONE
+    r = _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'host': H0})
+    assert not r.get('failed') and r['changed'], r
+    assert r['actions'] == ['vmotion to host %s, cluster %s, resource pool Resources' % (H0, CLUSTER)], r
+    host, pool, compute, _disks, power = _where(vsphere, name)
+    assert (host, compute, power) == (H0, CLUSTER, 'poweredOff')
+    assert vsphere_vm(vsphere, name).resourcePool == vsphere_vm(vsphere, name).runtime.host.parent.resourcePool
+    assert not _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'host': H0})['changed']
+
+
+def test_storage_vmotion_is_judged_by_the_disks(ansible, vsphere, vsphere_args, vsphere_vms, homes):
+    name = _new_vm(ansible, vsphere_args, vsphere_vms, homes)
+    before = _where(vsphere, name)
+    r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS1}, check=True)
+    assert r['changed'] and r['actions'] == ['storage vmotion to datastore %s' % DS1], r
+    assert r['vm']['vsphere']['datastores'] == [DS1] and _where(vsphere, name) == before
+
+    # host and datastore together: one RelocateVM_Task
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1, 'datastore': DS1})
+    real_disks = _where(vsphere, name)[3]
+    if r.get('failed'):
+        # govmomi's simulator (Debian's golang-github-vmware-govmomi-dev) relocates the host and rewrites the
+        # VM's datastore list but leaves the disk files where they are: the module checks the disks, so it
+        # says the datastore did not change instead of reporting a storage vMotion that did not happen
+        assert_clean_failure(r, 'vSphere reported the relocation of VM %s done' % name, 'datastore did not change')
+        assert real_disks == [DS0] and _where(vsphere, name)[0] == H1
+        assert [ds.name for ds in vsphere_vm(vsphere, name).datastore] == [DS1]  # the list that must not be trusted
+        r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS1}, check=True)
+        assert r['changed'], r     # still not there, although the VM's datastore list says so
+        r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS0})
+        assert r['changed'] is False, r    # its disks are on DS0: already there
+    else:
+        assert r['changed'] and real_disks == [DS1] and _where(vsphere, name)[0] == H1, r
+        assert not _migrate(ansible, vsphere_args, {'name': name, 'host': H1, 'datastore': DS1})['changed']
+
+
+# (options, parameter named in the message, fragment of the message)
+BAD_INPUTS = [
+    ({'host': 'vft-no-such-host'}, 'host', 'no host named'),
+    ({'cluster': 'vft-no-such-cluster'}, 'cluster', 'no cluster named'),
+    ({'datastore': 'vft-no-such-ds'}, 'datastore', 'no datastore named'),
+    ({'host': H1, 'resource_pool': 'vft-no-such-pool'}, 'resource_pool', 'no resource pool'),
+    ({}, 'host', 'say where the VM goes'),
+    ({'host': H1, 'copy_storage': 'all'}, 'copy_storage', 'libvirt backend only'),
+    ({'host': H1, 'peer_to_peer': False}, 'peer_to_peer', 'libvirt backend only'),
+    ({'host': H1, 'destination': 'qemu+ssh://hv2/system'}, 'destination', 'libvirt backend only'),
+]
+
+
+@pytest.mark.parametrize('extra,param,fragment', BAD_INPUTS)
+def test_bad_input_is_refused_and_moves_nothing(ansible, vsphere, vsphere_args, vsphere_vms, homes, extra, param, fragment):
+    name = _new_vm(ansible, vsphere_args, vsphere_vms, homes, state='stopped')
+    before = _where(vsphere, name)
+    r = _migrate(ansible, vsphere_args, dict({'name': name}, **extra))
+    assert_clean_failure(r, param, fragment)
+    assert _where(vsphere, name) == before
+
+
+def test_unknown_vm_and_wrong_password(ansible, vsphere_args):
+    r = _migrate(ansible, vsphere_args, {'name': 'vft-no-such-vm', 'host': H1})
+    assert_clean_failure(r, 'name', "no VM named 'vft-no-such-vm'")
+    wrong = 'vft-Wr0ng-m1g-Pa55'
+    r = _migrate(ansible, dict(vsphere_args, password=wrong), {'name': 'vft-never', 'host': H1}, extra_args=('-vvv',))
+    assert_clean_failure(r, 'cannot log in to vSphere', 'user name or password is wrong')
+    assert wrong not in json.dumps(r) and wrong not in ansible.last_stdout
+
+
+def test_options_of_the_other_backend_are_refused(ansible):
+    r = ansible.task('migrate', {'name': 'vft-never', 'backend': 'libvirt', 'destination': 'qemu:///system',
+                                 'host': H1})
+    assert_clean_failure(r, 'host', 'vsphere backend only')
+    r = ansible.task('migrate', {'name': 'vft-never', 'backend': 'libvirt'})
+    assert_clean_failure(r, 'destination', 'required on the libvirt backend')
+
+
+def test_an_iso_on_another_datastore_does_not_count(ansible, vsphere, vsphere_args, vsphere_vms, homes):
+    name = vsphere_vms.new('iso')
+    r = ansible.task('vm', dict(vsphere_args, name=name, host=H0, datastore=DS0, memory=32, disks=[
+        {'size': 8}, {'device': 'cdrom', 'pool': DS1, 'volume': 'vft-media.iso'}]))
+    assert r['changed'] and not r.get('failed'), r
+    isos = [d.backing.fileName for d in vsphere_vm(vsphere, name).config.hardware.device
+            if type(d).__name__.endswith('VirtualCdrom')]
+    assert isos == ['[%s] vft-media.iso' % DS1]
+    # its disks are on DS0: already there, whatever other files (the ISO) it uses
+    r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS0, 'host': H0})
+    assert r['changed'] is False and r['vm']['vsphere']['datastores'] == [DS0], r
+    r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS1}, check=True)
+    assert r['changed'] and r['actions'] == ['storage vmotion to datastore %s' % DS1], r
