@@ -15,8 +15,7 @@ if [ ! -f "$venv/.complete" ]; then
   touch "$venv/.complete"
 fi
 collections=$(bash "$here/tests/env/collection.sh")
-image=$(bash "$here/tests/env/guest-image.sh")
 mkdir -p "$here/bench/results"
 out="$here/bench/results/$what-$(date +%Y%m%d-%H%M).json"
-"$venv/bin/python" "$here/bench/$what.py" --image "$image" --collections "$collections" --out "$out" "$@"
+"$venv/bin/python" "$here/bench/$what.py" --collections "$collections" --out "$out" "$@"
 echo "results: $out"
