@@ -7,9 +7,12 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: storage_pool
-short_description: Manage libvirt storage pools (dir, fs, logical, netfs, disk, iscsi, rbd)
+short_description: Manage libvirt storage pools, or mount NFS datastores on VMware vSphere
 version_added: 0.2.0
 description:
+  - On VMware vSphere (see O(backend)), mounts an NFS export as a datastore (O(type=netfs)) on the ESXi hosts
+    that O(host) or O(cluster) choose, or unmounts it (HostDatastoreSystem); see the vSphere notes below.
+    The rest of this description is about libvirt pools.
   - Defines, builds, starts, stops, updates and removes a libvirt storage pool.
   - Idempotent - options left out keep the pool's current value; a run with nothing to change writes nothing.
   - Check mode predicts RV(ignore:changed) truthfully and changes nothing; C(--diff) shows the pool's state
@@ -21,6 +24,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -30,7 +34,10 @@ attributes:
     platforms: posix
 options:
   name:
-    description: Name of the pool. 1 to 64 letters, digits and C(_.+-), starting with a letter or digit.
+    description:
+      - Name of the pool. 1 to 64 letters, digits and C(_.+-), starting with a letter or digit.
+      - On vSphere, the datastore name (any text without C(/), not starting or ending with a space); it is
+        also the local path of the NFS mount on ESXi.
     type: str
     required: true
   state:
@@ -38,6 +45,9 @@ options:
       - V(present) - the pool is defined; a new pool is left inactive and an existing one keeps its state.
       - V(active), V(inactive) - the pool is defined and started (mounted, logged in, ...) or stopped.
       - V(absent) - the pool is stopped and undefined. Its volumes and data are kept unless O(delete_data=true).
+      - On vSphere, V(present) and V(active) - the NFS datastore is mounted on every chosen host (mounted where
+        it is missing); V(absent) - unmounted from every chosen host (its data on the server is kept).
+        V(inactive) is refused.
     type: str
     choices: [present, active, inactive, absent]
     default: present
@@ -50,13 +60,17 @@ options:
         partition table, one volume per partition (O(source.devices)). V(iscsi) - the LUNs of an iSCSI target
         (O(source.hosts), O(source.iqn)). V(rbd) - a Ceph RBD pool (O(source.name), O(source.hosts)).
       - Types the host's libvirt lacks (often V(rbd)) are refused with a message before anything is defined.
+      - On vSphere only V(netfs) - an NFS datastore (required to mount a new one). Creating VMFS datastores is not
+        supported; other types are refused.
     type: str
     choices: [dir, fs, netfs, logical, disk, iscsi, rbd]
   path:
     description:
       - Target path - the directory of a V(dir) pool, the mount point of V(fs) and V(netfs) pools.
-        Required for those; defaults to C(/dev/<vg>) for V(logical), C(/dev) for V(disk) and
-        C(/dev/disk/by-path) for V(iscsi). V(rbd) pools have none.
+        Required for those; defaults to C(/dev) for V(disk) and C(/dev/disk/by-path) for V(iscsi).
+        V(rbd) pools have none. A V(logical) pool's path is always C(/dev/<volume group>) (libvirt sets it so);
+        another path is refused - name the volume group with O(source.name).
+      - libvirt only (ESXi mounts a datastore below C(/vmfs/volumes) by its O(name)).
     type: path
   source:
     description:
@@ -71,11 +85,14 @@ options:
         description:
           - Servers as C(name) or C(name:port) (C([v6addr]:port)) - the NFS/CIFS server of V(netfs), the
             iSCSI portal of V(iscsi) (exactly one each), the Ceph monitors of V(rbd).
+          - On vSphere, the NFS server without a port - exactly one for NFS 3, one or more addresses of the
+            server for NFS 4.1 (O(source.format=nfs41)).
         type: list
         elements: str
         aliases: [host]
       dir:
-        description: Exported directory on the server of a V(netfs) pool.
+        description:
+          - Exported directory on the server of a V(netfs) pool (on vSphere, of the NFS datastore).
         type: path
       name:
         description: Volume group of a V(logical) pool (default - the pool name), Ceph pool of an V(rbd) pool.
@@ -83,7 +100,8 @@ options:
       format:
         description:
           - V(fs) - the filesystem (V(auto) to detect it on mount; default V(ext4) with O(build=true), else V(auto)).
-          - V(netfs) - V(auto), V(nfs), V(glusterfs) or V(cifs) (default V(auto)).
+          - V(netfs) - V(auto), V(nfs), V(glusterfs) or V(cifs) (default V(auto)). On vSphere V(nfs) (NFS 3, the
+            default) or V(nfs41) (NFS 4.1, C(AUTH_SYS)); the version of a mounted datastore cannot change.
           - V(disk) - the partition table (V(dos), V(gpt), ...; default V(dos) with O(build=true)).
           - V(logical) - V(lvm2).
         type: str
@@ -108,7 +126,7 @@ options:
             description: Usage name of the libvirt secret (instead of O(source.auth.secret_uuid)).
             type: str
   autostart:
-    description: Start the pool when libvirtd starts. Honoured with every O(state) except V(absent).
+    description: Start the pool when libvirtd starts. Honoured with every O(state) except V(absent). libvirt only.
     type: bool
   build:
     description:
@@ -120,35 +138,59 @@ options:
         The check runs C(blkid) on the host, before anything is written; over a remote URI the module
         cannot look at the device, so building V(fs), V(disk) and V(logical) pools there needs O(force=true).
         On failure, the pool is not left defined.
+      - libvirt only (refused on vSphere when true).
     type: bool
     default: false
   force:
-    description: With O(build=true), format the device even when it holds data (destroys that data).
+    description: With O(build=true), format the device even when it holds data (destroys that data). libvirt only.
     type: bool
     default: false
   refresh:
     description:
       - Rescan an active pool's volumes before reading it (for volumes added or removed outside libvirt).
-        Does not count as a change.
+        Does not count as a change. libvirt only.
     type: bool
     default: false
   delete_data:
     description:
       - With O(state=absent), delete the pool's volumes and its data first - the directory of V(dir),
         the mount point of V(fs)/V(netfs), the volume group of V(logical). Without it, everything is kept.
+      - libvirt only. On vSphere the data on the NFS server is always kept.
     type: bool
     default: false
   restart_if_required:
     description:
       - When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that they take
         effect. Without it the new definition is saved, the running pool keeps the old one until it restarts,
-        and RV(pool.pending_restart) is true.
+        and RV(pool.pending_restart) is true. libvirt only.
     type: bool
     default: false
   wait_timeout:
-    description: Seconds to wait for libvirt to report the pool started or stopped.
+    description:
+      - Seconds to wait for libvirt to report the pool started or stopped; on vSphere, for a vSphere task.
     type: int
     default: 60
+  host:
+    description:
+      - vSphere only. The ESXi host that mounts (or unmounts) the NFS datastore, as vCenter names it.
+      - Without O(host) and O(cluster), the connection must manage exactly one host (an ESXi host itself).
+    type: str
+    aliases: [esxi_hostname]
+  cluster:
+    description: vSphere only. Mount or unmount on every host of this cluster (with O(host), only on that one).
+    type: str
+  datacenter:
+    description: vSphere only. Look for O(cluster) and O(host) in this datacenter only.
+    type: str
+notes:
+  - On vSphere, one PropertyCollector query reads the hosts and datastores, and every option is checked against
+    it before the first change - a datastore of that name from another server or export, or of another type than
+    NFS, is refused (never remounted); so is an export a chosen host already mounts under another name, and
+    unmounting while VMs on a chosen host use the datastore. A mount that fails on one host is undone on the
+    hosts this run mounted.
+  - On vSphere, RV(pool) describes the datastore as RV(virtfleet.virt.storage_pool_info#module:pools) does -
+    C(spec.type) V(nfs) or V(nfs41), C(spec.hosts) the hosts that mount it (also outside O(cluster)), no
+    volumes; O(state=absent) unmounts it from the chosen hosts only.
 seealso:
   - module: virtfleet.virt.storage_pool_info
   - module: virtfleet.virt.volume
@@ -187,6 +229,28 @@ EXAMPLES = r'''
     build: true
     state: active
 
+- name: An NFS datastore on every host of a vSphere cluster
+  virtfleet.virt.storage_pool:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    cluster: prod
+    name: shared-nfs
+    type: netfs
+    source:
+      hosts: [nfs1.example.com]
+      dir: /export/vms
+      format: nfs
+
+- name: Unmount it from one host only
+  virtfleet.virt.storage_pool:
+    hostname: vcenter.example.com
+    username: administrator@vsphere.local
+    password: "{{ vcenter_password }}"
+    esxi_hostname: esx3.example.com
+    name: shared-nfs
+    state: absent
+
 - name: Remove a pool with its volumes and directory
   virtfleet.virt.storage_pool:
     name: images
@@ -205,18 +269,21 @@ pool:
       type: str
       sample: images
     uuid:
-      description: libvirt UUID.
+      description: libvirt UUID (on vSphere, the VMFS UUID; null for NFS datastores).
       type: str
     state:
-      description: V(active) or V(inactive).
+      description: V(active) or V(inactive) (on vSphere, whether the datastore is accessible).
       type: str
       sample: active
     spec:
-      description: The normalized persistent spec, in the shape of this module's options.
+      description:
+        - The normalized persistent spec, in the shape of this module's options.
+        - On vSphere C(type) is the datastore type (V(nfs), V(nfs41)), C(path) its URL, C(source) the NFS
+          C(hosts), C(dir) and C(format), C(autostart) null, and C(hosts) the ESXi hosts that mount it.
       type: dict
       sample: {type: dir, path: /srv/images, source: {}, autostart: true}
     volumes:
-      description: Names of the pool's volumes (active pools only).
+      description: Names of the pool's volumes (active pools only; null on vSphere).
       type: list
       elements: str
     capacity:
@@ -231,6 +298,10 @@ pool:
     pending_restart:
       description: True when the active pool still runs a previous path or source.
       type: bool
+    vsphere:
+      description: The datastore's moid, datacenter, hosts that mount it, uncommitted bytes and maintenance_mode.
+      type: dict
+      returned: on vSphere
 actions:
   description: What the run did (or, in check mode, would do), in order.
   returned: always
@@ -251,7 +322,16 @@ refreshed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_datastore
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host')
+# libvirt-only switches that default to false: only true counts as set
+LIBVIRT_FLAGS = ('build', 'force', 'refresh', 'delete_data', 'restart_if_required')
+LIBVIRT_OPTIONS = ('path', 'autostart') + LIBVIRT_FLAGS
+ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
+                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
 
 
 def argument_spec():
@@ -263,7 +343,7 @@ def argument_spec():
         dir=dict(type='path'), name=dict(type='str'), format=dict(type='str'), iqn=dict(type='str'),
         initiator=dict(type='str'), auth=dict(type='dict', options=auth),
     )
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'active', 'inactive', 'absent']),
@@ -277,23 +357,54 @@ def argument_spec():
         delete_data=dict(type='bool', default=False),
         restart_if_required=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=60),
+        datacenter=dict(type='str'),
+        cluster=dict(type='str'),
+        host=dict(type='str', aliases=['esxi_hostname']),
     )
     return spec
+
+
+def _libvirt(module, session):
+    """(driver, name, partial spec, target state, reconcile options) of a libvirt storage pool."""
+    params = module.params
+    name = _storage_spec.validate_name(params['name'])
+    partial = dict(_storage_spec.pool_partial_from_params(params), name=name)
+    target = None if params['state'] in ('present', 'absent') else params['state']
+    opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
+                                     delete_options={'delete_data': params['delete_data']})
+    driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'],
+                               refresh=params['refresh'], restart_if_required=params['restart_if_required'])
+    return driver, name, partial, target, opts
+
+
+def _vsphere(module, session):
+    """(driver, name, partial spec, target state, reconcile options) of an NFS datastore on ESXi hosts."""
+    params = module.params
+    if params['state'] == 'inactive':
+        raise SpecError('state', 'a vSphere datastore is mounted (present or active) or unmounted (absent); '
+                                 'inactive applies to libvirt pools only')
+    name = vsphere_datastore.validate_name(params['name'])
+    partial = dict(vsphere_datastore.validate_partial(params), name=name)
+    opts = _module.reconcile_options(module)
+    driver = vsphere_datastore.VSphereDatastoreDriver(session.client, params, managing=True,
+                                                      unmounting=params['state'] == 'absent',
+                                                      task_timeout=params['wait_timeout'])
+    return driver, name, partial if params['state'] != 'absent' else {}, None, opts
+
+
+# backend -> builder of (driver, name, partial spec, target state, reconcile options)
+BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
 def main():
     module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
     params = module.params
     with _module.Session(module) as session:
-        name = _storage_spec.validate_name(params['name'])
-        partial = dict(_storage_spec.pool_partial_from_params(params), name=name)
-        target = None if params['state'] in ('present', 'absent') else params['state']
-        opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
-                                         delete_options={'delete_data': params['delete_data']})
-        driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'],
-                                   refresh=params['refresh'], restart_if_required=params['restart_if_required'])
+        vm_backends.refuse_options(session.backend, dict(params, **dict((key, params[key] or None)
+                                                                        for key in LIBVIRT_FLAGS)), ONLY)
+        driver, name, partial, target, opts = BACKENDS[session.backend](module, session)
         outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.notes['refreshed'] = driver.refreshed
+        outcome.notes['refreshed'] = getattr(driver, 'refreshed', False)
         _module.ensure_result(module, 'pool', outcome, before, after)
 
 

@@ -14,11 +14,11 @@ description:
   - Each pool is returned exactly as RV(virtfleet.virt.storage_pool#module:pool) describes it.
   - On VMware vSphere, datastores as pools, read in one PropertyCollector query - C(state) is V(active) when the
     datastore is accessible, C(spec.type) the datastore type in lower case (V(vmfs), V(nfs), V(nfs41), V(vsan),
-    V(vvol), V(pmem), V(other)), C(spec.path) its URL, C(spec.source) the NFS server and export (C(hosts), C(dir))
-    or the VMFS extents (C(devices)), C(capacity) and C(available) vSphere's capacity and free space in bytes,
-    C(allocation) their difference; C(uuid) is the VMFS UUID (else null), C(spec.autostart) and C(volumes)
-    are null (datastores are not browsed). C(vsphere) adds moid, datacenter, hosts (the ESXi hosts that
-    mount it), uncommitted bytes and maintenance_mode.
+    V(vvol), V(pmem), V(other)), C(spec.path) its URL, C(spec.source) the NFS server and export (C(hosts), C(dir),
+    C(format)) or the VMFS extents (C(devices)), C(spec.hosts) the ESXi hosts that mount it, C(capacity) and
+    C(available) vSphere's capacity and free space in bytes, C(allocation) their difference; C(uuid) is the VMFS
+    UUID (else null), C(spec.autostart) and C(volumes) are null (datastores are not browsed). C(vsphere) adds
+    moid, datacenter, hosts (the ESXi hosts that mount it), uncommitted bytes and maintenance_mode.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:

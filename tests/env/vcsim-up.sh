@@ -10,6 +10,11 @@
 #   env.json  url, host, port, username, ca_file, pid
 #   ca.pem    the CA that signed the simulator's certificate
 #   password  the password of env.json's username
+#   nas/      the simulator's working directory. govmomi's CreateNasDatastore names the
+#             datastore after the last element of the spec's localPath and needs that path
+#             to be a directory on the simulator's machine (relative paths resolve against its
+#             working directory): a test that mounts NFS datastore "X" makes nas/X first
+#             (tests/integration/test_vsphere_storage.py).
 # Environment: VIRTFLEET_VCSIM_DIR (state directory, default /run/virtfleet-test/vcsim),
 #   VIRTFLEET_VCSIM_MACHINES (VMs made per cluster and standalone host at start, default 2).
 set -euo pipefail
@@ -86,8 +91,10 @@ chmod 0600 "$STATE_DIR/password"
 rm -f "$STATE_DIR/env.json"
 
 log "starting the simulator ($MACHINES VMs per compute resource)"
-setsid "$bin" -listen 127.0.0.1:0 -dir "$STATE_DIR" -password-file "$STATE_DIR/password" \
-  -machines "$MACHINES" </dev/null >"$STATE_DIR/vcsim.log" 2>&1 &
+mkdir -p "$STATE_DIR/nas"
+chmod 0755 "$STATE_DIR/nas"
+(cd "$STATE_DIR/nas" && exec setsid "$bin" -listen 127.0.0.1:0 -dir "$STATE_DIR" \
+  -password-file "$STATE_DIR/password" -machines "$MACHINES" </dev/null >"$STATE_DIR/vcsim.log" 2>&1) &
 pid=$!
 echo "$pid" > "$pidfile"
 

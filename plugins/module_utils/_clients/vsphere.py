@@ -467,6 +467,41 @@ class VSphereClient:
     def remove_portgroup(self, netsys, host, name):
         self._call('removing port group %s from host %s' % (name, host), netsys.RemovePortGroup, pgName=name)
 
+    # -- NFS datastores (HostDatastoreSystem of one host) -------------------------------------
+    def mount_nas_datastore(self, dss, host, name, remote_hosts, remote_path, nfs_type='nfs'):
+        """Mount an NFS export as datastore ``name`` on one host (``CreateNasDatastore``).
+
+        ``localPath`` is the datastore name (ESXi mounts it below /vmfs/volumes); ``nfs_type``
+        is ``nfs`` (NFS 3, one server) or ``nfs41`` (NFS 4.1, one or more server addresses).
+        """
+        spec = vim.host.NasVolume.Specification(
+            remoteHost=remote_hosts[0], remotePath=remote_path, localPath=name, accessMode='readWrite',
+            type='NFS41' if nfs_type == 'nfs41' else 'NFS')
+        if nfs_type == 'nfs41':
+            spec.remoteHostNames = list(remote_hosts)
+            spec.securityType = 'AUTH_SYS'
+        what = 'mounting %s:%s as NFS datastore %s on host %s' % (','.join(remote_hosts), remote_path, name, host)
+        return self._call(what, dss.CreateNasDatastore, spec=spec)._moId
+
+    def remove_datastore(self, dss, host, ds, name):
+        """Unmount datastore ``ds`` from one host (``RemoveDatastore``). A server without the
+        method (govmomi's simulator) raises BackendError with ``details['unsupported']``."""
+        what = 'unmounting datastore %s from host %s' % (name, host)
+
+        def remove():
+            try:
+                dss.RemoveDatastore(datastore=ds)
+            except vmodl.fault.MethodNotFound as exc:
+                raise BackendError('%s failed: %s' % (what, self._scrub(_fault_text(exc))), unsupported=True)
+        self._call(what, remove)
+
+    def destroy_datastore(self, ds, name, timeout=None):
+        """Remove datastore ``ds`` from the inventory, i.e. from every host (``Destroy_Task``,
+        waited for up to ``timeout`` s); vSphere refuses it while VMs use the datastore."""
+        what = 'removing datastore %s' % name
+        task = self._call(what, ds.Destroy_Task)
+        return self.wait_task(task, what, timeout)
+
     # -- specs from plain data ---------------------------------------------------------------
     def _config_spec(self, config):
         spec = vim.vm.ConfigSpec()
