@@ -243,7 +243,10 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
             if not opts.check_mode:
                 try:
                     outcome.absorb(driver.apply_update(actual, plan))
-                except VirtError:
+                except VirtError as exc:
+                    if exc.details.get('performed'):  # the update was made; a later step of it failed
+                        outcome.did('updated: %s' % ', '.join(plan.changes))
+                        raise
                     if raced or not _converged(driver, name, partial):
                         raise
                     outcome.warnings.append('%s %s was brought to the same spec by someone else at the same time'

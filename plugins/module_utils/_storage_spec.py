@@ -17,8 +17,8 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Step
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import parse_size
 
-POOL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$')
-VOLUME_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}$')
+POOL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z')
+VOLUME_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,254}\Z')
 
 POOL_STATES = ('active', 'inactive')
 VOLUME_FORMATS = ('raw', 'qcow2')
@@ -160,7 +160,14 @@ def merge_pool(name, partial, actual_spec, build=False):
     if 'auth' in source:
         source['auth'] = dict(source['auth'], type=AUTH_TYPES[kind])
     path = partial.get('path') or old.get('path')
-    if rule['path'] == 'none':
+    if kind == 'logical':
+        # libvirt sets a logical pool's target path to /dev/<volume group> whatever the definition says
+        path = _default_path(kind, source)
+        if partial.get('path') and partial['path'] != path:
+            raise SpecError('path', 'the target path of a logical pool is /dev/<volume group>, here %s (libvirt '
+                                    'sets it so whatever is asked), not %s: leave path out or give %s; to use '
+                                    'another volume group, name it in source.name' % (path, partial['path'], path))
+    elif rule['path'] == 'none':
         if partial.get('path'):
             raise SpecError('path', '%s pools have no target path; leave path out' % kind)
         path = None

@@ -10,7 +10,15 @@ module as Ansible runs it (a child process of the venv's python, arguments in a 
 ``--playbook-every``-th set through a real ``ansible-playbook`` task instead. ``harness.judge``
 checks each call. The same seed generates the same sets (same hypothesis version and code).
 Targets run ``--jobs`` at a time, each in a process of its own, touching only its own objects.
-The exit status is 1 when any set broke an invariant.
+The exit status is 1 when any set broke an invariant (or a target did not complete).
+
+Interruptions lose little: each worker saves its results every few sets in ``--parts`` (kept after
+the run), ``--out`` is rewritten whenever a target finishes (``complete: false`` until the end), and
+SIGTERM or Ctrl-C stops the workers, which clean up and save what they did. A full run can be done in
+pieces (``--modules vm,fleet``, then the rest, each with its own ``--out``); report.py merges result
+files and part files by target, the newest complete result of each winning::
+
+    tests/hardening/report.py /var/tmp/fuzz-a.json /var/tmp/fuzz-b.json /var/tmp/fuzz-a.parts/*.json
 """
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +45,7 @@ from harness import ModuleRunner, judge, parse_result, redact, secret_values, sh
 sys.path.insert(0, harness.collections_root())
 
 RERUN_PERCENT = 25   # share of successful changing sets run a second time (idempotence)
+CHECKPOINT_EVERY = 25  # a worker saves its results so far every this many sets
 STOP = []            # set by SIGTERM/SIGINT: the remaining sets are skipped, the target is cleaned up
 TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
            'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
@@ -62,8 +72,22 @@ def yaml_string(text):
     return '"%s"' % ''.join(out)
 
 
+TEMPLATE_MARKERS = ('{{', '{%', '{#')
+
+
+def ansible_string(text):
+    """``text`` as a YAML scalar Ansible reads back as exactly that string, never templated.
+
+    A plain double-quoted scalar is always a string. ``!unsafe`` only where Jinja could see a template:
+    ansible-core 2.19 resolves an ``!unsafe`` scalar as if it were plain (``!unsafe "off"`` is False,
+    ``!unsafe "="`` and ``!unsafe "<<"`` fail to load), which a string with ``{`` in it never is.
+    """
+    text = str(text)
+    return ('!unsafe ' if any(m in text for m in TEMPLATE_MARKERS) else '') + yaml_string(text)
+
+
 def ansible_yaml(value):
-    """``value`` as flow YAML in which every string is ``!unsafe`` (never templated by Ansible)."""
+    """``value`` as flow YAML that Ansible loads back as ``value`` (strings never templated)."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, int):
@@ -73,19 +97,26 @@ def ansible_yaml(value):
             return '.nan'
         if value in (float('inf'), float('-inf')):
             return '.inf' if value > 0 else '-.inf'
-        return repr(value)
+        text = repr(value)
+        # YAML 1.1 reads a float only with a dot and a signed exponent: 1e+300 would be a string
+        mantissa, sep, exponent = text.partition('e')
+        if '.' not in mantissa:
+            mantissa += '.0'
+        if sep and exponent[0] not in '+-':
+            exponent = '+' + exponent
+        return mantissa + sep + exponent
     if isinstance(value, str):
-        return '!unsafe ' + yaml_string(value)
+        return ansible_string(value)
     if isinstance(value, list):
         return '[' + ', '.join(ansible_yaml(v) for v in value) + ']'
     if isinstance(value, dict):
         return '{' + ', '.join(yaml_key(k) + ansible_yaml(v) for k, v in value.items()) + '}'
-    return json.dumps(str(value))
+    return ansible_string(value)
 
 
 def yaml_key(key):
     """``"key": `` (an explicit ``? "key" :`` past YAML's 1024-character limit for implicit keys)."""
-    text = yaml_string(str(key))
+    text = ansible_string(key)
     return ('? %s : ' if len(text) > 1000 else '%s: ') % text
 
 
@@ -94,6 +125,7 @@ class PlaybookRunner:
 
     def __init__(self, workdir, python=None, root=None):
         self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
         python = python or harness.venv_python()
         self.bin = os.path.dirname(python)
         self.inventory = os.path.join(workdir, 'inventory.ini')
@@ -162,7 +194,13 @@ def judge_playbook(result, output, timed_out, before, after, check_mode, info, s
 
 # -- one target -------------------------------------------------------------------------------------------
 
-def run_target(key, env, count, seed, playbook_every, log):
+def now():
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+
+
+def run_target(key, env, count, seed, playbook_every, log, save=None):
+    """Run ``count`` sets against target ``key``; ``save(result)`` gets the result so far every
+    ``CHECKPOINT_EVERY`` sets (``complete: false``), so that a killed worker loses little."""
     from hypothesis import HealthCheck, Phase, given, settings  # pylint: disable=import-outside-toplevel
     from hypothesis import seed as hypothesis_seed  # pylint: disable=import-outside-toplevel
     from hypothesis import strategies as st  # pylint: disable=import-outside-toplevel
@@ -173,6 +211,11 @@ def run_target(key, env, count, seed, playbook_every, log):
     playbooks = PlaybookRunner(runner.workdir) if playbook_every else None
     records = []
     started = time.monotonic()
+
+    def result(complete):
+        return {'target': key, 'module': target.module, 'seed': seed, 'requested': count,
+                'playbook_every': playbook_every, 'seconds': round(time.monotonic() - started, 1),
+                'options': sorted(target.spec), 'complete': complete, 'finished': now(), 'records': records}
     try:
         target.setup()
         strategy = st.tuples(target.builder().argsets(), st.integers(0, 9), st.integers(0, 9), st.integers(0, 99))
@@ -197,30 +240,37 @@ def run_target(key, env, count, seed, playbook_every, log):
                     record['problems'].append('not_idempotent: the same set again reported changed=%s, %s: %s'
                                               % (again['changed'], again['outcome'], again.get('actions')))
                 record['problems'].extend('rerun ' + p for p in again['problems'])
+                if again.get('inconclusive'):
+                    record.setdefault('inconclusive', []).extend('rerun ' + p for p in again['inconclusive'])
             if record['problems'] and 'args' not in record:
                 secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
                 record['args'] = redact(args, secrets)
             record['index'] = index
             records.append(record)
             if log:
-                flag = ' PROBLEM' if record['problems'] else ''
+                flag = ' PROBLEM' if record['problems'] else (' INCONCLUSIVE' if record.get('inconclusive') else '')
                 log.write('%s #%d %s %s %s %.1fs%s %s\n' % (key, index, via, mode, record['outcome'],
                                                             record['seconds'], flag,
                                                             '; '.join(record['problems'])[:300]))
-                if record['problems']:
+                if record['problems'] or record.get('inconclusive'):
                     log.write('    %s\n' % json.dumps(record, default=str)[:4000])
                 log.flush()
+            if save and len(records) % CHECKPOINT_EVERY == 0:
+                save(result(False))
         fuzz()
     finally:
         target.teardown()
-    return {'target': key, 'module': target.module, 'seed': seed, 'requested': count,
-            'seconds': round(time.monotonic() - started, 1), 'options': sorted(target.spec),
-            'records': records}
+    # hypothesis may end a target early when its argument space is exhausted: complete unless stopped
+    return result(not STOP)
+
+
+STATE_PROBLEMS = ('unreported_change', 'check_mode_changed_state')
 
 
 def call(target, runner, playbooks, via, args, mode, check_mode, diff):
     target.before_call()
     secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
+    daemon = target.daemon()
     before = target.snapshot()
     if via == 'playbook':
         result, output, seconds, timed_out = playbooks.run(target.module, args, check_mode, diff,
@@ -243,7 +293,12 @@ def call(target, runner, playbooks, via, args, mode, check_mode, diff):
             msg = (stderr or stdout)[-1500:]
     record = {'via': via, 'mode': mode, 'check': check_mode, 'diff': diff, 'outcome': outcome, 'changed': changed,
               'seconds': round(seconds, 2), 'msg': msg, 'problems': problems, 'actions': actions}
-    if problems or outcome == 'failed_after_change':
+    if target.daemon() != daemon:
+        # someone else restarted libvirtd meanwhile: its reload, not the call, may be what changed the state
+        record['inconclusive'] = ['libvirtd was restarted during the call (%s -> %s): %s'
+                                  % (daemon, target.daemon(), p) for p in problems if p.startswith(STATE_PROBLEMS)]
+        record['problems'] = problems = [p for p in problems if not p.startswith(STATE_PROBLEMS)]
+    if problems or outcome == 'failed_after_change' or record.get('inconclusive'):
         record['args'] = redact(args, secrets)
         if before != after:
             record['state_diff'] = state_diff(before, after)
@@ -282,6 +337,23 @@ def state_diff(before, after):
 
 # -- the whole run ----------------------------------------------------------------------------------------
 
+def write_json(path, data, indent=None):
+    """Write ``path`` atomically (a reader never sees half a file; a kill never leaves one)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with tempfile.NamedTemporaryFile('w', dir=directory, prefix='.tmp-', delete=False) as handle:
+        json.dump(data, handle, indent=indent, sort_keys=True, default=str)
+    os.replace(handle.name, path)
+
+
+def read_part(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--per-module', type=int, default=1000)
@@ -290,9 +362,13 @@ def main(argv=None):
     parser.add_argument('--playbook-every', type=int, default=50,
                         help='every N-th set runs through ansible-playbook (0: none)')
     parser.add_argument('--jobs', type=int, default=3)
-    parser.add_argument('--out', default='/var/tmp/virtfleet-fuzz.json')
+    parser.add_argument('--out', default='/var/tmp/virtfleet-fuzz.json',
+                        help='results; rewritten whenever a target finishes (complete: false until the end)')
     parser.add_argument('--base', default='/var/lib/virtfleet-test/fuzz')
     parser.add_argument('--log', default=None, help='progress log (default: OUT with .log)')
+    parser.add_argument('--parts', default=None,
+                        help='directory for the per-target results the workers save as they go, kept after the '
+                             'run (default: OUT with .parts); report.py reads them too')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
     parser.add_argument('--run-id', help=argparse.SUPPRESS)
     parser.add_argument('--podman-path', help=argparse.SUPPRESS)
@@ -301,62 +377,81 @@ def main(argv=None):
         return worker(args)
     run_id = uuid.uuid4().hex[:4]
     keys = [k for k in args.modules.split(',') if k]
+    unknown = [k for k in keys if k not in TARGETS]
+    if unknown:
+        parser.error('unknown targets %s (known: %s)' % (', '.join(unknown), ', '.join(TARGETS)))
     os.environ['VIRTFLEET_COLLECTIONS_PATH'] = harness.collections_root()  # the workers test this checkout
     podman_path = None
     if any(k.startswith('container') for k in keys):
         podman_path = os.environ.get('VIRTFLEET_PODMAN_PATH') or harness.env_script('podman-up.sh')
     base = os.path.join(args.base, run_id)
     os.makedirs(base, exist_ok=True)
-    log_path = args.log or os.path.splitext(args.out)[0] + '.log'
+    stem = os.path.splitext(args.out)[0]
+    log_path = args.log or stem + '.log'
+    parts_dir = args.parts or stem + '.parts'
+    os.makedirs(parts_dir, exist_ok=True)
     started = time.monotonic()
     parts = {}
     pending = list(keys)
     running = {}
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+
+    def summary(complete):
+        return {'seed': args.seed, 'per_module': args.per_module, 'playbook_every': args.playbook_every,
+                'run_id': run_id, 'seconds': round(time.monotonic() - started, 1), 'finished': now(),
+                'complete': complete, 'requested_targets': keys,
+                'platform': '%s, Python %s' % (platform.platform(), platform.python_version()),
+                'versions': versions(), 'targets': [parts[k] for k in keys if k in parts]}
+
     with open(log_path, 'w') as log:
         while pending or running:
             if STOP:
                 pending = []
-                for proc, _part in running.values():
-                    proc.terminate()
+                for key, (proc, part, stopping) in list(running.items()):
+                    if not stopping:
+                        proc.terminate()  # the worker skips the remaining sets, cleans up and saves what it did
+                        running[key] = (proc, part, True)
             while pending and len(running) < max(1, args.jobs):
                 key = pending.pop(0)
-                part = os.path.join(base, 'part-%s.json' % key.replace('@', '-'))
+                part = os.path.join(parts_dir, 'part-%s-%s.json' % (run_id, key.replace('@', '-')))
                 cmd = [sys.executable, os.path.abspath(__file__), '--worker', key, '--run-id', run_id,
                        '--per-module', str(args.per_module), '--seed', str(args.seed), '--out', part,
                        '--base', base, '--playbook-every', str(args.playbook_every), '--log', log_path + '.' + key]
                 if podman_path:
                     cmd += ['--podman-path', podman_path]
-                running[key] = (subprocess.Popen(cmd), part)  # pylint: disable=consider-using-with
-                log.write('started %s\n' % key)
+                # its own session: a Ctrl-C on the terminal reaches this process only, which stops the workers
+                proc = subprocess.Popen(cmd, start_new_session=True)  # pylint: disable=consider-using-with
+                running[key] = (proc, part, False)
+                log.write('%s started %s\n' % (now(), key))
                 log.flush()
             time.sleep(1)
             for key in list(running):
-                proc, part = running[key]
+                proc, part, _stopping = running[key]
                 if proc.poll() is None:
                     continue
                 del running[key]
-                log.write('finished %s (rc %s)\n' % (key, proc.returncode))
+                parts[key] = read_part(part) or {'target': key, 'records': [], 'complete': False, 'finished': now(),
+                                                 'error': 'the worker exited with %s and saved no results'
+                                                          % proc.returncode}
+                if proc.returncode and not parts[key].get('error'):
+                    parts[key]['error'] = 'the worker exited with %s' % proc.returncode
+                log.write('%s finished %s (rc %s, %d sets%s)\n'
+                          % (now(), key, proc.returncode, len(parts[key].get('records') or []),
+                             '' if parts[key].get('complete') else ', incomplete'))
                 log.flush()
-                try:
-                    with open(part) as handle:
-                        parts[key] = json.load(handle)
-                except (OSError, ValueError):
-                    parts[key] = {'target': key, 'error': 'the worker exited with %s and wrote no results'
-                                  % proc.returncode, 'records': []}
-    summary = {'seed': args.seed, 'per_module': args.per_module, 'playbook_every': args.playbook_every,
-               'run_id': run_id, 'seconds': round(time.monotonic() - started, 1), 'finished': time.strftime('%Y-%m-%d'),
-               'platform': '%s, Python %s' % (platform.platform(), platform.python_version()),
-               'versions': versions(), 'targets': [parts[k] for k in keys if k in parts]}
-    with open(args.out, 'w') as handle:
-        json.dump(summary, handle, indent=1, sort_keys=True, default=str)
+                write_json(args.out, summary(False), indent=1)
+    done = summary(not STOP and all(t.get('complete') and not t.get('error') for t in parts.values()))
+    write_json(args.out, done, indent=1)
     shutil.rmtree(base, ignore_errors=True)
-    problems = sum(1 for t in summary['targets'] for r in t['records'] if r['problems'])
-    errors = [t['target'] for t in summary['targets'] if t.get('error')]
-    print('%d targets, %d sets, %d with problems%s; results in %s'
-          % (len(summary['targets']), sum(len(t['records']) for t in summary['targets']), problems,
-             ', workers failed: ' + ', '.join(errors) if errors else '', args.out))
-    return 1 if problems or errors else 0
+    problems = sum(1 for t in done['targets'] for r in t['records'] if r['problems'])
+    errors = [t['target'] for t in done['targets'] if t.get('error')]
+    incomplete = [t['target'] for t in done['targets'] if not t.get('complete')]
+    print('%d targets, %d sets, %d with problems%s%s; results in %s'
+          % (len(done['targets']), sum(len(t['records']) for t in done['targets']), problems,
+             ', workers failed: ' + ', '.join(errors) if errors else '',
+             ', incomplete: ' + ', '.join(incomplete) if incomplete else '', args.out))
+    return 1 if problems or errors or not done['complete'] else 0
 
 
 def versions():
@@ -392,10 +487,15 @@ def worker(args):
     signal.signal(signal.SIGINT, _stop)
     env = targets.Env(args.run_id, args.base, args.podman_path)
     with open(args.log, 'w') as log:
-        result = run_target(args.worker, env, args.per_module, args.seed, args.playbook_every, log)
-    with tempfile.NamedTemporaryFile('w', dir=os.path.dirname(args.out), delete=False) as handle:
-        json.dump(result, handle, default=str)
-    os.replace(handle.name, args.out)
+        try:
+            result = run_target(args.worker, env, args.per_module, args.seed, args.playbook_every, log,
+                                save=lambda partial: write_json(args.out, partial))
+        except Exception:  # pylint: disable=broad-except
+            saved = read_part(args.out) or {'target': args.worker, 'records': []}
+            saved.update(complete=False, finished=now(), error=traceback.format_exc()[-2000:])
+            write_json(args.out, saved)
+            raise
+    write_json(args.out, result)
     return 0
 
 

@@ -31,6 +31,22 @@ def _quiet(_ctx, _err):
     return None
 
 
+def daemon_id(pidfile='/run/libvirtd.pid'):
+    """The running libvirtd as ``(pid, start time)``, None when there is none: a change means it was restarted.
+
+    A fuzz run never restarts libvirtd, but other test runs on the machine may (the kvm_host role, the fault
+    tests); a restarted daemon reloads and refreshes its pools, which a before/after comparison would take for
+    a change the call made.
+    """
+    try:
+        with open(pidfile) as handle:
+            pid = int(handle.read().strip())
+        with open('/proc/%d/stat' % pid) as handle:
+            return pid, handle.read().rsplit(')', 1)[1].split()[19]  # field 22: start time in clock ticks
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class Libvirt:
     """Domains, networks and pools (with their volumes) whose names start with a prefix."""
 
@@ -182,7 +198,12 @@ class Podman:
             host = data.get('HostConfig') or {}
             config = data.get('Config') or {}
             state = data.get('State') or {}
-            found[data.get('Name')] = (data.get('Id'), state.get('Status'), state.get('StartedAt'),
+            # podman restarts a container with a restart policy by itself whenever its command exits: then its
+            # status and start time change between any two reads, whatever a call does
+            policy = (host.get('RestartPolicy') or {}).get('Name') or 'no'
+            volatile = policy not in ('no', '')
+            found[data.get('Name')] = (data.get('Id'), None if volatile else state.get('Status'),
+                                       None if volatile else state.get('StartedAt'),
                                        config.get('Env'), config.get('Labels'), config.get('Cmd'), data.get('Image'),
                                        json.dumps(host.get('PortBindings'), sort_keys=True),
                                        json.dumps(data.get('Mounts'), sort_keys=True),

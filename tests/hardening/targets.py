@@ -166,6 +166,10 @@ class Target:
         return Builder(self.spec, hints, bad_hints, always=self.always, max_optional=self.max_optional,
                        exclude=self.exclude, rare=self.rare)
 
+    def daemon(self):
+        """Identity of the daemon the snapshot reads (libvirtd), to notice a restart during a call."""
+        return snapshots.daemon_id() if 'libvirt' in self.kinds else None
+
     def snapshot(self):
         state = {}
         if 'libvirt' in self.kinds:
@@ -502,7 +506,7 @@ class PoolTarget(Target):
         super().teardown()
         for line in sh('losetup', '-a', check=False).stdout.splitlines():
             if self.dir in line:  # loop devices a fs pool's mount left behind
-                sh('losetup', '-d', line.split(':')[0], check=False)
+                sh('losetup', '-d', line.split(':', maxsplit=1)[0], check=False)
 
     def hints(self):
         hints, bad = self.conn_hints()

@@ -26,6 +26,7 @@ HARDENING = os.path.join(REPO, 'tests', 'hardening')
 sys.path.insert(0, HARDENING)
 
 import harness  # noqa: E402  pylint: disable=wrong-import-position,import-error
+import fuzz  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 PER_MODULE = int(os.environ.get('VIRTFLEET_FUZZ_PER_MODULE', '12'))
 SEED = int(os.environ.get('VIRTFLEET_FUZZ_SEED', '8'))
@@ -95,6 +96,9 @@ def _run(runner, module, args):
     ('network', {'name': 'vft-hd-scalar', 'ipv4': {'address': '10.251.0.1', 'dhcp_range': 5}},
      "argument 'dhcp_range' is of type int found in 'ipv4'"),
     ('fleet', {'vms': [{'name': 'vft-hd-scalar', 'cpu': 2}]}, 'vms[0]: cpu must be a dict'),
+    ('storage_pool', {'name': 'vft-hd-scalar', 'source': 1.5}, "argument 'source' is of type float"),
+    ('storage_pool', {'name': 'vft-hd-scalar', 'type': 'iscsi', 'source': {'hosts': ['h'], 'iqn': 'i', 'auth': 1}},
+     "argument 'auth' is of type int found in 'source'"),
     # a NUL character reached libvirt-python, which raised ValueError
     ('vm_info', {'uri': 'qemu:///system\x00'}, 'is not a libvirt URI'),
     ('storage_pool_info', {'name': 'vft-hd-nul\x00'}, 'libvirt cannot take the value given'),
@@ -110,11 +114,50 @@ def _run(runner, module, args):
      'interfaces[0].mac'),
     # libvirt adds <boot dev='hd'/> to a VM without a boot order: boot: [] rewrote the VM on every run
     ('vm', {'name': 'vft-hd-nl', 'boot': []}, 'boot: needs at least one device'),
+    ('storage_pool', {'name': 'vft-hd-nl\n', 'type': 'dir', 'path': '/nonexistent/vft'}, 'is not a valid pool name'),
+    ('volume', {'pool': 'vft-hd-nl\n', 'name': 'x.img', 'capacity': 1}, 'is not a valid pool name'),
+    ('volume', {'pool': 'vft-hd-nl', 'name': 'x.img\n', 'capacity': 1}, 'is not a valid volume name'),
 ])
 def test_found_by_fuzzing_clear_failures(runner, conn, module, args, fragment):
     result = _run(runner, module, args)
     assert result['failed'] and fragment in result['msg'], result
     assert domain_snapshot(conn, 'vft-hd-scalar') is None and domain_snapshot(conn, 'vft-hd-nl') is None
+
+
+def test_a_logical_pool_path_other_than_dev_vg_is_refused_not_rewritten_forever(runner, conn):
+    """Found by the 1000-set run: libvirt sets a logical pool's path to /dev/<vg>, so `path: /var/lib/x` reported
+    "updated: path" on every run. Defined only (no build): no volume group is needed."""
+    name = 'vft-hd-lvm-%d' % os.getpid()
+    base = {'name': name, 'type': 'logical', 'source': {'name': 'vft-hd-vg'}}
+    try:
+        r = _run(runner, 'storage_pool', dict(base, path='/var/lib/virtfleet-test/vft-hd-lvm'))
+        assert r['failed'] and r['msg'].startswith('path: the target path of a logical pool is /dev/<volume group>, '
+                                                   'here /dev/vft-hd-vg'), r
+        assert name not in [p.name() for p in conn.listAllStoragePools(0)]
+        for args in (base, dict(base, path='/dev/vft-hd-vg'), dict(base, path='/dev/vft-hd-vg')):
+            r = _run(runner, 'storage_pool', args)
+            assert not r.get('failed') and r['pool']['spec']['path'] == '/dev/vft-hd-vg', r
+            assert r['changed'] == (args is base), r
+    finally:
+        for pool in conn.listAllStoragePools(0):
+            if pool.name() == name:
+                pool.undefine()
+
+
+def test_a_set_that_fails_validation_never_reaches_libvirt(runner, conn):
+    """vm #700 of the 1000-set run looked like a failing call that changed a pool. It fails in argument validation
+    before any connection (here the socket does not even exist), so nothing can change; what changed the pool was a
+    libvirtd restart by another test run, which the harness now notices (snapshots.daemon_id)."""
+    args = {'name': 'vft-hd-700', 'uri': 'qemu+unix:///system?socket=/nonexistent/vft-hd.sock', 'memory': '64M',
+            'disks': [{'pool': 'vft-hd-nopool', 'volume': 'v2.img', 'target': 'sda', 'bus': 'usb'},
+                      {'pool': 'vft-hd-pool', 'volume': 'v2.img', 'target': 'xvda', 'format': 'qcow2'},
+                      {'path': '/nonexistent/a.img', 'device': 'cdrom', 'target': 'sda', 'bus': 'virtio'}]}
+    r = _run(runner, 'vm', args)
+    assert r['failed'] and not r['changed'] and r['msg'] == 'disks: two disks have the same target: sda, sda, xvda', r
+    assert domain_snapshot(conn, 'vft-hd-700') is None
+    assert not [p.name() for p in conn.listAllStoragePools(0) if p.name().startswith('vft-hd-')]
+    import snapshots  # pylint: disable=import-outside-toplevel,import-error
+    assert snapshots.daemon_id() is not None and snapshots.daemon_id() == snapshots.daemon_id()
 
 
 def test_a_number_for_a_dict_option_is_a_message_not_module_failure(ansible):
@@ -158,18 +201,53 @@ def test_the_fuzz_run_left_nothing_behind(fuzz_slice, conn, podman_path):
     assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
 
 
+@pytest.mark.parametrize('mode', ['host', 'none'])
 def test_ports_on_a_host_network_container_are_refused_not_recreated_forever(runner, podman, podman_path,
-                                                                             containers):
-    """Found by fuzzing: podman drops the port mappings of a host-network container, so every run recreated it."""
-    name = containers.new('hostports')
+                                                                             containers, mode):
+    """Found by fuzzing: podman drops the port mappings of a container on network host or none, so every run
+    given ports recreated it ("updated: ports" on every run; the 1000-set run: networks left out, ports given,
+    the container put on network none by an earlier set)."""
+    name = containers.new('%sports' % mode)
     base = {'name': name, 'image': 'localhost/vft-busybox:latest', 'podman_path': podman_path}
-    r = _run(runner, 'container', dict(base, networks=['host']))
+    r = _run(runner, 'container', dict(base, networks=[mode]))
     assert r['changed'] and not r.get('failed'), r
     before = podman.snapshot(name)
-    r = _run(runner, 'container', dict(base, ports=['42631:80']))
-    assert r['failed'] and r['msg'].startswith('ports: a container on network host publishes no ports'), r
+    r = _run(runner, 'container', dict(base, image='localhost/vft-busybox', ports=['42631:80']))
+    assert r['failed'] and r['msg'].startswith('ports: a container on network %s publishes no ports' % mode), r
     assert podman.snapshot(name) == before
     r = _run(runner, 'container', dict(base, ports=['42631:80'], networks=['podman']))
     assert r['changed'] and r['container']['spec']['ports'] == ['0.0.0.0:42631:80/tcp'], r
     r = _run(runner, 'container', dict(base, ports=['42631:80'], networks=['podman']))
     assert not r['changed'], r
+
+
+# -- the harness itself ---------------------------------------------------------------------------------------
+
+# Values the playbook writer once turned into a different value or into YAML Ansible refused: "!unsafe" scalars
+# are resolved as if plain by ansible-core 2.19 ("off" became False, "0x10" 16, "=" and "<<" failed to load); a
+# key past 1024 characters broke the implicit-key form (fleet #700 of the 1000-set run: "yml:5:27", no result).
+TRICKY_VALUES = ['off', 'yes', 'null', '~', '0x10', '1e3', '=', '<<', '2026-11-26', '{{ 7 * 7 }}', '{% raw %}',
+                 '{# x #}', '{', '}: x', '"\'', '- x', '? x', '!unsafe x', '&a *a', '#x', '', ' ', '\x00\x7f\x85',
+                 '\u2028\ufeff é 🚀', 'x' * 4097, 1e300, -1e-05, 1.5, 2 ** 70, -3, True, None, [], {}]
+
+
+def test_the_playbook_writer_gives_ansible_exactly_the_values_generated():
+    from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
+    args = {'vms': [{'name': 'vft-fz-x', 'tags': dict(('k%d' % i, v) for i, v in enumerate(TRICKY_VALUES))}],
+            'values': TRICKY_VALUES}
+    args.update(('key-%d-' % i + str(v)[:5000], i) for i, v in enumerate(TRICKY_VALUES) if isinstance(v, str) and v)
+    keys = ', '.join(fuzz.yaml_key(k) + fuzz.ansible_yaml(v) for k, v in args.items())
+    loaded = DataLoader().load('- hosts: localhost\n  tasks:\n    - virtfleet.virt.fleet: {%s}\n' % keys)
+    got = loaded[0]['tasks'][0]['virtfleet.virt.fleet']
+    # JSON tells apart what YAML could confuse: "off" and false, "0x10" and 16, "1e+300" and 1e+300
+    assert json.dumps(got, sort_keys=True) == json.dumps(args, sort_keys=True)
+
+
+def test_a_fuzzed_set_through_ansible_playbook_reaches_the_module_untemplated(workdir, collections_path, venv_bin):
+    """The playbook path gives the module the very strings of the set (check mode: nothing is defined)."""
+    runner = fuzz.PlaybookRunner(os.path.join(workdir, 'playbook-writer'), os.path.join(venv_bin, 'python'),
+                                 collections_path)
+    tags = {'eq': '=', 'merge': '<<', 'off': 'off', 'hex': '0x10', 'jinja': '{{ 7 * 7 }}', 'x' * 1100: 'long key'}
+    result, output, _seconds, timed_out = runner.run('vm', {'name': 'vft-fz-writer', 'tags': tags}, check_mode=True)
+    assert not timed_out and result is not None, output[-2000:]
+    assert result['changed'] and not result.get('failed') and result['vm']['spec']['tags'] == tags, result

@@ -60,10 +60,15 @@ def _task(module, args, register, **extra):
 
 
 def _play_yaml(tasks, out):
-    """A playbook in which every string is !unsafe (the controller templates none of them)."""
+    """A playbook whose strings reach the modules exactly as given (the controller templates none of them)."""
     lines = ['- hosts: localhost', '  gather_facts: false', '  tasks:']
     for task in tasks:
-        lines.append('    - ' + ansible_yaml(task))
+        # one key a line, the name first and the module's arguments second: ansible-core 2.19 shows the source
+        # lines up to a failing task's first one (its "Origin"), which must not be a line with a secret in it
+        options = ('register', 'ignore_errors', 'check_mode', 'diff', 'environment', 'no_log')
+        keys = sorted(task, key=lambda k: (k != 'name', k in options))
+        for index, key in enumerate(keys):
+            lines.append(('    - ' if index == 0 else '      ') + '%s: %s' % (json.dumps(key), ansible_yaml(task[key])))
     registered = ', '.join(t['register'] for t in tasks)
     lines.append('    - ' + json.dumps({'name': 'save', 'ansible.builtin.copy': {
         'content': '{{ [%s] | to_json }}' % registered, 'dest': out}, 'check_mode': False, 'diff': False}))

@@ -216,6 +216,20 @@ def test_networks_change_in_place_and_modes_recreate():
         driver.desired({'networks': ['host']}, actual)
 
 
+def test_ports_given_alone_for_a_container_on_network_none_are_refused():
+    """Found by the 1000-set fuzz run: a container already on network none (networks left out) given ports was
+    recreated on every run (podman inspect shows no PortBindings for it), reporting "updated: ports" forever."""
+    fake = FakePodman([inspect_data(HostConfig={'PortBindings': {}, 'NetworkMode': 'none',
+                                                'RestartPolicy': {'Name': 'no'}},
+                                    NetworkSettings={'Networks': None})])
+    driver = PodmanContainerDriver(fake)
+    actual = driver.read('web')
+    assert actual['spec']['networks'] == ['none'] and actual['spec']['ports'] == []
+    with pytest.raises(SpecError, match='ports: a container on network none publishes no ports'):
+        driver.desired({'image': 'localhost/app', 'ports': cs.parse_ports(['42629:80'])}, actual)
+    assert fake.writes == []
+
+
 def test_a_missing_network_or_bind_source_is_refused_before_any_write():
     fake = FakePodman([inspect_data()])
     driver = PodmanContainerDriver(fake)
@@ -286,6 +300,26 @@ def test_failed_recreation_puts_the_old_container_back():
     assert 'Address in use' in err.value.msg
     assert list(fake.containers) == ['web'] and fake.containers['web']['Id'] == 'c' * 64
     assert driver.read('web')['state'] == 'running'
+
+
+def test_old_container_left_after_recreation_is_a_failure_with_changed_true():
+    # found by the fuzzer (container #328): podman kept restarting the old container, so removing it failed;
+    # the run reported changed=false, taking its own half-done recreation for another run's change
+    class OldStaysBehind(FakePodman):
+        def remove_container(self, ref, force=False):
+            if ref == 'c' * 64:
+                raise BackendError('removing container %s failed: container state improper' % ref[:12])
+            super().remove_container(ref, force)
+
+    fake = OldStaysBehind([inspect_data()])
+    driver = PodmanContainerDriver(fake)
+    with pytest.raises(BackendError) as err:
+        _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running', 'running', _reconcile.Options())
+    assert 'was recreated with the new spec, but removing the old container' in err.value.msg
+    assert 'podman rm -f cccccccccccc' in err.value.msg
+    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: env']
+    assert not err.value.outcome.warnings  # not mistaken for a concurrent run's change
+    assert fake.containers['web']['Id'] == '1' * 64 and any(n.startswith('web-vfold-') for n in fake.containers)
 
 
 def test_check_mode_predicts_recreation_and_writes_nothing():

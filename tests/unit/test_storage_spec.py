@@ -72,6 +72,38 @@ def test_pool_spec_errors_name_the_option(given, actual, param, fragment):
     assert err.value.param == param and fragment in err.value.msg
 
 
+@pytest.mark.parametrize('path', [None, '/dev/vg0', '/dev/vg0/'])
+def test_a_logical_pool_lives_at_dev_volume_group(path):
+    """Found by the 1000-set fuzz run: libvirt sets a logical pool's target path to /dev/<vg> whatever it is given,
+    so a path given otherwise reported "updated: path" on every run."""
+    given = params(type='logical', path=path, source=source(name='vg0'))
+    spec = ss.merge_pool('p1', ss.pool_partial_from_params(given), None)
+    assert spec['path'] == '/dev/vg0'
+    # an existing pool, the same path again or left out: no change
+    assert ss.merge_pool('p1', ss.pool_partial_from_params(given), spec) == spec
+    assert ss.merge_pool('p1', ss.pool_partial_from_params(params()), spec) == spec
+
+
+@pytest.mark.parametrize('given,actual', [
+    (params(type='logical', path='/var/lib/x'), None),
+    (params(type='logical', path='/dev/vg1', source=source(name='vg0')), None),
+    (params(path='/srv/p1'), {'type': 'logical', 'path': '/dev/p1', 'source': {'name': 'p1', 'format': 'lvm2'}}),
+])
+def test_a_logical_pool_refuses_another_path(given, actual):
+    with pytest.raises(SpecError) as err:
+        ss.merge_pool('p1', ss.pool_partial_from_params(given), actual)
+    assert err.value.param == 'path' and 'the target path of a logical pool is /dev/<volume group>' in err.value.msg
+    assert 'source.name' in err.value.msg
+
+
+@pytest.mark.parametrize('name,kind', [('images\n', 'pool'), ('disk.img\n', 'volume'), ('a' * 65, 'pool'),
+                                       ('.x', 'volume')])
+def test_storage_names_with_a_trailing_newline_are_refused(name, kind):
+    """Found by fuzzing: "$" matched before a final newline; libvirt then refused the name in its own words."""
+    with pytest.raises(SpecError, match='is not a valid %s name' % kind):
+        ss.validate_name(name, kind=kind)
+
+
 @pytest.mark.parametrize('given,param', [
     (params(type='dir', path='relative'), 'path'),
     (params(type='netfs', source=source(hosts=['a b'])), 'source.hosts'),

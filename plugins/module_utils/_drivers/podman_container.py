@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
@@ -345,7 +346,24 @@ class PodmanContainerDriver:
                     self.client.pause_container(new_id)
         except BackendError as exc:
             self._roll_back(name, old_id, new_id, was, renamed, exc)
-        self.client.remove_container(old_id, force=True)
+        try:
+            self._remove_old(old_id)
+        except BackendError as exc:
+            # the new container is in place: the change was made, only the old one is left over
+            raise BackendError('container %s was recreated with the new spec, but removing the old container '
+                               '(ID %s, renamed %s-vfold-%s) failed: %s. Remove it with podman rm -f %s'
+                               % (name, old_id[:12], name, suffix, exc.msg, old_id[:12]), performed=True)
+
+    def _remove_old(self, old_id, attempts=3):
+        """Remove the replaced container; podman may be restarting it (a restart policy and a command that
+        exits at once) and refuse for a moment, so try again."""
+        for attempt in range(attempts):
+            try:
+                return self.client.remove_container(old_id, force=True)
+            except BackendError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1)
 
     def _roll_back(self, name, old_id, new_id, was, renamed, exc):
         problems = []
