@@ -669,17 +669,8 @@ class SimHost:
 
     @property
     def conn(self):
-        if self._conn is not None:
-            try:
-                if self._conn.isAlive():
-                    return self._conn
-            except libvirt.libvirtError:
-                pass
-            try:
-                self._conn.close()
-            except libvirt.libvirtError:
-                pass
-        self._conn = libvirt.open(self.uri)
+        if self._conn is None:  # opened on first use; reopens itself after the host's libvirtd restarts
+            self._conn = ReconnectingConnection(self.uri)
         return self._conn
 
     def close(self):
