@@ -1,4 +1,4 @@
-"""virtfleet.virt.network and network_info against the real libvirtd and dnsmasq.
+"""virtfleet.virt.network and virtfleet.virt.network_info against the real libvirtd and dnsmasq.
 
 A real DHCP client (busybox udhcpc) runs in a network namespace attached by a
 veth pair to the network's bridge, so leases, static hosts and DNS entries are

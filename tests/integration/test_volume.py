@@ -1,4 +1,4 @@
-"""virtfleet.virt.volume and volume_info against the real libvirtd: sizes, overlays, clones, imports."""
+"""virtfleet.virt.volume and virtfleet.virt.volume_info against the real libvirtd: sizes, overlays, clones, imports."""
 from __future__ import annotations
 
 import json
