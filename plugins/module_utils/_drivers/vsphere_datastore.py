@@ -26,8 +26,7 @@ from __future__ import annotations
 import posixpath
 import re
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import select_hosts
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
 
@@ -118,7 +117,7 @@ def validate_partial(params):
     return {'type': kind, 'source': source}
 
 
-class VSphereDatastoreDriver:
+class VSphereDatastoreDriver(HostScopedDriver):
     kind = 'datastore'
     stopped_state = 'active'     # nothing to stop before an unmount
     initial_state = 'active'     # a fresh mount is accessible
@@ -126,35 +125,16 @@ class VSphereDatastoreDriver:
     reports_reboot = False
 
     def __init__(self, client, placement=None, managing=False, unmounting=False, task_timeout=None):
-        self.client = client
+        super().__init__(client, placement, managing)
         # unmounting (state absent): read() refuses, before anything is written and in check mode too,
         # what must not be unmounted
         self.unmounting = unmounting
-        self.placement = dict((k, v) for k, v in (placement or {}).items()
-                              if k in ('datacenter', 'cluster', 'host') and v is not None)
-        # managing: one host unless a cluster or host is named; listing: all hosts the options allow
-        self.single = managing and not (self.placement.get('cluster') or self.placement.get('host'))
         self.task_timeout = task_timeout
-        self._inv = None
-        self._hosts = None
-        self._stale = False
 
     # -- reading ----------------------------------------------------------------------------
-    def inventory(self):
-        """The one query of a run (again only after this run wrote)."""
-        if self._inv is None or self._stale:
-            self._inv = Inventory(self.client.host_inventory('reading ESXi hosts and their datastores', HOST_PROPS,
-                                                             datastore_props=DATASTORE_PROPS, vm_names=True))
-            self._hosts = None
-            self._stale = False
-        return self._inv
-
-    def hosts(self):
-        """The hosts this run manages (or lists), from the placement options."""
-        inv = self.inventory()
-        if self._hosts is None:
-            self._hosts = select_hosts(inv, single=self.single, several=True, **self.placement)
-        return self._hosts
+    def _query(self):
+        return self.client.host_inventory('reading ESXi hosts and their datastores', HOST_PROPS,
+                                          datastore_props=DATASTORE_PROPS, vm_names=True)
 
     def list(self, name=None):
         """The datastores mounted on the hosts the placement options choose (default: all), as pool views."""

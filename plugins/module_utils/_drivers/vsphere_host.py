@@ -87,6 +87,44 @@ def _div(value, by):
     return value // by if value is not None and by else None
 
 
+class HostScopedDriver:
+    """Base of the drivers of objects that live on a set of ESXi hosts (port groups, datastores).
+
+    The placement options (``datacenter``, ``cluster``, ``host``) choose the hosts: one host unless
+    a cluster or host is named when ``managing``, all the options allow when listing. The run reads
+    the inventory once (``_query``, one PropertyCollector query) and again only after it wrote
+    (a write sets ``_stale``).
+    """
+
+    def __init__(self, client, placement=None, managing=True):
+        self.client = client
+        self.placement = dict((k, v) for k, v in (placement or {}).items()
+                              if k in ('datacenter', 'cluster', 'host') and v is not None)
+        self.single = managing and not (self.placement.get('cluster') or self.placement.get('host'))
+        self._inv = None
+        self._hosts = None
+        self._stale = False
+
+    def _query(self):
+        """The rows of ``client.host_inventory`` this driver needs."""
+        raise NotImplementedError
+
+    def inventory(self):
+        """The one query of a run (again only after this run wrote)."""
+        if self._inv is None or self._stale:
+            self._inv = Inventory(self._query())
+            self._hosts = None
+            self._stale = False
+        return self._inv
+
+    def hosts(self):
+        """The hosts this run manages or lists, from the placement options."""
+        inv = self.inventory()
+        if self._hosts is None:
+            self._hosts = select_hosts(inv, single=self.single, several=True, **self.placement)
+        return self._hosts
+
+
 class VSphereHostDriver:
     def __init__(self, client, placement=None):
         self.client = client

@@ -23,8 +23,7 @@ A distributed port group is listed as ``type: distributed`` with ``spec`` ``{vla
 
 from __future__ import annotations
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import select_hosts
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
 
@@ -60,7 +59,7 @@ def validate_partial(params):
     return partial
 
 
-class VSpherePortgroupDriver:
+class VSpherePortgroupDriver(HostScopedDriver):
     kind = 'port group'
     stopped_state = 'present'
     initial_state = 'present'
@@ -68,31 +67,12 @@ class VSpherePortgroupDriver:
     reports_reboot = False
 
     def __init__(self, client, placement=None, listing=False):
-        self.client = client
-        self.placement = dict((k, v) for k, v in (placement or {}).items()
-                              if k in ('datacenter', 'cluster', 'host') and v is not None)
-        # managing: one host unless a cluster or host is named; listing: all hosts the options allow
-        self.single = not listing and not (self.placement.get('cluster') or self.placement.get('host'))
-        self._inv = None
-        self._hosts = None
-        self._stale = False
+        super().__init__(client, placement, managing=not listing)
 
     # -- reading --------------------------------------------------------------------------
-    def inventory(self):
-        """The one query of a run (again only after this run wrote)."""
-        if self._inv is None or self._stale:
-            self._inv = Inventory(self.client.host_inventory(
-                'reading ESXi hosts and their port groups', network_systems=True, networks=True, vm_names=True))
-            self._hosts = None
-            self._stale = False
-        return self._inv
-
-    def hosts(self):
-        """The hosts this run manages or lists, from the placement options."""
-        inv = self.inventory()
-        if self._hosts is None:
-            self._hosts = select_hosts(inv, single=self.single, several=True, **self.placement)
-        return self._hosts
+    def _query(self):
+        return self.client.host_inventory('reading ESXi hosts and their port groups', network_systems=True,
+                                          networks=True, vm_names=True)
 
     def _netsys(self, host):
         return self._inv.get(host.get('configManager.networkSystem')) or {}
