@@ -590,18 +590,27 @@ def vsphere(vcsim):
     Disconnect(si)
 
 
-def vsphere_vm(si, name):
-    """The pyvmomi VirtualMachine named ``name`` (None when there is none)."""
+def _vsphere_find(si, kind, name):
     from pyVmomi import vim
     content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim, kind)], True)
     try:
-        for vm in view.view:
-            if vm.name == name:
-                return vm
+        for obj in view.view:
+            if obj.name == name:
+                return obj
     finally:
         view.Destroy()
     return None
+
+
+def vsphere_vm(si, name):
+    """The pyvmomi VirtualMachine named ``name`` (None when there is none)."""
+    return _vsphere_find(si, 'VirtualMachine', name)
+
+
+def vsphere_host(si, name):
+    """The pyvmomi HostSystem named ``name`` (None when there is none)."""
+    return _vsphere_find(si, 'HostSystem', name)
 
 
 def vsphere_snapshot(si, name):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import assert_clean_failure
+from conftest import assert_clean_failure, vsphere_host
 
 pytest.importorskip('pyVmomi')
 
@@ -13,22 +13,12 @@ HOST, CLUSTER, STANDALONE = 'DC0_C0_H0', 'DC0_C0', 'DC0_H0'
 SHAPE = {'backend', 'hostname', 'uuid', 'cpu', 'memory', 'numa', 'hugepages', 'kvm', 'versions', 'domain_types'}
 
 
-def _host(si, name):
-    from pyVmomi import vim
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    try:
-        return next(h for h in view.view if h.name == name)
-    finally:
-        view.Destroy()
-
-
 def test_host_info_matches_pyvmomi(ansible, vsphere, vsphere_args):
     r = ansible.task('host_info', dict(vsphere_args, host=HOST))
     assert not r.get('failed') and r['changed'] is False, r
     host = r['host']
     assert SHAPE <= set(host) and host['backend'] == 'vsphere' and host['hostname'] == HOST
-    real = _host(vsphere, HOST)
+    real = vsphere_host(vsphere, HOST)
     hw = real.hardware
     assert host['uuid'] == hw.systemInfo.uuid
     cpu = host['cpu']

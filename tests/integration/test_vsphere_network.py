@@ -7,26 +7,16 @@ import uuid
 
 import pytest
 
-from conftest import assert_clean_failure
+from conftest import assert_clean_failure, vsphere_host
 
 pytest.importorskip('pyVmomi')
 
 HOST, HOST2, CLUSTER, STANDALONE, DVPG = 'DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0', 'DC0_H0', 'DC0_DVPG0'
 
 
-def _host(si, name):
-    from pyVmomi import vim
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    try:
-        return next(h for h in view.view if h.name == name)
-    finally:
-        view.Destroy()
-
-
 def portgroups(si, host):
     """{name: (vswitch, vlan)} of the standard port groups on ``host``, read through pyvmomi."""
-    info = _host(si, host).configManager.networkSystem.networkInfo
+    info = vsphere_host(si, host).configManager.networkSystem.networkInfo
     return dict((pg.spec.name, (pg.spec.vswitchName, pg.spec.vlanId)) for pg in info.portgroup)
 
 
@@ -36,7 +26,7 @@ def pg_names(vsphere):
     names = []
     yield lambda: names.append('vft-pg-%s' % uuid.uuid4().hex[:6]) or names[-1]
     for host in (HOST, HOST2, STANDALONE):
-        netsys = _host(vsphere, host).configManager.networkSystem
+        netsys = vsphere_host(vsphere, host).configManager.networkSystem
         for name in names:
             if name in portgroups(vsphere, host):
                 netsys.RemovePortGroup(pgName=name)

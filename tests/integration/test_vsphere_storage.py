@@ -27,7 +27,7 @@ import uuid
 
 import pytest
 
-from conftest import assert_clean_failure
+from conftest import assert_clean_failure, vsphere_host
 
 pytest.importorskip('pyVmomi')
 
@@ -130,22 +130,12 @@ HOST, HOST2, CLUSTER, STANDALONE = 'DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0', 'DC0_H0'
 SERVER = 'nfs.vft.example'
 
 
-def _host(si, name):
-    from pyVmomi import vim
-    content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    try:
-        return next(h for h in view.view if h.name == name)
-    finally:
-        view.Destroy()
-
-
 def mounts(si, name):
     """Names of the hosts that mount datastore ``name`` (None when vSphere has no datastore of that name)."""
     ds = _datastores(si).get(name)
     if ds is None:
         return None
-    return sorted(h for h in (HOST, HOST2, STANDALONE) if ds in _host(si, h).datastore)
+    return sorted(h for h in (HOST, HOST2, STANDALONE) if ds in vsphere_host(si, h).datastore)
 
 
 class NfsExports:
