@@ -47,8 +47,7 @@ sys.path.insert(0, harness.collections_root())
 RERUN_PERCENT = 25   # share of successful changing sets run a second time (idempotence)
 CHECKPOINT_EVERY = 25  # a worker saves its results so far every this many sets
 STOP = []            # set by SIGTERM/SIGINT: the remaining sets are skipped, the target is cleaned up
-TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
-           'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
+TARGETS = harness.TARGETS
 
 
 # -- ansible-playbook ---------------------------------------------------------------------------------

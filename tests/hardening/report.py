@@ -22,12 +22,10 @@ import os
 import statistics
 import time
 
+import harness
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-
-TARGET_ORDER = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate',
-                'vm@vsphere', 'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info',
-                'container_info')
 
 FAULT_TESTS = [
     ('libvirtd killed during a fleet converge', 'test_hardening_faults.py::test_libvirtd_killed_during_fleet_converge'),
@@ -258,12 +256,12 @@ def render(fuzz, faults_dir):
         % (totals['sets'], totals['playbook'], totals['ok'], totals['failed'], totals['after_change'],
            totals['changed'], totals['check'], totals['reruns'], totals['problems']))
     add('')
-    missing = [k for k in TARGET_ORDER if k not in [t['target'] for t in fuzz['targets']]]
+    missing = [k for k in harness.TARGETS if k not in [t['target'] for t in fuzz['targets']]]
     if missing:
         add('Not in these results (not run, for lack of time on the shared machine): %s. The quick slice '
             '(`test_hardening_fuzz.py`, 12 sets each) covers them on every test run.' % ', '.join(missing))
         add('')
-    add('`vm@vsphere` is the vm module against a vCenter simulator of the run\'s own (govmomi\'s vcsim); '
+    add('`<module>@vsphere` is the module against a vCenter simulator of the target\'s own (govmomi\'s vcsim); '
         '`container*` run against Podman, the rest against libvirtd.')
     add('')
     problems = [(t['target'], r) for t in fuzz['targets'] for r in t.get('records') or [] if r['problems']]
@@ -444,7 +442,7 @@ def load_results(paths):
             candidates[target['target']].append((bool(target['complete']), finished, order, target, run))
         runs.append(run)
     chosen = []
-    for key in sorted(candidates, key=lambda k: (TARGET_ORDER.index(k) if k in TARGET_ORDER else 99, k)):
+    for key in sorted(candidates, key=lambda k: (harness.TARGETS.index(k) if k in harness.TARGETS else 99, k)):
         _complete, _finished, _order, target, run = max(candidates[key], key=lambda c: c[:3])
         run['used'].append(key)
         chosen.append(target)

@@ -223,7 +223,8 @@ class Podman:
 
 
 class VSphere:
-    """VMs of a vCenter simulator whose names start with a prefix."""
+    """What a vCenter simulator holds under names that start with a prefix: VMs, standard port groups (on
+    every host) and datastores."""
 
     def __init__(self, facts):
         self.facts = facts
@@ -247,33 +248,60 @@ class VSphere:
                 pass
             self._si = None
 
-    def vms(self, prefixes):
+    def objects(self, kind, prefixes=None):
         from pyVmomi import vim
         content = self.si.RetrieveContent()
-        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+        view = content.viewManager.CreateContainerView(content.rootFolder, [getattr(vim, kind)], True)
         try:
-            return [vm for vm in view.view if vm.name.startswith(tuple(prefixes))]
+            return [o for o in view.view if prefixes is None or o.name.startswith(tuple(prefixes))]
         finally:
             view.Destroy()
 
-    def snapshot(self, prefixes):
+    def portgroups(self, prefixes):
+        """``{host: [(name, vswitch, vlan)]}`` of the port groups whose names start with a prefix."""
         found = {}
-        for vm in self.vms(prefixes):
+        for host in self.objects('HostSystem'):
+            groups = sorted((pg.spec.name, pg.spec.vswitchName, pg.spec.vlanId)
+                            for pg in host.configManager.networkSystem.networkInfo.portgroup
+                            if pg.spec.name.startswith(tuple(prefixes)))
+            if groups:
+                found[host.name] = groups
+        return found
+
+    def snapshot(self, prefixes):
+        vms = {}
+        for vm in self.objects('VirtualMachine', prefixes):
             config = vm.config
-            found[vm.name] = (str(config.modified), config.hardware.memoryMB, config.hardware.numCPU,
-                              vm.runtime.powerState, config.annotation,
-                              sorted((o.key, str(o.value)) for o in config.extraConfig),
-                              sorted(d.key for d in config.hardware.device),
-                              str(vm.runtime.host), str(vm.resourcePool), str(vm.parent))
-        return {'vms': found}
+            vms[vm.name] = (str(config.modified), config.hardware.memoryMB, config.hardware.numCPU,
+                            vm.runtime.powerState, config.annotation,
+                            sorted((o.key, str(o.value)) for o in config.extraConfig),
+                            sorted(d.key for d in config.hardware.device),
+                            str(vm.runtime.host), str(vm.resourcePool), str(vm.parent))
+        datastores = {}
+        for ds in self.objects('Datastore', prefixes):
+            nas = getattr(ds.info, 'nas', None)
+            datastores[ds.name] = (ds.summary.type, nas and nas.remoteHost, nas and nas.remotePath,
+                                   sorted(mount.key.name for mount in ds.host))
+        return {'vms': vms, 'portgroups': self.portgroups(prefixes), 'datastores': datastores}
 
     def remove_all(self, prefixes):
         from pyVim.task import WaitForTask
-        for vm in self.vms(prefixes):
+        for vm in self.objects('VirtualMachine', prefixes):
             try:
                 if vm.runtime.powerState != 'poweredOff':
                     WaitForTask(vm.PowerOffVM_Task())
                 WaitForTask(vm.Destroy_Task())
+            except Exception:  # pylint: disable=broad-except
+                pass
+        for host in self.objects('HostSystem'):
+            for name, _vswitch, _vlan in self.portgroups(prefixes).get(host.name, []):
+                try:
+                    host.configManager.networkSystem.RemovePortGroup(pgName=name)
+                except Exception:  # pylint: disable=broad-except
+                    pass
+        for ds in self.objects('Datastore', prefixes):
+            try:
+                WaitForTask(ds.Destroy_Task())  # the simulator has no RemoveDatastore
             except Exception:  # pylint: disable=broad-except
                 pass
 

@@ -730,33 +730,39 @@ class InfoTarget(Target):
         return hints, bad
 
 
-# -- vSphere (a simulator of the run's own) ------------------------------------------------------------------------
+# -- vSphere (a simulator of each target's own) ------------------------------------------------------------------
 
-class VSphereTarget(VmTarget):
-    key = 'vm@vsphere'
-    module = 'vm'
-    stem = 'vs'
+# the inventory govmomi's simulator makes (tests/env/vcsim/main.go)
+VS_DC, VS_CLUSTER, VS_HOSTS, VS_DATASTORE = 'DC0', 'DC0_C0', ('DC0_C0_H0', 'DC0_C0_H1', 'DC0_H0'), 'LocalDS_0'
+VS_CONN = ('hostname', 'port', 'username', 'password', 'ca_path')
+VS_RARE = ('uri', 'proxy_host', 'proxy_port', 'backend', 'validate_certs')
+# where a task acts: one host mostly, a host outside the cluster now and then, none (the cluster, or an error)
+VS_PLACEMENT = st.sampled_from(['DC0_C0_H0', 'DC0_C0_H1', 'DC0_C0_H0', 'DC0_H0', None])
+
+
+class VSphereTarget(Target):
+    """A module against a vCenter simulator started for this target alone (its own state directory), whose
+    snapshot covers the simulator's VMs, port groups and datastores named with the target's prefix."""
+
     kinds = ('vsphere',)
-    always = ('hostname', 'port', 'username', 'password', 'ca_path', 'shutdown_timeout', 'force', 'cluster',
-              'datastore')
-    exclude = ()
-    rare = LIBVIRT_ONLY + ('proxy_host', 'proxy_port', 'backend', 'validate_certs')
-    max_optional = 5
+    always = VS_CONN
+    rare = VS_RARE
+    machines = 1  # VMs the simulator makes per cluster and standalone host
 
     def setup(self):
-        Target.setup(self)
-        self.state_dir = os.path.join('/run/virtfleet-test', 'vcsim-fz-%s' % self.env.run_id)
-        env = dict(os.environ, VIRTFLEET_VCSIM_DIR=self.state_dir, VIRTFLEET_VCSIM_MACHINES='1')
+        super().setup()
+        self.state_dir = os.path.join('/run/virtfleet-test', 'vcsim-fz-%s-%s' % (self.env.run_id, self.stem))
+        env = dict(os.environ, VIRTFLEET_VCSIM_DIR=self.state_dir, VIRTFLEET_VCSIM_MACHINES=str(self.machines))
         env_script('vcsim-up.sh', env=env)
         self.facts = load_vcsim(self.state_dir)
         self.vsphere = snapshots.VSphere(self.facts)
         self.extra_secrets = [self.facts['password']]
 
-    def before_call(self):
-        pass
+    def watched(self):
+        return [self.prefix]
 
     def snapshot(self):
-        return {'vsphere': self.vsphere.snapshot([self.prefix])}
+        return {'vsphere': self.vsphere.snapshot(self.watched())}
 
     def teardown(self):
         try:
@@ -769,28 +775,46 @@ class VSphereTarget(VmTarget):
             shutil.rmtree(self.state_dir, ignore_errors=True)
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def hints(self):
+    def conn_hints(self):
         facts = self.facts
-        hints = {
-            ('hostname',): st.sampled_from([facts['host'], facts['host'], 'localhost']),
-            ('port',): st.just(int(facts['port'])),
-            ('username',): st.just(facts['username']),
-            ('password',): st.just(facts['password']),
-            ('ca_path',): st.just(facts['ca_file']),
-            ('validate_certs',): st.booleans(),
-            ('backend',): st.sampled_from(['auto', 'vsphere']),
+        return ({('hostname',): st.sampled_from([facts['host'], facts['host'], 'localhost']),
+                 ('port',): st.just(int(facts['port'])),
+                 ('username',): st.just(facts['username']),
+                 ('password',): st.just(facts['password']),
+                 ('ca_path',): st.just(facts['ca_file']),
+                 ('validate_certs',): st.booleans(),
+                 ('backend',): st.sampled_from(['auto', 'vsphere']),
+                 ('datacenter',): st.just(VS_DC), ('cluster',): st.just(VS_CLUSTER),
+                 ('host',): st.sampled_from(VS_HOSTS)},
+                {('hostname',): st.sampled_from(['127.0.0.2', '', '256.0.0.1', 'vft-fz-none.invalid', 'x y']),
+                 ('port',): st.sampled_from([1, 0, -1, 70000, 'x']),
+                 ('username',): st.sampled_from(['', 'nobody', 'root']),
+                 ('password',): secrets('vpw'),
+                 ('ca_path',): confined_paths(self.dir)})
+
+
+class VSphereVmTarget(VSphereTarget):
+    key = 'vm@vsphere'
+    module = 'vm'
+    stem = 'vs'
+    always = VS_CONN + ('shutdown_timeout', 'force', 'cluster', 'datastore')
+    rare = LIBVIRT_ONLY + VS_RARE
+    max_optional = 5
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({
             ('name',): st.sampled_from(self.names()),
             ('state',): st.sampled_from(['present'] * 3 + ['running'] * 3 + ['stopped'] * 2 + ['paused', 'absent']),
             ('shutdown_timeout',): st.integers(0, 1),
             ('force',): st.just(True),
             ('memory',): st.sampled_from([32, 64, '128MiB', 256]),
             ('vcpus',): st.integers(1, 4),
-            ('datacenter',): st.sampled_from(['DC0']), ('cluster',): st.sampled_from(['DC0_C0']),
-            ('host',): st.sampled_from(['DC0_H0', 'DC0_C0_H0']), ('datastore',): st.sampled_from(['LocalDS_0']),
+            ('host',): st.sampled_from(['DC0_H0', 'DC0_C0_H0']), ('datastore',): st.sampled_from([VS_DATASTORE]),
             ('resource_pool',): st.sampled_from(['Resources']), ('folder',): st.sampled_from(['vm', '/DC0/vm']),
             ('guest_id',): st.sampled_from(['otherGuest64', 'debian11_64Guest']),
             ('disks', 'size'): st.sampled_from(['16MiB', 64, '1GiB']),
-            ('disks', 'pool'): st.sampled_from(['LocalDS_0']),
+            ('disks', 'pool'): st.sampled_from([VS_DATASTORE]),
             ('disks', 'volume'): st.sampled_from(['x/x.vmdk']),
             ('disks', 'path'): st.sampled_from(['/vmfs/none.vmdk']),
             ('disks', 'bus'): st.sampled_from(['scsi', 'sata', 'ide']),
@@ -801,26 +825,150 @@ class VSphereTarget(VmTarget):
             ('description',): st.one_of(text_small, junk_text),
             ('tags',): st.dictionaries(st.one_of(st.text(string.ascii_letters, min_size=1, max_size=8), junk_text),
                                        st.one_of(text_small, junk_text), max_size=3),
-        }
+        })
         hints[('disks',)] = st.lists(st.fixed_dictionaries(
             {'size': hints[('disks', 'size')]}, optional={'pool': hints[('disks', 'pool')],
                                                           'bus': hints[('disks', 'bus')]}), max_size=2)
         hints[('interfaces',)] = st.lists(st.fixed_dictionaries(
             {'network': hints[('interfaces', 'network')]}, optional={'model': hints[('interfaces', 'model')]}),
             max_size=2)
-        bad = {
-            ('hostname',): st.sampled_from(['127.0.0.2', '', '256.0.0.1', 'vft-fz-none.invalid', 'x y']),
-            ('port',): st.sampled_from([1, 0, -1, 70000, 'x']),
-            ('username',): st.sampled_from(['', 'nobody', 'root']),
-            ('password',): secrets('vpw'),
-            ('ca_path',): confined_paths(self.dir),
+        bad.update({
             ('name',): bad_names(self.prefix),
             ('shutdown_timeout',): BAD_INTS,
             ('memory',): BAD_SIZES,
             ('vcpus',): st.sampled_from([0, -1, 4096, 2 ** 31, 'x']),
             ('disks', 'size'): BAD_SIZES,
             ('interfaces', 'mac'): BAD_MACS,
-        }
+        })
+        return hints, bad
+
+
+class VSphereNetworkTarget(VSphereTarget):
+    """Standard vSwitch port groups on one host or every host of the cluster."""
+    key = 'network@vsphere'
+    module = 'network'
+    stem = 'vsn'
+    always = VS_CONN + ('host',)
+    rare = VS_RARE + ('autostart', 'mode', 'bridge', 'mtu', 'domain', 'ipv4', 'ipv6', 'dhcp_hosts', 'dns_hosts',
+                      'restart')
+    max_optional = 4
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({
+            ('name',): st.sampled_from(self.names()),
+            ('host',): VS_PLACEMENT,
+            ('state',): st.sampled_from(['present'] * 4 + ['active', 'inactive', 'absent', 'absent']),
+            ('vlan',): st.one_of(st.integers(0, 4095), st.sampled_from([0, 10, 20, 4095])),
+            ('vswitch',): st.sampled_from(['vSwitch0'] * 3 + ['vSwitch9']),
+        })
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('vlan',): st.sampled_from([-1, 4096, 2 ** 31, 'x', 1.5, 'ten']),
+            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '', 'dc0_c0_h0']), metachar_text),
+            ('cluster',): st.one_of(st.sampled_from(['DC0_C9', '']), metachar_text),
+            ('vswitch',): st.one_of(st.sampled_from(['', 'vSwitch0 ', 'x' * 40]), metachar_text),
+        })
+        return hints, bad
+
+
+class VSphereStoragePoolTarget(VSphereTarget):
+    """NFS datastores mounted on chosen hosts. govmomi's simulator makes a NAS datastore from a directory of
+    its working directory named like the datastore (tests/env/vcsim-up.sh): one for each name of the target."""
+    key = 'storage_pool@vsphere'
+    module = 'storage_pool'
+    stem = 'vsp'
+    always = VS_CONN + ('source', 'type', 'host')
+    rare = VS_RARE + ('path', 'autostart', 'build', 'refresh', 'delete_data', 'restart_if_required')
+    max_optional = 4
+
+    def setup(self):
+        super().setup()
+        workdir = os.readlink('/proc/%d/cwd' % int(self.facts['pid']))
+        for name in self.names():
+            os.makedirs(os.path.join(workdir, name), exist_ok=True)
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        servers = ['nfs.vft.example', '127.0.0.1', 'nfs2.vft.example']
+        hints.update({
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['active', 'inactive', 'absent', 'absent']),
+            ('host',): VS_PLACEMENT,
+            ('type',): st.sampled_from(['netfs'] * 6 + ['dir', None]),
+            ('source', 'hosts'): st.lists(st.sampled_from(servers), min_size=1, max_size=2),
+            ('source', 'dir'): st.sampled_from(['/export/vft-fz-a', '/export/vft-fz-b', '/']),
+            ('source', 'format'): st.sampled_from(['nfs', 'nfs', 'nfs', 'nfs41', 'nfs41', 'auto']),
+            ('source', 'name'): st.sampled_from(['x']),
+            ('force',): st.booleans(),
+        })
+        hints[('source',)] = st.fixed_dictionaries(
+            {'hosts': hints[('source', 'hosts')], 'dir': hints[('source', 'dir')]},
+            optional={'format': hints[('source', 'format')]})
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
+            ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']),
+                                                    metachar_text), min_size=1, max_size=2),
+            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '']), metachar_text),
+        })
+        return hints, bad
+
+
+class VSphereMigrateTarget(VSphereTarget):
+    """vMotion and storage vMotion of the VMs the simulator made at start (one per cluster and standalone host)."""
+    key = 'migrate@vsphere'
+    module = 'migrate'
+    stem = 'vsm'
+    always = VS_CONN + ('host',)
+    rare = VS_RARE + ('destination', 'destination_connect_uri', 'destination_username', 'destination_password',
+                      'mode', 'migration_uri', 'listen_address', 'copy_storage', 'peer_to_peer', 'tunnelled',
+                      'persistent', 'undefine_source', 'unsafe', 'auto_converge', 'post_copy', 'post_copy_after',
+                      'post_copy_after_iterations', 'compression', 'parallel_connections', 'bandwidth',
+                      'max_downtime', 'tls', 'tls_destination', 'destination_memory_reserve')
+    max_optional = 4
+    VMS = ('DC0_C0_RP0_VM0', 'DC0_H0_VM0')
+
+    def watched(self):
+        return [self.prefix] + list(self.VMS)
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({
+            ('name',): st.sampled_from(list(self.VMS) + [self.prefix + '9']),
+            ('host',): VS_PLACEMENT,
+            ('resource_pool',): st.sampled_from(['Resources', 'DC0_C0_RP0', 'vft-fz-nopool']),
+            ('datastore',): st.sampled_from([VS_DATASTORE, 'LocalDS_1', 'vft-fz-nods']),
+            ('folder',): st.sampled_from(['vm', '/DC0/vm']),
+            ('timeout',): st.integers(1, 60),
+        })
+        bad.update({
+            ('name',): bad_names(self.prefix),
+            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '']), metachar_text),
+            ('timeout',): BAD_INTS,
+        })
+        return hints, bad
+
+
+class VSphereInfoTarget(VSphereTarget):
+    info = True
+    always = VS_CONN + ('host',)
+    max_optional = 3
+
+    def __init__(self, env, module, stem):
+        self.module = module
+        self.key = module + '@vsphere'
+        self.stem = stem
+        super().__init__(env)
+
+    def snapshot(self):
+        return {}
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints[('host',)] = VS_PLACEMENT
+        hints[('name',)] = st.one_of(st.sampled_from(list(VSphereMigrateTarget.VMS) + ['VM Network', VS_DATASTORE,
+                                                                                        'DC0_DVPG0']), text_small)
         return hints, bad
 
 
@@ -833,16 +981,19 @@ def load_vcsim(state_dir):
     return facts
 
 
-ALL = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
-       'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
 INFO = {'vm_info': 'vmi', 'network_info': 'neti', 'host_info': 'hosti', 'storage_pool_info': 'spi',
         'volume_info': 'voli', 'container_info': 'cti'}
+VSPHERE_INFO = {'vm_info@vsphere': 'vsvi', 'host_info@vsphere': 'vshi', 'network_info@vsphere': 'vsni',
+                'storage_pool_info@vsphere': 'vssi'}
 CLASSES = {'vm': VmTarget, 'fleet': FleetTarget, 'network': NetworkTarget, 'container': ContainerTarget,
            'storage_pool': PoolTarget, 'volume': VolumeTarget, 'cloud_init_seed': SeedTarget,
-           'migrate': MigrateTarget, 'vm@vsphere': VSphereTarget}
+           'migrate': MigrateTarget, 'vm@vsphere': VSphereVmTarget, 'network@vsphere': VSphereNetworkTarget,
+           'storage_pool@vsphere': VSphereStoragePoolTarget, 'migrate@vsphere': VSphereMigrateTarget}
 
 
 def make(key, env):
     if key in INFO:
         return InfoTarget(env, key, INFO[key])
+    if key in VSPHERE_INFO:
+        return VSphereInfoTarget(env, key.split('@')[0], VSPHERE_INFO[key])
     return CLASSES[key](env)

@@ -30,8 +30,6 @@ import fuzz  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 PER_MODULE = int(os.environ.get('VIRTFLEET_FUZZ_PER_MODULE', '12'))
 SEED = int(os.environ.get('VIRTFLEET_FUZZ_SEED', '8'))
-TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate', 'vm@vsphere',
-           'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info')
 
 
 @pytest.fixture(scope='module')
@@ -58,7 +56,7 @@ def _show(record):
                                                         'state_diff')), default=str)[:2000]
 
 
-@pytest.mark.parametrize('target', TARGETS)
+@pytest.mark.parametrize('target', harness.TARGETS)
 def test_fuzzed_argument_sets_break_no_invariant(fuzz_slice, target):
     result = fuzz_slice.get(target)
     assert result is not None and not result.get('error'), result
