@@ -14,6 +14,7 @@ import os
 
 from ansible.module_utils import basic
 from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
@@ -48,8 +49,27 @@ def connection_argument_spec(*backends):
     return spec
 
 
-def _scalar_suboptions(spec, params, prefix='', path=()):
-    """``(message, spec path)`` for each option with sub-options that was given a number or a boolean."""
+def _as_dict(value):
+    """``value`` as ansible-core reads a value for an option with sub-options: a dict, or a string in JSON or
+    ``key=value`` form; None when it cannot."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            return check_type_dict(value)
+        except TypeError:
+            return None
+    return None
+
+
+def _describe(value):
+    text = repr(value)
+    return '%s %s' % (type(value).__name__, text if len(text) <= 40 else text[:37] + '...')
+
+
+def _bad_suboptions(spec, params, prefix='', path=()):
+    """``(message, spec path)`` for each option with sub-options given a value that is not a dict: a number,
+    a boolean, a list item that is no dict, a string that is neither JSON nor ``key=value``."""
     if not isinstance(params, dict):
         return
     for key, option in spec.items():
@@ -58,40 +78,51 @@ def _scalar_suboptions(spec, params, prefix='', path=()):
         for name in [key] + list(option.get('aliases') or []):
             value = params.get(name)
             where = prefix + name
-            if isinstance(value, (bool, int, float)):
-                yield ('%s must be a dict%s, got %s %r' % (
-                    where, ' or a list of dicts' if option.get('type') == 'list' else '', type(value).__name__, value),
-                    path + (key,))
-            elif isinstance(value, dict):
-                yield from _scalar_suboptions(option['options'], value, where + '.', path + (key,))
-            elif isinstance(value, list):
-                for index, item in enumerate(value):
-                    if option.get('type', 'str') == 'dict' and isinstance(item, (bool, int, float)):
-                        # a list for a dict: ansible-core validates each item as the dict, numbers included
+            if value is None:
+                continue
+            if not isinstance(value, list):
+                parsed = _as_dict(value)
+                if parsed is None:
+                    yield ('%s must be a dict%s, got %s' % (
+                        where, ' or a list of dicts' if option.get('type') == 'list' else '', _describe(value)),
+                        path + (key,))
+                else:
+                    yield from _bad_suboptions(option['options'], parsed, where + '.', path + (key,))
+                continue
+            for index, item in enumerate(value):
+                parsed = _as_dict(item)
+                if parsed is None:
+                    if option.get('type', 'str') == 'dict':
+                        # a list for a dict: ansible-core reads each item as the dict, then refuses the list
                         yield ('%s must be a dict, got a list' % where, path + (key,))
-                        break
-                    yield from _scalar_suboptions(option['options'], item, '%s[%d].' % (where, index), path + (key,))
+                    else:
+                        yield ('%s[%d] must be a dict, got %s' % (where, index, _describe(item)), path + (key,))
+                    break
+                yield from _bad_suboptions(option['options'], parsed, '%s[%d].' % (where, index), path + (key,))
 
 
-def scalars_for_suboptions(spec, params):
-    """Messages for options with sub-options that were given a number or a boolean.
+def bad_suboptions(spec, params):
+    """Messages for options with sub-options that were given something other than a dict.
 
-    ansible-core's argument validation raises ``TypeError`` (a traceback instead of a message)
-    when a dict option with sub-options gets such a value, e.g. ``cpu: 2`` or ``ipv4: 1``.
+    ansible-core's argument validation cannot handle such a value well: a number or a boolean (``cpu: 2``,
+    ``ipv4: 1``) raises ``TypeError`` (a traceback instead of a message); a string that is neither JSON
+    nor ``key=value``, or a list item that is not a dict, breaks its collection of ``no_log`` values, so
+    the failure it reports shows every secret of the task (``password``) in ``invocation``.
     """
-    return [message for message, _path in _scalar_suboptions(spec, params)]
+    return [message for message, _path in _bad_suboptions(spec, params)]
 
 
 def checked_spec(argument_spec):
-    """``argument_spec`` as ansible-core can validate the module's parameters without a traceback::
+    """``argument_spec`` as ansible-core can validate the module's parameters safely::
 
         module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), ...)
 
-    An option with sub-options that was given a number or a boolean (``scalars_for_suboptions``)
-    loses its sub-options in the copy returned, so ansible-core refuses the value with its usual
-    message ("argument 'cpu' is of type int ... unable to convert to dict") through ``fail_json``.
+    An option with sub-options that was given something other than a dict (``bad_suboptions``) loses
+    its sub-options in the copy returned, so ansible-core refuses the value with its usual message
+    ("argument 'cpu' is of type int ... unable to convert to dict") through ``fail_json``, with the
+    ``no_log`` values hidden.
     """
-    paths = [path for _message, path in _scalar_suboptions(argument_spec, basic._load_params())]
+    paths = [path for _message, path in _bad_suboptions(argument_spec, basic._load_params())]
     if not paths:
         return argument_spec
     spec = copy.deepcopy(argument_spec)

@@ -158,13 +158,13 @@ def _requests(module):
     validator = ArgumentSpecValidator(item_spec())
     requests, seen = [], set()
     for index, raw in enumerate(module.params['vms']):
-        scalars = _module.scalars_for_suboptions(validator.argument_spec, raw)
-        checked = validator.validate(raw if not scalars else {})
+        not_dicts = _module.bad_suboptions(validator.argument_spec, raw)
+        checked = validator.validate(raw if not not_dicts else {})
         params = checked.validated_parameters
-        name = params.get('name') if not scalars else raw.get('name')
+        name = params.get('name') if not not_dicts else raw.get('name')
         try:
-            if scalars:
-                raise SpecError(None, '; '.join(scalars))
+            if not_dicts:
+                raise SpecError(None, '; '.join(not_dicts))
             if checked.error_messages:
                 raise SpecError(None, '; '.join(checked.error_messages))
             if name in seen:

@@ -159,6 +159,16 @@ FIXED += [
      '`performed` naming the left-over container and the command to remove it; `_reconcile` never takes a '
      'performed update for a race and reports `changed: true` with the error; '
      '`tests/unit/test_podman_container.py::test_old_container_left_after_recreation_is_a_failure_with_changed_true`'),
+    ('vm, network, storage_pool: the password in clear in the failure result (the storage_pool@vsphere target\'s '
+     'second set: `source` given a string of `ü` and `<&>`). For an option with sub-options given a string that '
+     'is neither JSON nor key=value, or a list item that is no dict, ansible-core\'s collection of `no_log` values '
+     'raises while reading it, drops every `no_log` value of the task and fails with `invocation.module_args` '
+     'showing `password` as given.',
+     '`_module.checked_spec()` (and fleet\'s item check) treat every value that is not a dict (numbers, booleans, '
+     'such strings, such list items) as they treated numbers: the option loses its sub-options in the copy of the '
+     'spec, ansible-core refuses the value with its usual message and hides the password; '
+     '`tests/unit/test_hardening_drivers.py::test_values_that_are_no_dicts_for_options_with_suboptions_are_found`, '
+     '`test_hardening_fuzz.py::test_a_value_no_dict_for_a_dict_option_never_shows_the_password`'),
 ]
 
 # Found and not fixed (each with how to reproduce it). Keep this honest: a bug goes here until it is fixed.

@@ -165,6 +165,28 @@ def test_a_number_for_a_dict_option_is_a_message_not_module_failure(ansible):
     assert 'exception' not in r or r['exception'] == '(traceback unavailable)', r
 
 
+@pytest.mark.parametrize('module, extra, fragment', [
+    ('storage_pool', {'source': 'ü<&>'}, "argument 'source' is of type str"),
+    ('storage_pool', {'type': 'iscsi', 'source': {'hosts': ['h'], 'iqn': 'i', 'auth': 'not key value'}},
+     "argument 'auth' is of type str found in 'source'"),
+    ('vm', {'cpu': 'x y'}, "argument 'cpu' is of type str"),
+    ('vm', {'disks': [{'path': '/nonexistent/vft-hd.img'}, ['/b']]}, "Elements value for option 'disks'"),
+    ('network', {'ipv4': 'dhcp_range=x'}, "argument 'dhcp_range' is of type str found in 'ipv4'"),
+])
+def test_a_value_no_dict_for_a_dict_option_never_shows_the_password(runner, conn, module, extra, fragment):
+    """Found by the vSphere storage_pool fuzz target: ansible-core's no_log bookkeeping failed on a string that is
+    neither JSON nor key=value (or a list item that is no dict) for an option with sub-options, lost every no_log
+    value, and its failure result showed the password in `invocation`."""
+    secret = 'vft-hd-Vf0123456789ab-pw'
+    args = dict({'name': 'vft-hd-nodict', 'password': secret}, **extra)
+    rc, stdout, stderr, _seconds, _timed_out = runner.run(module, args, timeout=120)
+    assert secret not in stdout + stderr, stdout + stderr
+    result = harness.parse_result(stdout)
+    assert rc != 0 and result['failed'] and fragment in result['msg'], result
+    assert result['invocation']['module_args']['password'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', result
+    assert domain_snapshot(conn, 'vft-hd-nodict') is None
+
+
 @pytest.mark.parametrize('extra, fragment', [
     # an image reference podman would read as an option
     ({'image': '--privileged'}, 'not an image reference'),

@@ -90,17 +90,22 @@ def test_overlap_check_ignores_a_network_removed_meanwhile():
     ({'cpu': 2}, ['cpu must be a dict, got int 2']),
     ({'cpu': {'mode': 'custom'}, 'graphics': True}, ['graphics must be a dict, got bool True']),
     ({'ipv4': {'address': '10.0.0.1', 'dhcp_range': 1.5}}, ['ipv4.dhcp_range must be a dict, got float 1.5']),
-    ({'disks': [{'path': '/a'}, 5]}, []),  # a list element: ansible-core says so itself
-    ({'cpu': None, 'graphics': 'vnc'}, []),
+    ({'disks': [{'path': '/a'}, 5]}, ['disks[1] must be a dict, got int 5']),
+    ({'disks': [{'path': '/a'}, ['/b']]}, ["disks[1] must be a dict, got list ['/b']"]),
+    ({'disks': 5}, ['disks must be a dict or a list of dicts, got int 5']),
+    ({'cpu': None, 'graphics': 'vnc'}, ["graphics must be a dict, got str 'vnc'"]),
+    ({'cpu': 'mode=custom', 'graphics': '{"type": "vnc"}'}, []),  # key=value and JSON: ansible-core parses them
+    ({'ipv4': 'dhcp_range=x'}, ["ipv4.dhcp_range must be a dict, got str 'x'"]),
+    ({'cpu': 'ü' * 50}, ["cpu must be a dict, got str '%s..." % ('ü' * 36)]),
     ({'cpu': [1]}, ['cpu must be a dict, got a list']),  # ansible-core validates each item as the dict
 ])
-def test_numbers_for_options_with_suboptions_are_found(params, expected):
+def test_values_that_are_no_dicts_for_options_with_suboptions_are_found(params, expected):
     spec = {'cpu': {'type': 'dict', 'options': {'mode': {'type': 'str'}}},
             'graphics': {'type': 'dict', 'options': {'type': {'type': 'str'}}},
             'ipv4': {'type': 'dict', 'options': {'address': {'type': 'str'},
                                                  'dhcp_range': {'type': 'dict', 'options': {'start': {}}}}},
             'disks': {'type': 'list', 'elements': 'dict', 'options': {'path': {'type': 'path'}}}}
-    assert _module.scalars_for_suboptions(spec, params) == expected
+    assert _module.bad_suboptions(spec, params) == expected
 
 
 def test_checked_spec_drops_the_suboptions_ansible_core_would_crash_on(monkeypatch):
