@@ -208,7 +208,12 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
             if before['state'] != stopped:
                 _transition(driver, name, before['state'], stopped, opts, outcome)
             if not opts.check_mode:
-                outcome.absorb(driver.delete(actual, opts.delete_options))
+                try:
+                    outcome.absorb(driver.delete(actual, opts.delete_options))
+                except VirtError as exc:
+                    if exc.details.get('performed'):  # removed in part: a change, and the error says what is left
+                        outcome.did('deleted in part')
+                    raise
         except NotFound:
             # it vanished under this run (another run removed it): absent is what was asked for
             if opts.check_mode or not _gone(driver, name):
@@ -227,6 +232,9 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
             try:
                 outcome.absorb(driver.create(name, spec))
             except VirtError as exc:
+                if exc.details.get('performed'):  # created in part, and the driver could not undo it
+                    outcome.did('created in part')
+                    raise
                 # "already exists": another run created it meanwhile; converge it as it is now
                 if raced or not exc.details.get('exists') or _gone(driver, name):
                     raise

@@ -98,6 +98,27 @@ def test_check_mode_on_a_cluster_creates_nothing(ansible, vsphere, vsphere_args,
     assert all(name not in portgroups(vsphere, h) for h in (HOST, HOST2, STANDALONE))
 
 
+def test_a_cluster_port_group_that_fails_on_one_host_is_undone_on_the_others(ansible, vsphere, vsphere_args, pg_names):
+    """govmomi's simulator keeps one inventory network per name and refuses a second host's port group of the
+    same name (DuplicateName), which real vSphere allows: on it, adding to the cluster fails on the second host,
+    and the first host must lose the port group again (the fuzz run found it left there, changed: false)."""
+    name = pg_names()
+    r = _net(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'vlan': 30})
+    if r.get('failed'):
+        assert_clean_failure(r, 'adding port group %s' % name, 'DuplicateName',
+                             'Removed it again from %s, where this run had added it' % HOST)
+        assert r['changed'] is False
+        assert all(name not in portgroups(vsphere, h) for h in (HOST, HOST2, STANDALONE))
+        # present on one host, then the cluster: the host added in this run is undone, the other keeps it
+        assert _net(ansible, vsphere_args, {'name': name, 'host': HOST2, 'vlan': 30})['changed']
+        r = _net(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'vlan': 30})
+        assert r.get('failed') and r['changed'] is False, r
+        assert name not in portgroups(vsphere, HOST) and portgroups(vsphere, HOST2)[name] == ('vSwitch0', 30)
+    else:
+        assert r['changed'] and r['network']['spec']['hosts'] == [HOST, HOST2], r
+        assert portgroups(vsphere, HOST)[name] == portgroups(vsphere, HOST2)[name] == ('vSwitch0', 30)
+
+
 def test_default_vlan_and_standalone_host(ansible, vsphere, vsphere_args, pg_names):
     name = pg_names()
     r = _net(ansible, vsphere_args, {'name': name, 'esxi_hostname': STANDALONE, 'datacenter': 'DC0'})

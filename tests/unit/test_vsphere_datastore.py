@@ -21,12 +21,14 @@ def _nfs(moid, name, server='nfs1', export='/export/a', kind='NFS', vms=()):
 class FakeClient:
     """A datacenter with cluster C0 (esx1, esx2) and standalone esx3; records the writes."""
 
-    def __init__(self, stores=(), mounted=None, remove_supported=True, fail_mount_on=None, host_vms=None):
+    def __init__(self, stores=(), mounted=None, remove_supported=True, fail_mount_on=None, host_vms=None,
+                 fail_remove_on=None):
         self.stores = [copy.deepcopy(s) for s in stores]
         self.mounted = dict((h, list((mounted or {}).get(h, []))) for h in ('esx1', 'esx2', 'esx3'))
         self.host_vms = host_vms or {}
         self.remove_supported = remove_supported
         self.fail_mount_on = fail_mount_on
+        self.fail_remove_on = fail_remove_on
         self.calls = []
 
     def host_inventory(self, what, host_props, datastore_props=None, vm_names=False, **_kwargs):
@@ -60,6 +62,8 @@ class FakeClient:
 
     def remove_datastore(self, dss, host, ds, name):
         self.calls.append(('remove', host, name))
+        if host == self.fail_remove_on:
+            raise BackendError('unmounting datastore %s from host %s failed: HostBusy' % (name, host))
         if not self.remove_supported:
             raise BackendError('unmounting datastore %s from host %s failed: does not implement: RemoveDatastore '
                                '[MethodNotFound]' % (name, host), unsupported=True)
@@ -195,6 +199,26 @@ def test_failed_mount_is_undone():
         _ensure(client, 'shared')
     assert 'NFS server unreachable' in err.value.msg and 'Unmounted it again from esx1' in err.value.msg
     assert client.calls[-1] == ('remove', 'esx1', 'shared') and client.mounted['esx1'] == []
+
+
+def test_failed_mount_not_undone_is_a_change():
+    client = FakeClient(fail_mount_on='esx2', fail_remove_on='esx1')
+    with pytest.raises(BackendError) as err:
+        _ensure(client, 'shared')
+    assert 'Unmounting it again from esx1 failed too' in err.value.msg and client.mounted['esx1'] == ['ds-shared']
+    assert err.value.outcome.changed and err.value.outcome.actions == ['created in part']
+
+
+def test_unmount_failing_part_way_is_a_change():
+    client = FakeClient([_nfs('ds-1', 'shared')], mounted={'esx1': ['ds-1'], 'esx2': ['ds-1']}, fail_remove_on='esx2')
+    with pytest.raises(BackendError, match='HostBusy') as err:
+        _ensure(client, 'shared', state='absent')
+    assert err.value.outcome.changed and err.value.outcome.actions == ['deleted in part']
+    assert client.mounted == {'esx1': [], 'esx2': ['ds-1'], 'esx3': []}
+    client = FakeClient([_nfs('ds-1', 'shared')], mounted={'esx1': ['ds-1'], 'esx2': ['ds-1']}, fail_remove_on='esx1')
+    with pytest.raises(BackendError, match='HostBusy') as err:
+        _ensure(client, 'shared', state='absent')
+    assert not err.value.outcome.changed and client.mounted['esx2'] == ['ds-1']
 
 
 # -- unmounting -------------------------------------------------------------------------------------------

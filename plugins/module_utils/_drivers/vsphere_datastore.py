@@ -292,7 +292,10 @@ class VSphereDatastoreDriver(HostScopedDriver):
                                                 spec['source']['dir'], spec['source']['format'])
             except VirtError as exc:
                 if done:
-                    exc.msg = '%s. %s' % (exc.msg, self._undo(name, done))
+                    undone = self._undo(name, done)
+                    exc.msg = '%s. %s' % (exc.msg, undone)
+                    if not undone.startswith('Unmounted'):
+                        exc.details['performed'] = True  # still mounted where this run mounted it: a change
                 raise
             done.append(host)
         return {}
@@ -352,6 +355,8 @@ class VSphereDatastoreDriver(HostScopedDriver):
                 self.client.remove_datastore(dss[host], host, row['ref'], row['name'])
             except BackendError as exc:
                 if not exc.details.get('unsupported') or index:
+                    if index:
+                        exc.details['performed'] = True  # already unmounted from the hosts before this one
                     raise
                 # a server without HostDatastoreSystem.RemoveDatastore (govmomi's simulator): unmounting
                 # from every host that mounts it is removing the datastore from the inventory

@@ -7,7 +7,9 @@ the interface ``_reconcile.ensure`` calls; distributed port groups are read (``l
 A port group of this driver is one name on a set of hosts - the hosts that the placement options
 ``datacenter``/``cluster``/``host`` choose (``vsphere_host.select_hosts``). It is ``present`` when
 it is on every one of them with the desired VLAN; hosts that lack it get it, hosts with another VLAN
-are updated (``UpdatePortGroup``), ``absent`` removes it from each of them. Everything a run needs
+are updated (``UpdatePortGroup``), ``absent`` removes it from each of them. When adding it fails on one
+host, the hosts this run added it to lose it again, so a failed task leaves the port groups as they were
+(or says that it could not, and reports the change). Everything a run needs
 (hosts, their vSwitches and port groups, networks, distributed port groups, VM names) comes from
 one PropertyCollector query, and every option is checked against it before the first write.
 
@@ -24,7 +26,7 @@ A distributed port group is listed as ``type: distributed`` with ``spec`` ``{vla
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
 
 DEFAULT_VSWITCH = 'vSwitch0'
@@ -193,11 +195,37 @@ class VSpherePortgroupDriver(HostScopedDriver):
         return dict((h['name'], self._netsys(h).get('ref')) for h in self.hosts())
 
     def create(self, name, spec):
+        self._add(name, spec, spec['hosts'])
+        return {}
+
+    def _add(self, name, spec, hosts):
+        """Add the port group to ``hosts``; on failure, remove it again where this run added it."""
         refs = self._refs()
         self._stale = True
-        for host in spec['hosts']:
-            self.client.add_portgroup(refs[host], host, name, spec['vswitch'], spec['vlan'])
-        return {}
+        done = []
+        for host in hosts:
+            try:
+                self.client.add_portgroup(refs[host], host, name, spec['vswitch'], spec['vlan'])
+            except VirtError as exc:
+                if done:
+                    undone = self._undo(refs, name, done)
+                    exc.msg = '%s. %s' % (exc.msg, undone)
+                    if not undone.startswith('Removed'):
+                        exc.details['performed'] = True  # the port group stays on some hosts: a change
+                raise
+            done.append(host)
+
+    def _undo(self, refs, name, done):
+        failed = []
+        for host in done:
+            try:
+                self.client.remove_portgroup(refs[host], host, name)
+            except VirtError as exc:
+                failed.append('%s (%s)' % (host, exc.msg))
+        if failed:
+            return ('Removing it again from the hosts this run had added it to failed on %s; it stays there'
+                    % ', '.join(failed))
+        return 'Removed it again from %s, where this run had added it' % ', '.join(done)
 
     def plan_update(self, actual, spec):
         add = [h for h in spec['hosts'] if not actual['hosts'].get(h)]
@@ -206,22 +234,35 @@ class VSpherePortgroupDriver(HostScopedDriver):
         return Plan(changes, details={'add': add, 'update': update, 'spec': spec})
 
     def apply_update(self, actual, plan):
-        refs = self._refs()
         spec = plan.details['spec']
+        refs = self._refs()
         self._stale = True
-        for host in plan.details['add']:
-            self.client.add_portgroup(refs[host], host, actual['name'], spec['vswitch'], spec['vlan'])
-        for host in plan.details['update']:
-            self.client.update_portgroup(refs[host], host, actual['name'], actual['hosts'][host]['vswitch'],
-                                         spec['vlan'])
+        written = False
+        try:
+            for host in plan.details['update']:
+                self.client.update_portgroup(refs[host], host, actual['name'], actual['hosts'][host]['vswitch'],
+                                             spec['vlan'])
+                written = True
+            self._add(actual['name'], spec, plan.details['add'])
+        except VirtError as exc:
+            if written:
+                exc.details['performed'] = True  # VLANs already changed on some hosts
+            raise
         return {}
 
     def delete(self, actual, options):
         refs = self._refs()
         self._stale = True
-        for host, pg in sorted(actual['hosts'].items()):
-            if pg:
-                self.client.remove_portgroup(refs[host], host, actual['name'])
+        written = False
+        try:
+            for host, pg in sorted(actual['hosts'].items()):
+                if pg:
+                    self.client.remove_portgroup(refs[host], host, actual['name'])
+                    written = True
+        except VirtError as exc:
+            if written:
+                exc.details['performed'] = True  # already removed from some hosts
+            raise
         return {}
 
     def steps(self, current, target):
