@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Run the benchmarks (as root, on a machine where tests/env/libvirt-up.sh works).
 #   bench/run.sh fleet [--sizes 20,50,100 --reps 3 ...]   -> bench/results/fleet-<date>.json
+#   bench/run.sh migration [--guests 4 --runs 3 ...]       -> bench/results/migration-<date>.json
+# bench/vsphere_noop.py brings its own simulator and community.vmware: run it directly (bench/README.md).
 # A separate virtualenv holds the `ansible` package, which brings community.libvirt
 # (the loop we compare with); the test suite's venv stays lean.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-fleet}; shift || true
+case "$what" in
+  fleet|migration) ;;
+  *) echo "bench/run.sh runs fleet or migration; bench/vsphere_noop.py is run directly (see bench/README.md)" >&2
+     exit 2 ;;
+esac
 bash "$here/tests/env/libvirt-up.sh"
 venv=${VIRTFLEET_BENCH_VENV:-$HOME/.cache/virtfleet/bench-venv}
 if [ ! -f "$venv/.complete" ]; then

@@ -937,7 +937,7 @@ class VSphereMigrateTarget(VSphereTarget):
         hints.update({
             ('name',): st.sampled_from(list(self.VMS) + [self.prefix + '9']),
             ('host',): VS_PLACEMENT,
-            ('resource_pool',): st.sampled_from(['Resources', 'DC0_C0_RP0', 'vft-fz-nopool']),
+            ('resource_pool',): st.sampled_from(['Resources', 'Resources', 'vft-fz-nopool']),
             ('datastore',): st.sampled_from([VS_DATASTORE, 'LocalDS_1', 'vft-fz-nods']),
             ('folder',): st.sampled_from(['vm', '/DC0/vm']),
             ('timeout',): st.integers(1, 60),
