@@ -490,6 +490,13 @@ class ContainerTarget(Target):
 
 # -- storage (pool, volume, cloud-init seed) --------------------------------------------------------------------
 
+BAD_NFS_SOURCE = {
+    ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
+    ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']), metachar_text),
+                                  min_size=1, max_size=2),
+}
+
+
 class PoolTarget(Target):
     key = module = 'storage_pool'
     stem = 'sp'
@@ -535,9 +542,7 @@ class PoolTarget(Target):
             ('name',): bad_names(self.prefix),
             ('path',): confined_paths(root),
             ('source', 'devices'): st.lists(confined_paths(root), min_size=1, max_size=2),
-            ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
-            ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']),
-                                                    metachar_text), min_size=1, max_size=2),
+            **BAD_NFS_SOURCE,
             ('source', 'name'): bad_names(self.prefix),
             ('wait_timeout',): BAD_INTS,
         })
@@ -790,7 +795,9 @@ class VSphereTarget(Target):
                  ('port',): st.sampled_from([1, 0, -1, 70000, 'x']),
                  ('username',): st.sampled_from(['', 'nobody', 'root']),
                  ('password',): secrets('vpw'),
-                 ('ca_path',): confined_paths(self.dir)})
+                 ('ca_path',): confined_paths(self.dir),
+                 ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '', 'dc0_c0_h0']), metachar_text),
+                 ('cluster',): st.one_of(st.sampled_from(['DC0_C9', '']), metachar_text)})
 
 
 class VSphereVmTarget(VSphereTarget):
@@ -865,8 +872,6 @@ class VSphereNetworkTarget(VSphereTarget):
         bad.update({
             ('name',): bad_names(self.prefix),
             ('vlan',): st.sampled_from([-1, 4096, 2 ** 31, 'x', 1.5, 'ten']),
-            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '', 'dc0_c0_h0']), metachar_text),
-            ('cluster',): st.one_of(st.sampled_from(['DC0_C9', '']), metachar_text),
             ('vswitch',): st.one_of(st.sampled_from(['', 'vSwitch0 ', 'x' * 40]), metachar_text),
         })
         return hints, bad
@@ -907,10 +912,7 @@ class VSphereStoragePoolTarget(VSphereTarget):
             optional={'format': hints[('source', 'format')]})
         bad.update({
             ('name',): bad_names(self.prefix),
-            ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
-            ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']),
-                                                    metachar_text), min_size=1, max_size=2),
-            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '']), metachar_text),
+            **BAD_NFS_SOURCE,
         })
         return hints, bad
 
@@ -944,7 +946,6 @@ class VSphereMigrateTarget(VSphereTarget):
         })
         bad.update({
             ('name',): bad_names(self.prefix),
-            ('host',): st.one_of(st.sampled_from(['DC0_C0_H9', '']), metachar_text),
             ('timeout',): BAD_INTS,
         })
         return hints, bad
