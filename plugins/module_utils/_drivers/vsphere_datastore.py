@@ -292,22 +292,23 @@ class VSphereDatastoreDriver(HostScopedDriver):
                                                 spec['source']['dir'], spec['source']['format'])
             except VirtError as exc:
                 if done:
-                    undone = self._undo(name, done)
-                    exc.msg = '%s. %s' % (exc.msg, undone)
-                    if not undone.startswith('Unmounted'):
+                    undone, report = self._undo(name, done)
+                    exc.msg = '%s. %s' % (exc.msg, report)
+                    if not undone:
                         exc.details['performed'] = True  # still mounted where this run mounted it: a change
                 raise
             done.append(host)
         return {}
 
     def _undo(self, name, done):
+        """Unmount from the hosts in ``done``: ``(whether it worked, what to tell)``."""
         try:
             actual = self.read(name)
             if actual is not None:
                 self._unmount(actual, done)
-            return 'Unmounted it again from %s, where this run had mounted it' % ', '.join(done)
+            return True, 'Unmounted it again from %s, where this run had mounted it' % ', '.join(done)
         except VirtError as exc:
-            return 'Unmounting it again from %s failed too: %s' % (', '.join(done), exc.msg)
+            return False, 'Unmounting it again from %s failed too: %s' % (', '.join(done), exc.msg)
 
     def create(self, name, spec):
         return self._mount(name, spec, [h['name'] for h in self.hosts()])

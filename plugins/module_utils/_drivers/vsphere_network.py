@@ -208,14 +208,15 @@ class VSpherePortgroupDriver(HostScopedDriver):
                 self.client.add_portgroup(refs[host], host, name, spec['vswitch'], spec['vlan'])
             except VirtError as exc:
                 if done:
-                    undone = self._undo(refs, name, done)
-                    exc.msg = '%s. %s' % (exc.msg, undone)
-                    if not undone.startswith('Removed'):
+                    undone, report = self._undo(refs, name, done)
+                    exc.msg = '%s. %s' % (exc.msg, report)
+                    if not undone:
                         exc.details['performed'] = True  # the port group stays on some hosts: a change
                 raise
             done.append(host)
 
     def _undo(self, refs, name, done):
+        """Remove the port group from the hosts in ``done``: ``(whether it worked everywhere, what to tell)``."""
         failed = []
         for host in done:
             try:
@@ -223,9 +224,9 @@ class VSpherePortgroupDriver(HostScopedDriver):
             except VirtError as exc:
                 failed.append('%s (%s)' % (host, exc.msg))
         if failed:
-            return ('Removing it again from the hosts this run had added it to failed on %s; it stays there'
-                    % ', '.join(failed))
-        return 'Removed it again from %s, where this run had added it' % ', '.join(done)
+            return False, ('Removing it again from the hosts this run had added it to failed on %s; it stays there'
+                           % ', '.join(failed))
+        return True, 'Removed it again from %s, where this run had added it' % ', '.join(done)
 
     def plan_update(self, actual, spec):
         add = [h for h in spec['hosts'] if not actual['hosts'].get(h)]
