@@ -968,8 +968,8 @@ class VSphereInfoTarget(VSphereTarget):
     def hints(self):
         hints, bad = self.conn_hints()
         hints[('host',)] = VS_PLACEMENT
-        hints[('name',)] = st.one_of(st.sampled_from(list(VSphereMigrateTarget.VMS) + ['VM Network', VS_DATASTORE,
-                                                                                        'DC0_DVPG0']), text_small)
+        names = list(VSphereMigrateTarget.VMS) + ['VM Network', VS_DATASTORE, 'DC0_DVPG0']
+        hints[('name',)] = st.one_of(st.sampled_from(names), text_small)
         return hints, bad
 
 
