@@ -21,7 +21,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt im
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VSphereClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, VirtError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, SpecError, VirtError
 
 
 def connection_argument_spec(*backends):
@@ -163,6 +163,12 @@ def _libvirt_client(params):
 
 
 def _vsphere_client(params):
+    for key in ('hostname', 'username', 'password', 'ca_path', 'proxy_host'):
+        value = params.get(key)
+        if isinstance(value, str) and any(ord(char) < 0x20 or ord(char) == 0x7f for char in value):
+            # the value is not repeated: it may be the password
+            raise SpecError(key, 'contains a control character (NUL, newline, ...), which a vSphere connection '
+                                 'cannot use; remove it')
     # VMWARE_USER/VMWARE_PASSWORD apply to vSphere only, so a libvirt run never picks them up.
     return VSphereClient(
         params.get('hostname'),
@@ -221,6 +227,8 @@ class Session:
             self.client = CLIENT_FACTORIES[self.backend](params)
         except MissingLibrary as exc:
             self.module.fail_json(msg=missing_required_lib(exc.library), exception=exc.exception)
+        except VirtError as exc:
+            self.module.fail_json(msg=exc.msg, changed=False)
         return self
 
     def __exit__(self, exc_type, exc, _tb):

@@ -332,7 +332,9 @@ def relocate(driver, name, opts):
         check) and returns a ``Plan`` whose ``changes`` name the move, ``details['after']`` the
         predicted view and ``details['notes']`` what the checks found
     ``move(placement, plan)``
-        the write, returning notes; when it fails it raises and the resource is where it was
+        the write, returning notes; when it fails it raises and the resource is where it was, or,
+        when the move ran but did not reach the destination, raises an error marked ``performed``
+        (reported as changed, with the move's actions)
 
     Returns ``(outcome, before, after)`` like ``ensure``; check mode stops after ``precheck``.
     """
@@ -346,7 +348,13 @@ def relocate(driver, name, opts):
         plan = driver.precheck(placement)
         outcome.absorb(plan.details.get('notes'))
         if not opts.check_mode:
-            outcome.absorb(driver.move(placement, plan))
+            try:
+                outcome.absorb(driver.move(placement, plan))
+            except VirtError as exc:
+                if exc.details.get('performed'):
+                    for change in plan.changes:
+                        outcome.did(change)
+                raise
         for change in plan.changes:
             outcome.did(change)
         if opts.check_mode:

@@ -100,6 +100,11 @@ def _run(runner, module, args):
     # a NUL character reached libvirt-python, which raised ValueError
     ('vm_info', {'uri': 'qemu:///system\x00'}, 'is not a libvirt URI'),
     ('storage_pool_info', {'name': 'vft-hd-nul\x00'}, 'libvirt cannot take the value given'),
+    # ssl raised ValueError (embedded null byte) for a NUL in the vSphere CA file's path
+    ('vm_info', {'hostname': '127.0.0.1', 'username': 'u', 'password': 'vft-hd-pw', 'ca_path': '/nonexistent/ca\x00.pem'},
+     'ca_path: contains a control character'),
+    ('network', {'name': 'vft-hd-nul', 'hostname': '127.0.0.1\n', 'username': 'u', 'password': 'vft-hd-pw', 'host': 'h'},
+     'hostname: contains a control character'),
     # lxml raised ValueError for a control character in a value no check covered
     ('vm', {'name': 'vft-hd-nul', 'arch': 'x86_64\x00'}, 'arch: contains the control character U+0000'),
     ('vm', {'name': 'vft-hd-nul', 'cpu': {'model': 'qemu64\x01'}}, 'cpu.model: contains the control character'),

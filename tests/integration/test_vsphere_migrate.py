@@ -109,6 +109,9 @@ def test_storage_vmotion_is_judged_by_the_disks(ansible, vsphere, vsphere_args, 
         # says the datastore did not change instead of reporting a storage vMotion that did not happen
         assert_clean_failure(r, 'vSphere reported the relocation of VM %s done' % name, 'datastore did not change')
         assert real_disks == [DS0] and _where(vsphere, name)[0] == H1
+        # the VM did move to H1: a change (the fuzz run found it reported as changed: false)
+        assert r['changed'] is True and r['actions'] == ['vmotion to host %s' % H1,
+                                                         'storage vmotion to datastore %s' % DS1], r
         assert [ds.name for ds in vsphere_vm(vsphere, name).datastore] == [DS1]  # the list that must not be trusted
         r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS1}, check=True)
         assert r['changed'], r     # still not there, although the VM's datastore list says so

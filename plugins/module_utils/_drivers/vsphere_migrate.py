@@ -144,6 +144,7 @@ class VSphereMigrateDriver:
         moved = self.locate(actual['name'])
         left = [k for k, ok in moved['here'].items() if not ok]
         if left:
+            # the relocation ran: whatever it did move is a change
             raise BackendError('vSphere reported the relocation of VM %s done, but its %s did not change (%s)'
-                               % (actual['name'], ', '.join(left), self.describe(moved)['vsphere']))
+                               % (actual['name'], ', '.join(left), self.describe(moved)['vsphere']), performed=True)
         return {}
