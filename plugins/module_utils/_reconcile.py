@@ -257,8 +257,11 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                         raise
                     if raced or not _converged(driver, name, partial):
                         raise
-                    outcome.warnings.append('%s %s was brought to the same spec by someone else at the same time'
-                                            % (driver.kind, name))
+                    # which of the two made the change cannot be told: reported as one, never hidden
+                    outcome.warnings.append('%s %s was brought to the requested spec while this run\'s update of '
+                                            'it failed (%s): by someone else at the same time, or by the failed '
+                                            'update itself; reported as a change' % (driver.kind, name, exc.msg))
+                    outcome.did('updated: %s' % ', '.join(plan.changes))
                     return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
                 reboot_required = outcome.notes.pop('reboot_required', reboot_required)
             outcome.did('updated: %s' % ', '.join(plan.changes))

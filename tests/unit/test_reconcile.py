@@ -192,7 +192,10 @@ def test_update_raced_to_the_same_spec_is_converged():
             raise BackendError('updating failed: there is an existing dhcp host entry')
     driver = SameTime({'a': {'name': 'a', 'state': 'stopped', 'spec': {'memory': 1}}})
     outcome, _b, after = rc.ensure(driver, 'a', {'memory': 2}, 'present', None, opts())
-    assert after['spec'] == {'memory': 2} and 'same spec by someone else' in outcome.warnings[0]
+    assert after['spec'] == {'memory': 2} and 'brought to the requested spec' in outcome.warnings[0]
+    assert 'existing dhcp host entry' in outcome.warnings[0] and 'someone else' in outcome.warnings[0]
+    # this run's update may be what made the change: it is reported, never hidden
+    assert outcome.changed and outcome.actions == ['updated: memory']
 
 
 def test_a_performed_action_that_did_not_take_counts_as_a_change():
