@@ -4,7 +4,7 @@ A module runs the way Ansible runs it on the managed host: a child process of th
 python (``python -m ansible_collections.virtfleet.virt.plugins.modules.<name> ARGS_FILE``, the
 file holding ``{"ANSIBLE_MODULE_ARGS": {...}}``), against the real daemon. Around each call the
 harness snapshots what the call may change (the run's own libvirt domains, networks, pools and
-volumes; Podman containers, volumes and networks; vSphere VMs) and checks:
+volumes; Podman containers, volumes and networks; vSphere VMs, port groups and datastores) and checks:
 
 - the output is one JSON object; a failure carries a non-empty ``msg``; never a Python traceback
   (``exception`` only for a missing library);
