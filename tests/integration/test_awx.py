@@ -11,12 +11,16 @@ from conftest import REPO
 
 
 def test_execution_environment_definition_is_valid(venv_bin, workdir):
+    # ansible-builder names the file after the container runtime it finds on the PATH (Dockerfile
+    # with docker, Containerfile with podman): name it, so the result does not depend on the machine.
     context = os.path.join(workdir, 'ee-context')
     proc = subprocess.run([os.path.join(venv_bin, 'ansible-builder'), 'create', '-f',
-                           os.path.join(REPO, 'execution-environment.yml'), '--context', context],
+                           os.path.join(REPO, 'execution-environment.yml'), '--context', context,
+                           '--output-filename', 'Containerfile'],
                           cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    containerfile = open(os.path.join(context, 'Containerfile')).read()
+    with open(os.path.join(context, 'Containerfile')) as handle:
+        containerfile = handle.read()
     assert 'requirements.txt' in containerfile and 'bindep.txt' in containerfile
     with open(os.path.join(context, '_build', 'requirements.txt')) as handle:
         assert 'libvirt-python' in handle.read()
