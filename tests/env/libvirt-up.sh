@@ -52,12 +52,21 @@ fi
 
 mkdir -p /var/lib/libvirt/images /var/lib/libvirt/qemu/nvram /var/log/libvirt/qemu /run/libvirt
 
+# The daemons of this mount namespace called NAME: the simulated hosts of twohost-up.sh run their
+# own libvirtd/virtlogd in other mount namespaces (their own /run), which serve other sockets.
+ours_running() { # name -> pids
+  local pid
+  for pid in $(pgrep -x "$1"); do
+    [ "$(readlink "/proc/$pid/ns/mnt")" = "$(readlink /proc/self/ns/mnt)" ] && echo "$pid"
+  done
+  return 0
+}
 start_daemon() { # name, pidfile, args...
   local name=$1 pidfile=$2; shift 2
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  if pgrep -F "$pidfile" -x "$name" >/dev/null 2>&1; then
     return 0
   fi
-  if pgrep -x "$name" >/dev/null; then
+  if [ -n "$(ours_running "$name")" ]; then
     log "$name already running (not started by us)"
     return 0
   fi
