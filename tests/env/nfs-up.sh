@@ -5,7 +5,7 @@
 # cannot (no NFS client or no NFS server in it) -- the only case in which the test may skip.
 # Any other failure is a failure of the test setup.
 set -euo pipefail
-PKGS=(nfs-common nfs-kernel-server rpcbind kmod)
+PKGS=(nfs-common nfs-kernel-server rpcbind)
 
 log() { printf '[nfs-up] %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "nfs-up.sh must run as root" >&2; exit 1; }
