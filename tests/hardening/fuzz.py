@@ -138,20 +138,27 @@ class PlaybookRunner:
         self.env = env
 
     def run(self, module, args, check_mode=False, diff=False, timeout=300):
-        """``(ok_to_parse, result, output, seconds, timed_out)``; ``result`` is the registered dict."""
+        """``(result, output, seconds, timed_out, rc)``: the registered dict of the task (None when the play saved
+        none), ansible-playbook's output and its exit status (None when it timed out).
+
+        The task is not ``ignore_errors``: a failed task fails the host, so ansible-playbook exits 2 as it does for
+        a user; an ``always`` section saves the registered result either way.
+        """
         run_id = uuid.uuid4().hex[:8]
         out = os.path.join(self.workdir, 'result-%s.json' % run_id)
         path = os.path.join(self.workdir, 'play-%s.yml' % run_id)
         keys = ', '.join(yaml_key(k) + ansible_yaml(v) for k, v in args.items())
         with open(path, 'w', encoding='utf-8') as handle:
             handle.write('- hosts: localhost\n  gather_facts: false\n  tasks:\n'
-                         '    - name: fuzzed task\n'
-                         '      virtfleet.virt.%s: {%s}\n'
-                         '      register: result\n      ignore_errors: true\n'
-                         '      check_mode: %s\n      diff: %s\n'
-                         '    - name: save the result\n'
-                         '      ansible.builtin.copy: {content: "{{ result | to_json }}", dest: %s}\n'
-                         '      check_mode: false\n      diff: false\n'
+                         '    - block:\n'
+                         '        - name: fuzzed task\n'
+                         '          virtfleet.virt.%s: {%s}\n'
+                         '          register: result\n'
+                         '          check_mode: %s\n          diff: %s\n'
+                         '      always:\n'
+                         '        - name: save the result\n'
+                         '          ansible.builtin.copy: {content: "{{ result | to_json }}", dest: %s}\n'
+                         '          check_mode: false\n          diff: false\n'
                          % (module, keys, json.dumps(check_mode), json.dumps(diff), json.dumps(out)))
         started = time.monotonic()
         try:
@@ -159,7 +166,7 @@ class PlaybookRunner:
                                   env=self.env, capture_output=True, text=True, timeout=timeout, check=False,
                                   cwd=self.workdir)
         except subprocess.TimeoutExpired:
-            return None, '', time.monotonic() - started, True
+            return None, '', time.monotonic() - started, True, None
         finally:
             os.unlink(path)
         seconds = time.monotonic() - started
@@ -170,21 +177,26 @@ class PlaybookRunner:
             os.unlink(out)
         except (OSError, ValueError):
             result = None
-        return result, output, seconds, False
+        return result, output, seconds, False, proc.returncode
 
 
-def judge_playbook(result, output, timed_out, before, after, check_mode, info, secrets):
-    """Like ``harness.judge`` for a registered result (Ansible wraps module crashes as MODULE FAILURE)."""
+def judge_playbook(result, output, timed_out, before, after, check_mode, info, secrets, rc):
+    """Like ``harness.judge`` for a registered result (Ansible wraps module crashes as MODULE FAILURE).
+
+    ``rc`` is ansible-playbook's own exit status: 0 when the task succeeded, 2 when it failed (the host failed);
+    it is held against the task's ``failed`` flag like a module's exit status (``rc:`` problem).
+    """
     if timed_out:
         return 'timeout', ['timeout: ansible-playbook did not end within its bound']
     if result is None:
-        return 'crash', ['not_json: no registered result: %r' % output[-300:]]
+        return 'crash', ['not_json: no registered result (ansible-playbook rc %s): %r' % (rc, output[-300:])]
     stdout = json.dumps(result)
     # the registered result of a crash: msg "MODULE FAILURE", module_stdout/module_stderr/exception
-    rc = 1 if result.get('failed') else 0
     if 'module_stderr' in result or 'module_stdout' in result:
         stdout = 'MODULE FAILURE ' + stdout
     outcome, problems = judge(rc, stdout, '', False, before, after, check_mode, info, [])
+    if result.get('failed') and rc != 2:
+        problems.append('rc: ansible-playbook exited %s for a failed task (2 expected)' % rc)
     leaks = harness.leaked(secrets, output, json.dumps(result))
     if leaks:
         problems.append('secret_leak: %d secret(s) in the ansible-playbook output or result' % len(leaks))
@@ -272,11 +284,11 @@ def call(target, runner, playbooks, via, args, mode, check_mode, diff):
     daemon = target.daemon()
     before = target.snapshot()
     if via == 'playbook':
-        result, output, seconds, timed_out = playbooks.run(target.module, args, check_mode, diff,
-                                                           timeout=target.timeout + 120)
+        result, output, seconds, timed_out, rc = playbooks.run(target.module, args, check_mode, diff,
+                                                               timeout=target.timeout + 120)
         after = target.snapshot()
         outcome, problems = judge_playbook(result, output, timed_out, before, after, check_mode, target.info,
-                                           secrets)
+                                           secrets, rc)
         changed = bool((result or {}).get('changed'))
         msg = str((result or {}).get('msg'))[:240] if (result or {}).get('msg') is not None else None
         actions = (result or {}).get('actions')
@@ -380,9 +392,7 @@ def main(argv=None):
     if unknown:
         parser.error('unknown targets %s (known: %s)' % (', '.join(unknown), ', '.join(TARGETS)))
     os.environ['VIRTFLEET_COLLECTIONS_PATH'] = harness.collections_root()  # the workers test this checkout
-    podman_path = None
-    if any(k.startswith('container') for k in keys):
-        podman_path = os.environ.get('VIRTFLEET_PODMAN_PATH') or harness.env_script('podman-up.sh')
+    podman = {}  # podman-up.sh's outcome: {'path': ...} or {'error': ...}, found when a Podman target starts
     base = os.path.join(args.base, run_id)
     os.makedirs(base, exist_ok=True)
     stem = os.path.splitext(args.out)[0]
@@ -417,8 +427,18 @@ def main(argv=None):
                 cmd = [sys.executable, os.path.abspath(__file__), '--worker', key, '--run-id', run_id,
                        '--per-module', str(args.per_module), '--seed', str(args.seed), '--out', part,
                        '--base', base, '--playbook-every', str(args.playbook_every), '--log', log_path + '.' + key]
-                if podman_path:
-                    cmd += ['--podman-path', podman_path]
+                if key in PODMAN_TARGETS:
+                    # only the Podman targets need Podman: when it cannot be set up, they fail, the others run
+                    if not podman:
+                        podman.update(podman_setup())
+                    if 'error' in podman:
+                        parts[key] = {'target': key, 'records': [], 'complete': False, 'finished': now(),
+                                      'error': podman['error']}
+                        log.write('%s %s not run: %s\n' % (now(), key, podman['error']))
+                        log.flush()
+                        write_json(args.out, summary(False), indent=1)
+                        continue
+                    cmd += ['--podman-path', podman['path']]
                 # its own session: a Ctrl-C on the terminal reaches this process only, which stops the workers
                 proc = subprocess.Popen(cmd, start_new_session=True)  # pylint: disable=consider-using-with
                 running[key] = (proc, part, False)
@@ -451,6 +471,22 @@ def main(argv=None):
              ', workers failed: ' + ', '.join(errors) if errors else '',
              ', incomplete: ' + ', '.join(incomplete) if incomplete else '', args.out))
     return 1 if problems or errors or not done['complete'] else 0
+
+
+PODMAN_TARGETS = ('container', 'container_info')
+
+
+def podman_setup():
+    """``{'path': podman command}`` ($VIRTFLEET_PODMAN_PATH or tests/env/podman-up.sh), or ``{'error': why not}``."""
+    if os.environ.get('VIRTFLEET_PODMAN_PATH'):
+        return {'path': os.environ['VIRTFLEET_PODMAN_PATH']}
+    try:
+        return {'path': harness.env_script('podman-up.sh')}
+    except subprocess.CalledProcessError as exc:
+        return {'error': 'tests/env/podman-up.sh failed (exit %s): %s'
+                         % (exc.returncode, ((exc.stderr or '') + (exc.stdout or '')).strip()[-1500:])}
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {'error': 'tests/env/podman-up.sh could not run: %s' % exc}
 
 
 def versions():

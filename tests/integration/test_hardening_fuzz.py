@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -27,17 +28,22 @@ sys.path.insert(0, HARDENING)
 
 import harness  # noqa: E402  pylint: disable=wrong-import-position,import-error
 import fuzz  # noqa: E402  pylint: disable=wrong-import-position,import-error
+import snapshots  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
 PER_MODULE = int(os.environ.get('VIRTFLEET_FUZZ_PER_MODULE', '12'))
 SEED = int(os.environ.get('VIRTFLEET_FUZZ_SEED', '8'))
 
 
 @pytest.fixture(scope='module')
-def fuzz_slice(venv_bin, collections_path, podman_path, workdir):
-    """One seeded run of every target, three at a time; ``{target: result}``."""
+def fuzz_slice(venv_bin, collections_path, workdir):
+    """One seeded run of every target, three at a time; ``{target: result}``.
+
+    Each target sets up what it needs itself: fuzz.py runs tests/env/podman-up.sh (or takes
+    $VIRTFLEET_PODMAN_PATH) for the Podman targets only, and each vSphere target starts a simulator of its
+    own; what cannot be set up fails that target (its ``error``), not the others.
+    """
     out = os.path.join(workdir, 'fuzz-slice.json')
-    env = dict(os.environ, VIRTFLEET_VENV_DIR=os.path.dirname(venv_bin), VIRTFLEET_COLLECTIONS_PATH=collections_path,
-               VIRTFLEET_PODMAN_PATH=podman_path)
+    env = dict(os.environ, VIRTFLEET_VENV_DIR=os.path.dirname(venv_bin), VIRTFLEET_COLLECTIONS_PATH=collections_path)
     proc = subprocess.run([os.path.join(venv_bin, 'python'), os.path.join(HARDENING, 'fuzz.py'),
                            '--per-module', str(PER_MODULE), '--seed', str(SEED), '--jobs', '3',
                            '--playbook-every', str(PER_MODULE), '--out', out], env=env, capture_output=True,
@@ -73,6 +79,36 @@ def test_fuzzed_argument_sets_break_no_invariant(fuzz_slice, target):
 def runner(workdir, collections_path, venv_bin):
     return harness.ModuleRunner(os.path.join(workdir, 'regressions'), os.path.join(venv_bin, 'python'),
                                 collections_path)
+
+
+def _variants(name):
+    """``name`` and what a module that cleaned it up instead of refusing it could have made of it."""
+    if not isinstance(name, str):
+        return set()
+    return {name, name.strip(), name.split('\x00')[0], ''.join(c for c in name if c.isprintable()).strip()} - {''}
+
+
+def _made(conn, module, args):
+    """The objects named by the set ``args`` of ``module`` that exist now: ``[(kind, name)]``.
+
+    The names come from the set itself (the VM of vm, each VM of fleet, the network of network, the pool of
+    storage_pool, volume and storage_pool_info), with the variants a module could have normalised them into."""
+    wanted = {'domain': set(), 'network': set(), 'pool': set()}
+    if module == 'vm':
+        wanted['domain'] |= _variants(args.get('name'))
+    elif module == 'fleet':
+        for item in args.get('vms') or []:
+            wanted['domain'] |= _variants(item.get('name') if isinstance(item, dict) else None)
+    elif module == 'network':
+        wanted['network'] |= _variants(args.get('name'))
+    elif module in ('storage_pool', 'storage_pool_info'):
+        wanted['pool'] |= _variants(args.get('name'))
+    elif module == 'volume':
+        wanted['pool'] |= _variants(args.get('pool'))
+    existing = {'domain': [d.name() for d in conn.listAllDomains(0)],
+                'network': [n.name() for n in conn.listAllNetworks(0)],
+                'pool': [p.name() for p in conn.listAllStoragePools(0)]}
+    return sorted((kind, name) for kind, names in existing.items() for name in names if name in wanted[kind])
 
 
 def _run(runner, module, args):
@@ -122,9 +158,10 @@ def _run(runner, module, args):
     ('volume', {'pool': 'vft-hd-nl', 'name': 'x.img\n', 'capacity': 1}, 'is not a valid volume name'),
 ])
 def test_found_by_fuzzing_clear_failures(runner, conn, module, args, fragment):
+    assert _made(conn, module, args) == [], 'left over from an earlier run: remove it first'
     result = _run(runner, module, args)
     assert result['failed'] and fragment in result['msg'], result
-    assert domain_snapshot(conn, 'vft-hd-scalar') is None and domain_snapshot(conn, 'vft-hd-nl') is None
+    assert _made(conn, module, args) == []
 
 
 def test_a_logical_pool_path_other_than_dev_vg_is_refused_not_rewritten_forever(runner, conn):
@@ -155,12 +192,42 @@ def test_a_set_that_fails_validation_never_reaches_libvirt(runner, conn):
             'disks': [{'pool': 'vft-hd-nopool', 'volume': 'v2.img', 'target': 'sda', 'bus': 'usb'},
                       {'pool': 'vft-hd-pool', 'volume': 'v2.img', 'target': 'xvda', 'format': 'qcow2'},
                       {'path': '/nonexistent/a.img', 'device': 'cdrom', 'target': 'sda', 'bus': 'virtio'}]}
+    pools = sorted(p.name() for p in conn.listAllStoragePools(0))
+    daemon = snapshots.daemon_id()
+    assert daemon is not None, 'no libvirtd found by its pid file /run/libvirtd.pid'
     r = _run(runner, 'vm', args)
+    assert snapshots.daemon_id() == daemon, 'libvirtd was restarted during the call: the checks below prove nothing'
     assert r['failed'] and not r['changed'] and r['msg'] == 'disks: two disks have the same target: sda, sda, xvda', r
-    assert domain_snapshot(conn, 'vft-hd-700') is None
-    assert not [p.name() for p in conn.listAllStoragePools(0) if p.name().startswith('vft-hd-')]
-    import snapshots  # pylint: disable=import-outside-toplevel,import-error
-    assert snapshots.daemon_id() is not None and snapshots.daemon_id() == snapshots.daemon_id()
+    assert _made(conn, 'vm', args) == []
+    assert [p for p in sorted(p.name() for p in conn.listAllStoragePools(0)) if p not in pools
+            or p in ('vft-hd-nopool', 'vft-hd-pool')] == []
+
+
+def test_daemon_id_tells_a_restarted_daemon_from_the_same_one(tmp_path):
+    """What the harness uses to notice a libvirtd restart during a call (fuzz.call: captured before, compared
+    after): the same daemon read twice is the same identity; a daemon stopped and started again under the
+    same pid file is another one, even if it got the same pid (the start time differs). A small stand-in daemon
+    (sleep) with a pid file of its own: the system libvirtd is not restarted here (the fault test
+    test_hardening_faults.py::test_libvirtd_killed_during_fleet_converge does, and checks the same)."""
+    pidfile = str(tmp_path / 'daemon.pid')
+    assert snapshots.daemon_id(pidfile) is None
+    identities = []
+    for _restart in range(2):
+        proc = subprocess.Popen(['sleep', '600'])  # pylint: disable=consider-using-with
+        try:
+            with open(pidfile, 'w') as handle:
+                handle.write('%d\n' % proc.pid)
+            first = snapshots.daemon_id(pidfile)
+            time.sleep(0.05)
+            assert first is not None and first[0] == proc.pid and snapshots.daemon_id(pidfile) == first
+            identities.append(first)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert snapshots.daemon_id(pidfile) is None  # stale pid file: no daemon
+        time.sleep(0.05)  # start times are counted in clock ticks (1/100 s)
+    # a restart is told apart even when the new daemon gets the old pid: the start times differ
+    assert identities[0][1] != identities[1][1], identities
 
 
 def test_a_number_for_a_dict_option_is_a_message_not_module_failure(ansible):
@@ -189,7 +256,7 @@ def test_a_value_no_dict_for_a_dict_option_never_shows_the_password(runner, conn
     result = harness.parse_result(stdout)
     assert rc != 0 and result['failed'] and fragment in result['msg'], result
     assert result['invocation']['module_args']['password'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER', result
-    assert domain_snapshot(conn, 'vft-hd-nodict') is None
+    assert _made(conn, module, args) == []
 
 
 @pytest.mark.parametrize('extra, fragment', [
@@ -215,14 +282,22 @@ def test_moving_a_disk_to_the_virtio_bus_keeps_no_usb_address(runner, conn, gues
     assert "bus='virtio'" in domain_snapshot(conn, name)[0]
 
 
-def test_the_fuzz_run_left_nothing_behind(fuzz_slice, conn, podman_path):
+def test_the_fuzz_run_left_nothing_behind_in_libvirt(fuzz_slice, conn):
     """Every target removed everything with its prefix (vft-fz-<stem>-<run id>-)."""
     mine = '-%s-' % fuzz_slice['run_id']
     leftovers = [d.name() for d in conn.listAllDomains(0)] + [n.name() for n in conn.listAllNetworks(0)]
     leftovers += [p.name() for p in conn.listAllStoragePools(0)]
+    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
+
+
+def test_the_fuzz_run_left_nothing_behind_in_podman(fuzz_slice, podman_path):
+    mine = '-%s-' % fuzz_slice['run_id']
+    leftovers = []
     for what in (['ps', '--all', '--format', '{{.Names}}'], ['volume', 'ls', '--format', '{{.Name}}'],
                  ['network', 'ls', '--format', '{{.Name}}']):
-        leftovers += subprocess.run([podman_path] + what, capture_output=True, text=True, check=False).stdout.split()
+        proc = subprocess.run([podman_path] + what, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        leftovers += proc.stdout.split()
     assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
 
 
@@ -273,6 +348,25 @@ def test_a_fuzzed_set_through_ansible_playbook_reaches_the_module_untemplated(wo
     runner = fuzz.PlaybookRunner(os.path.join(workdir, 'playbook-writer'), os.path.join(venv_bin, 'python'),
                                  collections_path)
     tags = {'eq': '=', 'merge': '<<', 'off': 'off', 'hex': '0x10', 'jinja': '{{ 7 * 7 }}', 'x' * 1100: 'long key'}
-    result, output, _seconds, timed_out = runner.run('vm', {'name': 'vft-fz-writer', 'tags': tags}, check_mode=True)
+    result, output, _seconds, timed_out, rc = runner.run('vm', {'name': 'vft-fz-writer', 'tags': tags},
+                                                         check_mode=True)
     assert not timed_out and result is not None, output[-2000:]
     assert result['changed'] and not result.get('failed') and result['vm']['spec']['tags'] == tags, result
+    assert rc == 0, output[-2000:]
+
+
+def test_the_playbook_path_judges_the_exit_status_of_ansible_playbook(workdir, collections_path, venv_bin):
+    """rc on the playbook path is ansible-playbook's own exit status, held against the task's failed flag: 2 for
+    a failed task, 0 for one that succeeded; a status that does not match the flag is a problem."""
+    runner = fuzz.PlaybookRunner(os.path.join(workdir, 'playbook-rc'), os.path.join(venv_bin, 'python'),
+                                 collections_path)
+    failed, output, _seconds, timed_out, rc = runner.run('vm', {'name': 'vft-fz-rc', 'cpu': 2}, check_mode=True)
+    assert not timed_out and failed['failed'] and rc == 2, (rc, output[-2000:])
+    ok, output, _seconds, timed_out, rc_ok = runner.run('vm', {'name': 'vft-fz-rc'}, check_mode=True)
+    assert not timed_out and not ok.get('failed') and rc_ok == 0, (rc_ok, output[-2000:])
+    empty = {'libvirt': {}}
+    assert fuzz.judge_playbook(failed, '', False, empty, empty, True, False, [], rc) == ('failed', [])
+    assert fuzz.judge_playbook(ok, '', False, empty, empty, True, False, [], rc_ok) == ('ok', [])
+    for result, wrong in ((failed, 0), (failed, 1), (ok, 2)):
+        _outcome, problems = fuzz.judge_playbook(result, '', False, empty, empty, True, False, [], wrong)
+        assert [p for p in problems if p.startswith('rc:')], (wrong, problems)
