@@ -34,6 +34,8 @@ FAULT_TESTS = [
     ('pool filesystem full during a volume create',
      'test_hardening_faults.py::test_pool_filesystem_full_during_volume_create'),
     ('vCenter simulator stopped during a task', 'test_hardening_faults.py::test_vcsim_stopped_during_a_task'),
+    ('vSphere vm task killed after the VM was created',
+     'test_hardening_faults.py::test_vsphere_task_killed_after_the_vm_exists_rerun_takes_it_up'),
 ]
 
 FIXED = [
