@@ -10,7 +10,9 @@ takes a TLS key passphrase; the kvm_host role copies key files by path and shows
 Injection: names, titles, descriptions, tags, environment values and labels with XML metacharacters,
 quotes, shell metacharacters, unicode and over-long values are either refused with a clear message or
 stored exactly as given: read back from the daemons byte for byte, never interpreted as XML (no
-injected element), never passed through a shell (a marker file the payloads would create stays absent).
+injected element), never passed through a shell: a marker file the payloads would create stays absent on the
+host and in the container, which the test starts (a control container that runs the payload through a shell
+on purpose shows the marker where the test looks).
 """
 from __future__ import annotations
 
@@ -172,6 +174,17 @@ def _tags_of(xml):
     return dict((t.get('name'), t.text or '') for t in root.iterfind('metadata/{%s}tags/{%s}tag' % (ns, ns)))
 
 
+def _in_container(podman, name, path, workdir):
+    """Whether ``path`` exists in the file system of container ``name`` (which may have exited)."""
+    copy = os.path.join(workdir, 'from-%s' % uuid.uuid4().hex[:6])
+    proc = podman.run('cp', '%s:%s' % (name, path), copy, check=False)
+    if proc.returncode == 0:
+        os.unlink(copy)
+        return True
+    assert 'could not be found' in proc.stderr or 'no such file' in proc.stderr.lower(), proc.stderr
+    return False
+
+
 def test_metacharacters_are_stored_exactly_or_refused(ansible, conn, guests, workdir, podman, podman_path,
                                                       containers):
     name, disk, log = guests.new('inj')
@@ -219,14 +232,30 @@ def test_metacharacters_are_stored_exactly_or_refused(ansible, conn, guests, wor
     assert len(root.findall('title')) == 1 and _tags_of(xml) == tags
     assert results['vm']['vm']['spec']['tags'] == tags and results['vm']['vm']['spec']['title'] == title
 
-    # podman: the exact strings in the container's config; the command ran without a shell
+    # podman: the exact strings in the container's config
     assert not results['ct'].get('failed'), results['ct']
     data = podman.inspect(ct)
     stored_env = dict(e.split('=', 1) for e in data['Config']['Env'])
     assert all(stored_env[k] == v for k, v in env.items())
     assert all(data['Config']['Labels'][k] == v for k, v in labels.items())
     assert data['Config']['Cmd'] == ['echo'] + SHELL.split()
+    # no shell on the host: the module's podman calls (create with the payloads in env, labels, command) made no
+    # marker here
     assert not os.path.exists(MARKER)
+    # no shell in the container: started, it runs echo with the payload as its arguments, which prints them
+    # as they are (through a shell, $(...) and `...` would run touch and print nothing in their place) and
+    # leaves no marker in the container's file system
+    started = podman.run('start', '--attach', ct, check=False)
+    assert started.returncode == 0 and started.stdout == SHELL + '\n', started
+    assert podman.inspect(ct)['State']['ExitCode'] == 0
+    assert not _in_container(podman, ct, MARKER, workdir)
+    assert not os.path.exists(MARKER)
+    # the control: the same payload through a shell in the same image does leave the marker where the checks
+    # above look (so they would see a shell the module used)
+    control = containers.new('injctl')
+    podman.run('create', '--name', control, 'localhost/vft-busybox:latest', 'sh', '-c', 'echo ' + SHELL)
+    ran = podman.run('start', '--attach', control, check=False)
+    assert ran.stdout != SHELL + '\n' and _in_container(podman, control, MARKER, workdir), ran
 
     # refused, each with a clear message naming the option; nothing made
     for key in refused:
