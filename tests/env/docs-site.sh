@@ -30,6 +30,7 @@ docs_venv() {
   if [ ! -x "$venv/bin/antsibull-docs" ] || [ ! -f "$venv/.complete" ]; then
     py=$(command -v python3.11 || command -v python3)
     if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+      apt-get update -qq >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
     fi
     mkdir -p "$(dirname "$venv")"

@@ -4,7 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-/var/lib/virtfleet-test/counter.img}
-command -v nasm >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null
+command -v nasm >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nasm >/dev/null; }
 mkdir -p "$(dirname "$out")"
 nasm -f bin -o "$out.bin" "$here/tests/guest/counter.asm"
 truncate -s 1M "$out.tmp"

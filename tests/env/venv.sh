@@ -10,6 +10,7 @@ venv=${VIRTFLEET_VENV:-$HOME/.cache/virtfleet/venv-$key}
 if [ ! -x "$venv/bin/ansible-playbook" ] || [ ! -f "$venv/.complete" ]; then
   py=$(command -v python3.11 || command -v python3)
   if ! "$py" -c 'import ensurepip, venv' 2>/dev/null; then
+    apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   fi
   rm -rf "$venv"
