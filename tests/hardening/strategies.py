@@ -104,11 +104,18 @@ class Builder:
     generic junk (for options where junk could reach outside the run's own objects).
     ``always`` are top-level options present in every set; ``max_optional`` bounds how many
     other optional options a set (or a nested dict) carries.
+
+    A *valid* set is meant to succeed: ``invalid_only`` are top-level options that no valid set
+    carries (those of the other backend, which the module refuses on this one: they still come
+    in one-bad and chaos sets), and ``coherent`` maps each valid set to a strategy of a set whose
+    options agree with each other and with the objects the target made (a pool's type and path
+    for its name, a subnet of the network's own, the host a VM is on...).
     """
 
     MODES = ('valid',) * 6 + ('one_bad',) * 3 + ('chaos',)
 
-    def __init__(self, spec, hints=None, bad_hints=None, always=(), max_optional=5, exclude=(), rare=()):
+    def __init__(self, spec, hints=None, bad_hints=None, always=(), max_optional=5, exclude=(), rare=(),
+                 invalid_only=(), coherent=None):
         self.spec = spec
         self.hints = hints or {}
         self.bad_hints = bad_hints or {}
@@ -116,21 +123,33 @@ class Builder:
         self.max_optional = max_optional
         self.exclude = set(exclude)
         self.rare = set(rare)  # top-level options that appear in about one set in 25
+        self.invalid_only = set(invalid_only)
+        self.coherent = coherent
 
     # -- the whole argument set ----------------------------------------------------------
     def argsets(self):
         """Strategy of ``(mode, args)``."""
         return st.sampled_from(self.MODES).flatmap(
-            lambda mode: self.options((), self.spec, mode, top=True).map(lambda args: (mode, args)))
+            lambda mode: self.top(mode).map(lambda args: (mode, args)))
+
+    def top(self, mode):
+        """A top-level argument set of ``mode`` (a valid one made coherent)."""
+        sets = self.options((), self.spec, mode, top=True)
+        if mode == 'valid' and self.coherent is not None:
+            sets = sets.flatmap(self.coherent)
+        return sets
 
     def options(self, path, options, mode, top=False):
         """A dict for ``options``; ``mode`` valid, one_bad (one problem) or chaos (many)."""
         required = [k for k, o in options.items() if o.get('required')]
         pinned = [k for k in (self.always if top else ()) if k in options and k not in required]
+        # the options of the other backend: never in a valid set (the module refuses them)
+        skip = self.invalid_only if mode == 'valid' and not path else ()
         optional = sorted(k for k, o in options.items()
                           if not o.get('required') and k not in pinned and (path + (k,)) not in self.exclude
-                          and not (top and k in self.rare))
-        rare = sorted(k for k in self.rare if top and k in options and k not in required and k not in pinned)
+                          and not (top and k in self.rare) and k not in skip)
+        rare = sorted(k for k in self.rare
+                      if top and k in options and k not in required and k not in pinned and k not in skip)
         limit = min(self.max_optional, len(optional))
 
         @st.composite

@@ -10,17 +10,21 @@ vCenter simulator of its own) and removes everything with its prefix at the end.
 from __future__ import annotations
 
 import hashlib
+import importlib
+import ipaddress
+import json
 import os
 import shutil
 import string
 import subprocess
 
 from hypothesis import strategies as st
+from lxml import etree
 
 import snapshots
 from harness import env_script, sh
-from strategies import (Builder, OUT_OF_RANGE, capture_spec, junk_text, long_text, metachar_text, no_log_paths,
-                        text_small, weighted, wrong_scalars)
+from strategies import (Builder, MODULE_PACKAGE, OUT_OF_RANGE, capture_spec, junk_text, long_text, metachar_text,
+                        no_log_paths, text_small, weighted, wrong_scalars)
 
 # A boot sector that halts the CPU (cli; hlt; jmp back): guests that run but cost no CPU time.
 HALT_SECTOR = bytes([0xFA, 0xF4, 0xEB, 0xFD]) + bytes(506) + b'\x55\xaa'
@@ -126,12 +130,19 @@ def define_dir_pool(conn, name, path):
     return pool
 
 
+def vm_only():
+    """The vm module's options that one backend only takes: option -> backends (``vm_backends.ONLY``)."""
+    return importlib.import_module(MODULE_PACKAGE.replace('.modules.', '.module_utils._drivers.') + 'vm_backends').ONLY
+
+
 class Target:
-    """A module under fuzz. Subclasses set the class attributes and ``hints``."""
+    """A module under fuzz. Subclasses set the class attributes and ``hints``; ``coherent`` makes a valid set one
+    that should succeed (its options agreeing with each other and with the objects the target made)."""
 
     key = 'vm'            # name in the report
     module = 'vm'         # module run
     stem = 'vm'           # object name stem
+    backend = 'libvirt'   # the backend its valid sets run on (the other backend's options are invalid there)
     info = False          # an info module: must never report a change
     kinds = ('libvirt',)  # what its snapshot covers
     always = ()
@@ -161,10 +172,23 @@ class Target:
     def hints(self):
         return {}, {}
 
+    def coherent(self, args):
+        """A strategy of the valid set ``args`` made coherent (by default: as it is)."""
+        return st.just(args)
+
+    def invalid_only(self):
+        """The options the module refuses on this target's backend (its ``ONLY`` table, or the vm module's)."""
+        mod = importlib.import_module(MODULE_PACKAGE + self.module)
+        only = getattr(mod, 'ONLY', None)
+        if only is None and 'backend' in self.spec:
+            only = vm_only()
+        return set(k for k, backends in (only or {}).items() if k in self.spec and self.backend not in backends)
+
     def builder(self):
         hints, bad_hints = self.hints()
         return Builder(self.spec, hints, bad_hints, always=self.always, max_optional=self.max_optional,
-                       exclude=self.exclude, rare=self.rare)
+                       exclude=self.exclude, rare=self.rare, invalid_only=self.invalid_only(),
+                       coherent=self.coherent)
 
     def daemon(self):
         """Identity of the daemon the snapshot reads (libvirtd), to notice a restart during a call."""
@@ -190,7 +214,7 @@ class Target:
 
     def conn_hints(self):
         return ({('uri',): st.just('qemu:///system'), ('username',): st.sampled_from(['root', 'vft-fz-user']),
-                 ('password',): secrets('pw')},
+                 ('password',): secrets('pw'), ('backend',): st.sampled_from(['auto', 'libvirt'])},
                 {('uri',): BAD_URIS})
 
 
@@ -274,6 +298,9 @@ class VmTarget(Target):
                                        max_size=3),
             ('xml',): st.sampled_from(XML_FRAGMENTS),
             ('backend',): st.sampled_from(['auto', 'libvirt']),
+            # boot: [] is refused (libvirt would boot from hd anyway, so it would never converge)
+            ('boot',): st.lists(st.sampled_from(['hd', 'cdrom', 'network', 'fd']), min_size=1, max_size=3,
+                                unique=True),
         }
         opt = st.sampled_from
         disk_extra = {'bus': opt(['virtio', 'sata', 'scsi', 'ide', 'usb']), 'cache': opt(['none', 'writeback']),
@@ -339,12 +366,19 @@ class FleetTarget(VmTarget):
         hints, bad = self.conn_hints()
         item_hints, item_bad = self.vm_hints()
         from ansible_collections.virtfleet.virt.plugins.modules import fleet  # pylint: disable=import-outside-toplevel
-        items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5)
-        item = weighted((14, items.options((), items.spec, 'valid')), (3, items.options((), items.spec, 'one_bad')),
-                        (1, wrong_scalars))
-        hints.update({('vms',): st.lists(item, max_size=4), ('workers',): st.integers(1, 8),
+        foreign = set(k for k, backends in vm_only().items() if 'libvirt' not in backends)
+        items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5, invalid_only=foreign)
+        good = items.options((), items.spec, 'valid')
+        # a valid set: valid items, each for a VM of its own (two items for one VM are refused)
+        valid_items = st.lists(good, max_size=4, unique_by=lambda item: item.get('name'))
+        # a partial failure (the other items converge): a one-bad set
+        partial = st.tuples(st.lists(good, max_size=3, unique_by=lambda item: item.get('name')),
+                            weighted((3, items.options((), items.spec, 'one_bad')), (1, wrong_scalars)),
+                            st.integers(0, 3)).map(lambda t: t[0][:t[2]] + [t[1]] + t[0][t[2]:])
+        hints.update({('vms',): valid_items, ('workers',): st.integers(1, 8),
                       ('shutdown_timeout',): st.integers(0, 2), ('wait_timeout',): st.sampled_from([10, 20, 30])})
         bad.update({('vms',): st.one_of(st.sampled_from(['a,b', '', 5, {'name': self.prefix + '0'}, [None], ['x']]),
+                                        partial, partial,
                                         st.lists(items.options((), items.spec, 'chaos'), min_size=1, max_size=3)),
                     ('workers',): st.sampled_from([0, -1, -2 ** 31, 'x', 1.5, 2 ** 40]),
                     ('shutdown_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS})
@@ -362,7 +396,56 @@ BAD_IPV4 = [
 ]
 
 
+def used_subnets(conn):
+    """The IP networks in use on this host: those of every libvirt network (active or not) and every address and
+    route of the root network namespace."""
+    used = []
+    for net in conn.listAllNetworks(0):
+        try:
+            root = etree.fromstring(net.XMLDesc(0).encode('utf-8'))
+        except Exception:  # pylint: disable=broad-except
+            continue  # removed meanwhile
+        for ip in root.findall('ip'):
+            address = ip.get('address')
+            prefix = ip.get('prefix') or ip.get('netmask')
+            if address:
+                try:
+                    used.append(ipaddress.ip_network('%s/%s' % (address, prefix or 24), strict=False))
+                except ValueError:
+                    pass
+    for what in (['addr'], ['route'], ['-6', 'route']):
+        try:
+            entries = json.loads(sh('ip', '-j', *what, check=False).stdout or '[]')
+        except ValueError:
+            entries = []
+        for entry in entries:
+            found = [(a.get('local'), a.get('prefixlen')) for a in entry.get('addr_info', [])]
+            if entry.get('dst') and entry['dst'] != 'default':
+                found.append((entry['dst'], None))
+            for address, prefix in found:
+                try:
+                    used.append(ipaddress.ip_network(address if prefix is None else '%s/%s' % (address, prefix),
+                                                     strict=False))
+                except (TypeError, ValueError):
+                    pass
+    return used
+
+
+def free_subnets(used, candidates, count):
+    """``count`` of ``candidates`` (networks) that overlap none of ``used``."""
+    found = []
+    for net in candidates:
+        if not any(net.version == other.version and net.overlaps(other) for other in used + found):
+            found.append(net)
+            if len(found) == count:
+                return found
+    raise RuntimeError('no %d free subnets among %s...' % (count, candidates[:3]))
+
+
 class NetworkTarget(Target):
+    """Four networks of the run's own: two routed (nat, route or open), one isolated, one attached to a host
+    bridge the target made (mode bridge). A valid set keeps each name's kind and gives it its own bridge name and
+    subnets (free on this host when the target started), DHCP and DNS hosts inside them."""
     key = module = 'network'
     stem = 'net'
     max_optional = 5
@@ -370,25 +453,73 @@ class NetworkTarget(Target):
     def setup(self):
         super().setup()
         seed = int(hashlib.sha256(self.env.run_id.encode()).hexdigest(), 16)
-        self.octets = [(seed + 7 * i) % 250 + 1 for i in range(self.count)]
+        used = used_subnets(self.env.libvirt.conn)
+        v4 = [ipaddress.ip_network('10.%d.%d.0/24' % (251 - (i // 256) % 8, i % 256))
+              for i in ((seed + 7 * n) % 2048 for n in range(2048))]
+        v6 = [ipaddress.ip_network('fd0f:fa:%x::/64' % ((seed + 13 * n) % 65536)) for n in range(256)]
+        self.subnets = free_subnets(used, v4, self.count)
+        self.subnets6 = free_subnets(used, v6, self.count)
         self.bridges = ['vfz%s%d' % (self.env.run_id, i) for i in range(self.count)]
+        # the host bridge of the mode bridge network
+        self.host_bridge = 'vfzhb%s' % self.env.run_id
+        sh('ip', 'link', 'add', self.host_bridge, 'type', 'bridge', check=False)
+        sh('ip', 'link', 'set', self.host_bridge, 'up', check=False)
+
+    def teardown(self):
+        try:
+            super().teardown()
+        finally:
+            sh('ip', 'link', 'del', self.host_bridge, check=False)
+
+    def _host(self, index, number):
+        return str(self.subnets[index].network_address + number)
+
+    def coherent(self, args):
+        return self._coherent(args)
+
+    @st.composite
+    def _coherent(draw, self, args):  # pylint: disable=no-self-argument
+        args = dict(args)
+        names = self.names()
+        if args.get('name') not in names:
+            return args
+        index = names.index(args['name'])
+        net, net6 = self.subnets[index], self.subnets6[index]
+        kind = ('routed', 'routed', 'isolated', 'bridge')[index]
+        if kind == 'bridge':
+            args.update(mode='bridge', bridge=self.host_bridge, ipv4={}, ipv6={}, mtu=0, domain='', dhcp_hosts=[],
+                        dns_hosts=[])
+            return args
+        args['bridge'] = self.bridges[index]
+        args['mode'] = draw(st.sampled_from(['nat', 'nat', 'route', 'open'])) if kind == 'routed' else 'isolated'
+        if 'dhcp_hosts' in args:
+            numbers = draw(st.lists(st.integers(20, 29), max_size=3, unique=True))
+            args['dhcp_hosts'] = [dict({'mac': draw(macs()), 'ip': str(net.network_address + n)},
+                                       **({'name': 'h%d' % n} if draw(st.booleans()) else {})) for n in numbers]
+            if len(set(h['mac'] for h in args['dhcp_hosts'])) != len(args['dhcp_hosts']):
+                args['dhcp_hosts'] = args['dhcp_hosts'][:1]
+        prefix = draw(st.sampled_from([24, 24, 25]))
+        ipv4 = {'address': str(net.network_address + 1), 'prefix': prefix}
+        if draw(st.booleans()):
+            ipv4['dhcp_range'] = {'start': str(net.network_address + 100), 'end': str(net.network_address + 120)}
+        # (an isolated network without ipv4 keeps the one it has; DHCP hosts need one)
+        if kind == 'routed' or 'ipv4' in args or args.get('dhcp_hosts'):
+            args['ipv4'] = ipv4
+        if 'ipv6' in args:
+            ipv6 = {'address': str(net6.network_address + 1), 'prefix': 64}
+            if draw(st.booleans()):
+                ipv6['dhcp_range'] = {'start': str(net6.network_address + 0x100),
+                                      'end': str(net6.network_address + 0x1ff)}
+            args['ipv6'] = ipv6
+        if 'dns_hosts' in args:
+            numbers = draw(st.lists(st.integers(30, 39), min_size=1, max_size=2, unique=True))
+            args['dns_hosts'] = [{'ip': str(net.network_address + n),
+                                  'hostnames': draw(st.lists(st.sampled_from(['a', 'b.fz.test', 'c-1']), min_size=1,
+                                                             max_size=2, unique=True))} for n in numbers]
+        return args
 
     def hints(self):
         hints, bad = self.conn_hints()
-
-        def ipv4(octet):
-            net = '10.251.%d.' % octet
-            return st.fixed_dictionaries({'address': st.sampled_from([net + '1', net + '254'])},
-                                         optional={'prefix': st.sampled_from([24, 25, 28]),
-                                                   'dhcp_range': st.just({'start': net + '100', 'end': net + '150'})})
-
-        def ipv6(octet):
-            net = 'fd0f:fa:%x::' % octet
-            return st.fixed_dictionaries({'address': st.just(net + '1')},
-                                         optional={'prefix': st.just(64),
-                                                   'dhcp_range': st.just({'start': net + '100', 'end': net + '1ff'})})
-        octets = st.sampled_from(self.octets)
-        hosts = octets.map(lambda o: '10.251.%d.%d' % (o, 20 + o % 10))
         hints.update({
             ('name',): st.sampled_from(self.names()),
             ('state',): st.sampled_from(['present', 'active', 'active', 'started', 'inactive', 'absent', 'absent']),
@@ -396,12 +527,31 @@ class NetworkTarget(Target):
             ('bridge',): st.sampled_from(self.bridges),
             ('mtu',): st.sampled_from([0, 1280, 1500, 9000]),
             ('domain',): st.sampled_from(['fz.test', 'example', 'a-b.c_d']),
-            ('ipv4',): octets.flatmap(ipv4), ('ipv6',): octets.flatmap(ipv6),
+            ('wait_timeout',): st.sampled_from([10, 30]),
+        })
+        # for one-bad and chaos sets (a valid set gets these from coherent, for the subnets of its name)
+        indexes = st.integers(0, self.count - 1)
+
+        def ipv4(index):
+            net = self.subnets[index].network_address
+            return st.fixed_dictionaries({'address': st.sampled_from([str(net + 1), str(net + 254)])},
+                                         optional={'prefix': st.sampled_from([24, 25, 28]),
+                                                   'dhcp_range': st.just({'start': str(net + 100),
+                                                                          'end': str(net + 150)})})
+
+        def ipv6(index):
+            net = self.subnets6[index].network_address
+            return st.fixed_dictionaries({'address': st.just(str(net + 1))},
+                                         optional={'prefix': st.just(64),
+                                                   'dhcp_range': st.just({'start': str(net + 0x100),
+                                                                          'end': str(net + 0x1ff)})})
+        hosts = indexes.map(lambda i: self._host(i, 20 + i))
+        hints.update({
+            ('ipv4',): indexes.flatmap(ipv4), ('ipv6',): indexes.flatmap(ipv6),
             ('dhcp_hosts', 'mac'): macs(), ('dhcp_hosts', 'ip'): hosts,
             ('dhcp_hosts', 'name'): st.sampled_from(['web1', 'db-2', 'x_y']),
             ('dns_hosts', 'ip'): st.one_of(hosts, st.just('fd0f:fa::5')),
             ('dns_hosts', 'hostnames'): st.lists(st.sampled_from(['a', 'b.fz.test', 'c-1']), min_size=1, max_size=2),
-            ('wait_timeout',): st.sampled_from([10, 30]),
         })
         bad.update({
             ('name',): bad_names(self.prefix),
@@ -445,7 +595,7 @@ class ContainerTarget(Target):
             ('podman_path',): st.just(podman),
             ('name',): st.sampled_from(self.names()),
             ('state',): st.sampled_from(['present', 'started', 'running', 'running', 'stopped', 'absent']),
-            ('image',): st.sampled_from([self.image, self.image, 'localhost/vft-busybox', 'localhost/vft-fz-none:1']),
+            ('image',): st.sampled_from([self.image, self.image, 'localhost/vft-busybox']),
             ('pull',): st.booleans(),
             ('command',): st.sampled_from(commands),
             ('env',): st.dictionaries(st.sampled_from(['A', 'B_1', 'PATH', 'É', 'x y']),
@@ -453,7 +603,8 @@ class ContainerTarget(Target):
             ('labels',): st.dictionaries(st.sampled_from(['fleet', 'org.x/y', 'ü']), st.one_of(text_small, junk_text),
                                          max_size=3),
             ('ports',): st.lists(st.sampled_from(['42%03d:80' % i for i in range(0, 999, 37)]
-                                                 + ['127.0.0.1::8080', '[::1]:42998:53/udp', '80']), max_size=2),
+                                                 + ['127.0.0.1::8080', '[::1]:42998:53/udp', '80']), max_size=2,
+                                 unique=True),
             ('volumes',): st.lists(st.sampled_from(['%s:/data' % self.host_dir, '%s:/ro:ro' % self.host_dir,
                                                     '%s0vol:/vol' % self.prefix]), max_size=2),
             ('networks',): st.lists(st.sampled_from(['podman', self.network, 'host', 'none']), min_size=1, max_size=2),
@@ -467,7 +618,8 @@ class ContainerTarget(Target):
             ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
             ('name',): bad_names(self.prefix),
             ('image',): st.one_of(st.sampled_from(['--privileged', '-v/:/host', 'a b', '', ' ', 'localhost/x\n',
-                                                   'localhost/UPPER:1', 'localhost/' + 'x' * 300]), wrong_scalars),
+                                                   'localhost/UPPER:1', 'localhost/' + 'x' * 300,
+                                                   'localhost/vft-fz-none:1']), wrong_scalars),
             ('command',): st.one_of(st.sampled_from(['', [], '   ', [None], ['sleep', None]]),
                                     st.lists(junk_text, max_size=3)),
             ('volumes',): st.one_of(st.sampled_from(['x', '/nonexistent-vft:/x', 'relative:/x:rw',
@@ -498,6 +650,9 @@ BAD_NFS_SOURCE = {
 
 
 class PoolTarget(Target):
+    """Pools of the run's own. A valid set keeps each name's kind: dir pools in directories the target made (the
+    set may remove them, with delete_data: they are made again before the next), and an fs pool on an image file
+    holding an ext4 file system."""
     key = module = 'storage_pool'
     stem = 'sp'
     max_optional = 5
@@ -508,6 +663,32 @@ class PoolTarget(Target):
         for path in self.devices:
             with open(path, 'wb') as handle:
                 handle.truncate(64 * 1024 * 1024)
+        sh('mkfs.ext4', '-q', '-F', self.devices[0])
+        root = self.dir
+        # name -> (type, path, source) of a valid set
+        self.profiles = dict(zip(self.names(), [
+            ('dir', os.path.join(root, 'p0'), None),
+            ('dir', os.path.join(root, 'p1'), None),
+            ('fs', os.path.join(root, 'p2'), {'devices': [self.devices[0]], 'format': 'ext4'}),
+            ('dir', os.path.join(root, 'deep', 'a', 'b'), None)]))
+        self.before_call()
+
+    def before_call(self):
+        # the directories a set with delete_data removed
+        for _kind, path, _source in self.profiles.values():
+            if not os.path.isdir(path):
+                os.makedirs(path, exist_ok=True)
+
+    def coherent(self, args):
+        args = dict(args)
+        if args.get('name') in self.profiles:
+            kind, path, source = self.profiles[args['name']]
+            args.update(type=kind, path=path)
+            if source:
+                args['source'] = dict(source)
+            else:
+                args.pop('source', None)
+        return st.just(args)
 
     def teardown(self):
         super().teardown()
@@ -564,10 +745,12 @@ class VolumeTarget(Target):
             handle.write('not an image\n')
         with open(os.path.join(self.files, 'raw.img'), 'rb') as handle:
             self.raw_digest = hashlib.sha256(handle.read()).hexdigest()
+        with open(os.path.join(self.files, 'disk.qcow2'), 'rb') as handle:
+            self.qcow2_digest = hashlib.sha256(handle.read()).hexdigest()
         for index, pool in enumerate(self.pools):
             define_dir_pool(conn, pool, os.path.join(self.dir, 'pool%d' % index))
         self.base = ['base.img', 'base.qcow2']
-        self.restore()
+        self.before_call()  # the base volumes, which the pools see once refreshed
 
     def restore(self):
         changed = False
@@ -586,6 +769,39 @@ class VolumeTarget(Target):
                     self.env.libvirt.conn.storagePoolLookupByName(pool).refresh(0)
                 except Exception:  # pylint: disable=broad-except
                     pass
+
+    def coherent(self, args):
+        """Each name is one kind of volume: new raw, new qcow2, an overlay of base.qcow2, a clone of base.img, an
+        import of disk.qcow2 or of raw.img (with its checksum); a capacity no smaller than its source, and
+        allow_shrink with it (the capacity a set gives may be smaller than the one an earlier set gave)."""
+        args = dict(args)
+        names = self.names()
+        kinds = dict(zip(names + [n + '.qcow2' for n in names[:2]],
+                         ['raw', 'qcow2', 'overlay', 'clone', 'import_qcow2', 'import_raw']))
+        kind = kinds.get(args.get('name'))
+        if kind is None:
+            return st.just(args)
+        if args.get('pool') not in self.pools:
+            args['pool'] = self.pools[0]
+        for key in ('backing_volume', 'clone_from', 'import_from', 'checksum', 'format'):
+            args.pop(key, None)
+        sizes = st.sampled_from(['2MiB', '4MiB', 8, '3 MiB', '1048576B'])
+        if kind in ('raw', 'qcow2'):
+            return st.tuples(sizes, st.booleans()).map(lambda pair: dict(
+                args, capacity=pair[0], allow_shrink=True, **({'format': kind} if pair[1] or kind == 'qcow2' else {})))
+        source = {'overlay': {'backing_volume': 'base.qcow2'}, 'clone': {'clone_from': 'base.img'},
+                  'import_qcow2': {'import_from': os.path.join(self.files, 'disk.qcow2'),
+                                   'checksum': 'sha256:' + self.qcow2_digest},
+                  'import_raw': {'import_from': os.path.join(self.files, 'raw.img'),
+                                 'checksum': 'sha256:' + self.raw_digest}}[kind]
+        fmt = {'overlay': 'qcow2', 'clone': 'raw', 'import_qcow2': 'qcow2', 'import_raw': 'raw'}[kind]
+        args.update(source)
+        if 'capacity' in args:
+            args['allow_shrink'] = True
+        capacity = st.sampled_from(['1MiB', '2MiB', 4]) if 'capacity' in args else st.none()
+        return st.tuples(capacity, st.booleans()).map(lambda pair: dict(
+            args, **dict(([('capacity', pair[0])] if pair[0] is not None else [])
+                         + ([('format', fmt)] if pair[1] else []))))
 
     def hints(self):
         hints, bad = self.conn_hints()
@@ -633,7 +849,7 @@ class SeedTarget(Target):
             secret.map(lambda s: '#!/bin/sh\necho %s > /root/token\n' % s),
             st.just({'packages': ['curl'], 'runcmd': [['echo', '<&>"\'']]}))
         hints.update({
-            ('pool',): st.sampled_from([self.pool, self.prefix + 'nopool']),
+            ('pool',): st.just(self.pool),
             ('name',): st.sampled_from([n + '.iso' for n in self.names()]),
             ('state',): st.sampled_from(['present'] * 3 + ['absent']),
             ('user_data',): user_data,
@@ -645,7 +861,7 @@ class SeedTarget(Target):
                                                   'version: 1\nconfig: []\n']),
         })
         bad.update({
-            ('pool',): bad_names(self.prefix),
+            ('pool',): st.one_of(bad_names(self.prefix), st.just(self.prefix + 'nopool')),
             ('name',): bad_names(self.prefix),
             ('user_data',): st.one_of(wrong_scalars, secret.map(lambda s: s + '\x00'),
                                       st.just('#cloud-config\n: [unbalanced\n'), long_text),
@@ -658,36 +874,146 @@ class SeedTarget(Target):
 
 # -- migration -----------------------------------------------------------------------------------------------------
 
+TWOHOST_BASE = os.environ.get('VIRTFLEET_TWOHOST_DIR', '/var/lib/virtfleet-test/twohost')
+TWOHOST_ADDRESSES = {'hv1': '10.254.77.1', 'hv2': '10.254.77.2'}  # tests/env/twohost-up.sh
+MIGRATE_GUEST = '''<domain type='%(domain_type)s'><name>%(name)s</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type><boot dev='hd'/></os><devices><disk type='file' device='disk'>
+<driver name='qemu' type='raw' cache='none'/><source file='%(disk)s'/><target dev='vda' bus='virtio'/></disk>
+<video><model type='none'/></video><memballoon model='none'/></devices></domain>'''
+
+
 class MigrateTarget(Target):
+    """Migrations between the two simulated hypervisors of tests/env/twohost-up.sh (hv1 and hv2: network
+    namespaces with a libvirtd each, joined by a private link). The module reaches each through its unix socket;
+    the hosts reach each other over TCP. VM 0 runs (live migration), VM 1 is defined and stopped (offline); their
+    disks are in the target's directory, which both hosts see at the same path. A valid set moves a VM from one
+    host to the other (or finds it there already) with options that fit its mode; the snapshot covers both hosts."""
     key = module = 'migrate'
     stem = 'mg'
+    kinds = ('twohost',)
     max_optional = 6
     always = ('timeout',)
     count = 2
+    timeout = 180
 
     def setup(self):
         super().setup()
-        conn = self.env.libvirt.conn
+        self.uris, self.tcp_uris = {}, {}
+        out = sh('bash', os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'env',
+                                      'twohost-up.sh')).stdout
+        for line in out.strip().splitlines():
+            name, uri, tcp_uri = line.split()
+            self.uris[name], self.tcp_uris[name] = uri, tcp_uri
+        self.hosts = sorted(self.uris)
+        self.libvirts = dict((h, snapshots.Libvirt(self.uris[h])) for h in self.hosts)
+        try:
+            self.libvirts['hv1'].conn.getDomainCapabilities(None, None, None, 'kvm', 0)
+            self.domain_type = 'kvm'
+        except Exception:  # pylint: disable=broad-except
+            self.domain_type = 'qemu'
+        self.before_call()
+
+    def where(self, name):
+        """``{host: (active, persistent)}`` of the VM ``name``."""
+        found = {}
+        for host in self.hosts:
+            try:
+                dom = self.libvirts[host].conn.lookupByName(name)
+                found[host] = (bool(dom.isActive()), bool(dom.isPersistent()))
+            except Exception:  # pylint: disable=broad-except
+                pass
+        return found
+
+    def before_call(self):
+        """Bring back a VM no host has any more (VM 0 running, VM 1 stopped), and start VM 0 if it stopped."""
         for index, name in enumerate(self.names()):
+            found = self.where(name)
             disk = os.path.join(self.dir, '%s.img' % name)
-            write_disk(disk)
-            dom = conn.defineXML(
-                "<domain type='kvm'><name>%s</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>"
-                "<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'>"
-                "<driver name='qemu' type='raw'/><source file='%s'/><target dev='vda' bus='virtio'/></disk>"
-                "<video><model type='none'/></video><memballoon model='none'/></devices></domain>" % (name, disk))
-            if index == 0:
-                try:
+            if not os.path.exists(disk):
+                write_disk(disk)
+            if not found:
+                conn = self.libvirts['hv1'].conn
+                dom = conn.defineXML(MIGRATE_GUEST % dict(domain_type=self.domain_type, name=name, disk=disk))
+                if index == 0:
                     dom.create()
+            elif index == 0 and not any(active for active, _persistent in found.values()):
+                try:
+                    self.libvirts[sorted(found)[0]].conn.lookupByName(name).create()
                 except Exception:  # pylint: disable=broad-except
-                    pass  # no KVM: the VM stays defined and stopped
+                    pass
+
+    def daemon(self):
+        return tuple(snapshots.daemon_id(os.path.join(TWOHOST_BASE, h, 'run', 'libvirtd.pid')) for h in self.hosts)
+
+    def snapshot(self):
+        state = dict(('libvirt-' + h, self.libvirts[h].snapshot([self.prefix])) for h in self.hosts)
+        state['files'] = snapshots.files(self.dir)
+        return state
+
+    def teardown(self):
+        for libvirt_state in self.libvirts.values():
+            try:
+                libvirt_state.remove_all([self.prefix])
+            finally:
+                libvirt_state.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def coherent(self, args):
+        return self._coherent(args)
+
+    @st.composite
+    def _coherent(draw, self, args):  # pylint: disable=no-self-argument
+        args = dict(args)
+        names = self.names()
+        if args.get('name') not in names:
+            return args
+        args.update(unsafe=True, undefine_source=True)
+        for key in ('destination_username', 'destination_password', 'copy_storage', 'tls', 'tls_destination',
+                    'post_copy', 'post_copy_after', 'post_copy_after_iterations'):
+            args.pop(key, None)
+        if args['name'] == names[1]:  # defined and stopped: offline
+            args['mode'] = 'offline'
+            args['persistent'] = True
+            for key in ('auto_converge', 'compression', 'parallel_connections', 'bandwidth', 'max_downtime',
+                        'destination_memory_reserve'):
+                args.pop(key, None)
+        else:
+            args['mode'] = 'live'
+            if 'compression' in args:
+                args['compression'] = draw(st.lists(st.sampled_from(['xbzrle', 'mt']), max_size=2, unique=True))
+            if 'migration_uri' in args:
+                args['migration_uri'] = 'tcp://%s' % TWOHOST_ADDRESSES[dest]
+            if 'listen_address' in args:
+                args['listen_address'] = draw(st.sampled_from([TWOHOST_ADDRESSES[dest], '0.0.0.0']))
+            if 'bandwidth' in args:
+                args['bandwidth'] = draw(st.integers(64, 1000))
+            if 'max_downtime' in args:
+                args['max_downtime'] = draw(st.integers(100, 1000))
+            if 'destination_memory_reserve' in args:
+                args['destination_memory_reserve'] = draw(st.sampled_from(['16MiB', 8, '1 MiB']))
+            if 'parallel_connections' in args:
+                args['parallel_connections'] = draw(st.integers(1, 4))
+            if args.get('tunnelled') in (True, 'yes', 'true', 'on', 1):
+                args['peer_to_peer'] = True
+                for key in ('migration_uri', 'listen_address', 'parallel_connections'):
+                    args.pop(key, None)
+        args['timeout'] = draw(st.integers(30, 120))
+        # the direction from the rest of the set: hypothesis draws runs of similar sets, and a run of one direction
+        # would find the VM at its destination after the first set of the run
+        digest = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode('utf-8')).digest()
+        source, dest = ('hv1', 'hv2') if digest[0] % 2 else ('hv2', 'hv1')
+        args.update(uri=self.uris[source], destination=self.tcp_uris[dest], destination_connect_uri=self.uris[dest])
+        return args
 
     def hints(self):
         hints, bad = self.conn_hints()
-        uris = st.sampled_from(['test:///default', 'qemu:///system', 'qemu+tcp://127.0.0.1:1/system',
-                                'qemu+unix:///system?socket=/nonexistent/sock'])
+        # (the TCP URIs only where coherent sets destination_connect_uri too: this host has no route to them)
+        hosts = st.sampled_from([self.uris[h] for h in self.hosts])
+        uris = st.one_of(hosts, st.sampled_from(['test:///default', 'qemu+tcp://127.0.0.1:1/system',
+                                                 'qemu+unix:///system?socket=/nonexistent/sock']))
         hints.update({
-            ('name',): st.sampled_from(self.names() + [self.prefix + '9']),
+            ('uri',): hosts,
+            ('name',): st.sampled_from(self.names()),
             ('destination',): uris, ('destination_connect_uri',): uris,
             ('destination_username',): st.just('root'), ('destination_password',): secrets('dpw'),
             ('migration_uri',): st.sampled_from(['tcp://127.0.0.1:1', 'tcp://[::1]:1', 'tcp://127.0.0.1']),
@@ -699,7 +1025,7 @@ class MigrateTarget(Target):
             ('max_downtime',): st.integers(0, 1000), ('destination_memory_reserve',): VALID_SIZES,
         })
         bad.update({
-            ('name',): bad_names(self.prefix),
+            ('name',): st.one_of(bad_names(self.prefix), st.just(self.prefix + '9')),
             ('destination',): st.one_of(BAD_URIS, junk_text.filter(lambda s: ':' not in s and '+' not in s)),
             ('destination_connect_uri',): BAD_URIS,
             ('timeout',): BAD_INTS,
@@ -727,8 +1053,8 @@ class InfoTarget(Target):
 
     def hints(self):
         hints, bad = self.conn_hints()
-        hints.update({('name',): st.one_of(st.sampled_from(self.names()), text_small),
-                      ('pool',): st.one_of(st.just(self.prefix + 'pool'), text_small)})
+        hints.update({('name',): st.one_of(st.sampled_from(self.names()), st.text(SAFE_WORD, min_size=1, max_size=12)),
+                      ('pool',): st.one_of(st.just(self.prefix + 'pool'), st.text(SAFE_WORD, min_size=1, max_size=12))})
         if 'podman_path' in self.spec:
             hints[('podman_path',)] = st.just(self.env.podman_path)
             bad[('podman_path',)] = st.sampled_from(['/nonexistent/podman', '/bin/false', ''])
@@ -750,6 +1076,7 @@ class VSphereTarget(Target):
     snapshot covers the simulator's VMs, port groups and datastores named with the target's prefix."""
 
     kinds = ('vsphere',)
+    backend = 'vsphere'
     always = VS_CONN
     rare = VS_RARE
     machines = 1  # VMs the simulator makes per cluster and standalone host
@@ -808,6 +1135,20 @@ class VSphereVmTarget(VSphereTarget):
     rare = LIBVIRT_ONLY + VS_RARE
     max_optional = 5
 
+    def coherent(self, args):
+        """x86_64 only; the cluster left out for the standalone host; port groups that exist."""
+        args = dict(args)
+        if 'arch' in args:
+            args['arch'] = 'x86_64'
+        if args.get('host') == 'DC0_H0':
+            args.pop('cluster', None)
+        if isinstance(args.get('interfaces'), list):
+            args['interfaces'] = [dict(nic, network='VM Network') if nic.get('network') == 'vft-fz-nopg' else nic
+                                  for nic in args['interfaces']]
+        if isinstance(args.get('disks'), list):  # ide is for cdroms on vSphere
+            args['disks'] = [dict(disk, bus='scsi') if disk.get('bus') == 'ide' else disk for disk in args['disks']]
+        return st.just(args)
+
     def hints(self):
         hints, bad = self.conn_hints()
         hints.update({
@@ -859,6 +1200,25 @@ class VSphereNetworkTarget(VSphereTarget):
     rare = VS_RARE + ('autostart', 'mode', 'bridge', 'mtu', 'domain', 'ipv4', 'ipv6', 'dhcp_hosts', 'dns_hosts',
                       'restart')
     max_optional = 4
+    # the host of each name's port group: govmomi's simulator refuses a port group name another host already has
+    # (DuplicateName), so a valid set keeps each name on one host, and a cluster-wide one would fail on the second
+    PLACES = ('DC0_C0_H0', 'DC0_C0_H1', 'DC0_H0', 'DC0_C0_H0')
+
+    def coherent(self, args):
+        args = dict(args)
+        if args.get('name') in self.names():
+            index = self.names().index(args['name'])
+            args['host'] = self.PLACES[index]
+            args.pop('cluster', None)
+            if 'vswitch' in args:
+                args['vswitch'] = 'vSwitch0'
+            if 'vlan' in args:  # one VLAN a name: the simulator cannot change a port group (UpdatePortGroup)
+                args['vlan'] = (0, 10, 20, 4095)[index]
+        # a port group is present or absent, and changes at once (restart is libvirt's)
+        if args.get('state') in ('active', 'inactive'):
+            args['state'] = 'present'
+        args.pop('restart', None)
+        return st.just(args)
 
     def hints(self):
         hints, bad = self.conn_hints()
@@ -892,6 +1252,24 @@ class VSphereStoragePoolTarget(VSphereTarget):
         workdir = os.readlink('/proc/%d/cwd' % int(self.facts['pid']))
         for name in self.names():
             os.makedirs(os.path.join(workdir, name), exist_ok=True)
+
+    def coherent(self, args):
+        """Each name is one export of one server (a datastore is never remounted from another), on a host."""
+        args = dict(args)
+        if args.get('name') in self.names():
+            index = self.names().index(args['name'])
+            source = {'hosts': [('nfs.vft.example', '127.0.0.1', 'nfs2.vft.example', 'nfs.vft.example')[index]],
+                      'dir': '/export/vft-fz-%d' % index}
+            if isinstance(args.get('source'), dict) and 'format' in args['source']:
+                source['format'] = 'nfs'
+            args.update(source=source, type='netfs')
+            if args.get('host') is None:
+                args['host'] = 'DC0_C0_H0'
+            if args['host'] == 'DC0_H0':  # the standalone host is in no cluster
+                args.pop('cluster', None)
+        if args.get('state') == 'inactive':  # a datastore is mounted or not
+            args['state'] = 'present'
+        return st.just(args)
 
     def hints(self):
         hints, bad = self.conn_hints()
@@ -934,10 +1312,23 @@ class VSphereMigrateTarget(VSphereTarget):
     def watched(self):
         return [self.prefix] + list(self.VMS)
 
+    def coherent(self, args):
+        """A VM that exists, moved to a host (in the cluster, or the standalone one), a pool and datastore there."""
+        args = dict(args)
+        if args.get('host') is None:
+            args['host'] = 'DC0_C0_H1'
+        if args['host'] == 'DC0_H0':
+            args.pop('cluster', None)
+        if 'resource_pool' in args:
+            args['resource_pool'] = 'Resources'
+        if 'datastore' in args:
+            args['datastore'] = VS_DATASTORE
+        return st.just(args)
+
     def hints(self):
         hints, bad = self.conn_hints()
         hints.update({
-            ('name',): st.sampled_from(list(self.VMS) + [self.prefix + '9']),
+            ('name',): st.sampled_from(list(self.VMS)),
             ('host',): VS_PLACEMENT,
             ('resource_pool',): st.sampled_from(['Resources', 'Resources', 'vft-fz-nopool']),
             ('datastore',): st.sampled_from([VS_DATASTORE, 'LocalDS_1', 'vft-fz-nods']),
@@ -945,7 +1336,7 @@ class VSphereMigrateTarget(VSphereTarget):
             ('timeout',): st.integers(1, 60),
         })
         bad.update({
-            ('name',): bad_names(self.prefix),
+            ('name',): st.one_of(bad_names(self.prefix), st.just(self.prefix + '9')),
             ('timeout',): BAD_INTS,
         })
         return hints, bad
@@ -969,8 +1360,14 @@ class VSphereInfoTarget(VSphereTarget):
         hints, bad = self.conn_hints()
         hints[('host',)] = VS_PLACEMENT
         names = list(VSphereMigrateTarget.VMS) + ['VM Network', VS_DATASTORE, 'DC0_DVPG0']
-        hints[('name',)] = st.one_of(st.sampled_from(names), text_small)
+        hints[('name',)] = st.one_of(st.sampled_from(names), st.text(SAFE_WORD, min_size=1, max_size=12))
         return hints, bad
+
+    def coherent(self, args):
+        """host_info describes one host: a valid set names it."""
+        if self.module == 'host_info' and args.get('host') is None:
+            args = dict(args, host='DC0_C0_H0')
+        return st.just(args)
 
 
 def load_vcsim(state_dir):
