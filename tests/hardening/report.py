@@ -264,8 +264,8 @@ def render(fuzz, faults_dir):
         '`main()`): six in ten *valid* (values from the spec\'s types and choices, names and paths of the run\'s '
         'own objects), three in ten with *one* problem (a wrong type, an out-of-range integer, an unknown '
         'choice, XML or shell metacharacters, unicode, an over-long string, an unknown option or a missing '
-        'required one), one in ten *chaos* (many). Two in ten run in check mode, three in ten with `--diff`; a '
-        'quarter of the successful changing sets run a second time, which must report no change. For every '
+        'required one), one in ten *chaos* (many). Two in ten run in check mode, three in ten with `--diff`; '
+        'every successful changing set runs a second time, which must report no change. For every '
         'set: the result is one JSON object with a `msg` when it failed, never a traceback (`exception` only '
         'for a missing library); a call that reports `changed: false` -- a failure included -- and every '
         'check-mode call leave the daemon\'s state as it was (the domains, networks, pools and volumes, Podman '
@@ -302,9 +302,8 @@ def render(fuzz, faults_dir):
         '`container*` run against Podman, the rest against libvirtd. The simulator refuses a port group name that '
         'another host already uses (DuplicateName; vSphere allows it) and moves no disk files in a storage vMotion: '
         'the network@vsphere and migrate@vsphere failures in those words come from it, and each was checked like '
-        'any other (nothing changed, or the change reported). The fuzz run has no second libvirtd, so every libvirt '
-        '`migrate` set fails at the latest when it reaches for its destination; successful migrations are tested in '
-        '`tests/integration/test_migrate.py`.')
+        'any other (nothing changed, or the change reported). The libvirt `migrate` target moves its VMs between the '
+        'two simulated hypervisors of `tests/env/twohost-up.sh`.')
     add('')
     problems = [(t['target'], r) for t in fuzz['targets'] for r in t.get('records') or [] if r['problems']]
     add('### Invariant violations')
