@@ -10,9 +10,10 @@ How the simulator (Debian's golang-github-vmware-govmomi-dev 0.24) mounts NFS, a
   (``tests/env/vcsim-up.sh`` starts it in ``<state dir>/nas``; the fixture asks /proc where it runs).
   No NFS server is contacted.
 - The datastore's moid is made of server and export, so every test mounts its own export.
-- It has no ``HostDatastoreSystem.RemoveDatastore``: the module then removes the datastore as a whole
-  (``Destroy_Task``) when it unmounts it from every host that mounts it, and refuses (changing nothing) an
-  unmount from only some of them. The tests accept both, as a server with RemoveDatastore would do it.
+- It has no ``HostDatastoreSystem.RemoveDatastore`` (MethodNotFound): the module then removes the datastore as
+  a whole (``Destroy_Task``) when it unmounts it from every host that mounts it, and refuses (changing nothing)
+  an unmount from only some of them. ``test_cluster_mount`` asserts that refusal word for word;
+  ``test_unmount_from_one_host_of_two`` is what a server with RemoveDatastore does, xfail(strict) here.
 - A datastore mounted on two hosts stays behind in the datastore folder as a dangling reference after
   ``Destroy_Task``; the helpers here read datastores through the PropertyCollector, which skips it.
 - It keeps only the first server address of an NFS 4.1 mount (no ``remoteHostNames``), so NFS 4.1 is
@@ -267,17 +268,12 @@ def test_cluster_mount(ansible, vsphere, vsphere_args, nfs):
     r = _pool(ansible, vsphere_args, _mount_args(name, export, cluster=CLUSTER))
     assert r['changed'] is False and not r.get('failed'), r
 
-    # unmounted from one host of the two
+    # unmounted from one host of the two: the simulator has no RemoveDatastore, and the datastore as a whole
+    # stays for the other host, so the run is refused and nothing changes (test_unmount_from_one_host_of_two)
     r = _pool(ansible, vsphere_args, {'name': name, 'host': HOST, 'state': 'absent'})
-    if r.get('failed'):
-        # the simulator has no RemoveDatastore, and the datastore as a whole stays for the other host
-        assert_clean_failure(r, 'unmounting datastore %s from host %s failed' % (name, HOST), 'MethodNotFound',
-                             'also mounted on %s' % HOST2, 'nothing was changed')
-        assert r['changed'] is False
-        assert mounts(vsphere, name) == [HOST, HOST2]
-    else:
-        assert r['changed'] and r['pool'] == {}, r
-        assert mounts(vsphere, name) == [HOST2]
+    assert_clean_failure(r)
+    assert r['msg'] == unmount_unsupported(vsphere, name, HOST, [HOST2]) and r['changed'] is False, r
+    assert mounts(vsphere, name) == [HOST, HOST2]
 
     # unmounted from the cluster
     r = _pool(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'state': 'absent'})
@@ -285,6 +281,39 @@ def test_cluster_mount(ansible, vsphere, vsphere_args, nfs):
     assert mounts(vsphere, name) is None
     r = _pool(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'state': 'absent'})
     assert r['changed'] is False and not r.get('failed'), r
+
+
+NO_REMOVE_DATASTORE = ('govmomi\'s simulator does not implement HostDatastoreSystem.RemoveDatastore '
+                       '(MethodNotFound): a datastore cannot be unmounted from some of the hosts that mount it')
+
+
+class SimulatorLacks(Exception):
+    """The step the simulator cannot do failed exactly the known way (the xfail reason says which)."""
+
+
+def unmount_unsupported(si, name, host, others):
+    """The exact message of unmounting ``name`` from ``host`` alone on the simulator (no RemoveDatastore)."""
+    dss = vsphere_host(si, host).configManager.datastoreSystem
+    return ('unmounting datastore %s from host %s failed: HostDatastoreSystem:%s does not implement: '
+            'RemoveDatastore [MethodNotFound]; the datastore is also mounted on %s, so it cannot be removed as a '
+            'whole instead - nothing was changed' % (name, host, dss._moId, ', '.join(others)))
+
+
+@pytest.mark.xfail(raises=SimulatorLacks, strict=True, reason=NO_REMOVE_DATASTORE)
+def test_unmount_from_one_host_of_two(ansible, vsphere, vsphere_args, nfs):
+    name, export = nfs.new()
+    r = _pool(ansible, vsphere_args, _mount_args(name, export, cluster=CLUSTER))
+    assert not r.get('failed') and r['changed'], r
+    assert mounts(vsphere, name) == [HOST, HOST2]
+    r = _pool(ansible, vsphere_args, {'name': name, 'host': HOST, 'state': 'absent'}, diff=True)
+    if r.get('msg') == unmount_unsupported(vsphere, name, HOST, [HOST2]):
+        raise SimulatorLacks(r['msg'])
+    assert not r.get('failed') and r['changed'] and r['actions'] == ['deleted'] and r['pool'] == {}, r
+    assert r['diff']['before']['spec']['hosts'] == [HOST], r
+    assert mounts(vsphere, name) == [HOST2]
+    r = _pool(ansible, vsphere_args, {'name': name, 'host': HOST, 'state': 'absent'})
+    assert r['changed'] is False and not r.get('failed'), r
+    assert mounts(vsphere, name) == [HOST2]
 
 
 def test_nfs41_on_a_standalone_host(ansible, vsphere, vsphere_args, nfs):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from urllib.parse import quote
 
 import pytest
 
@@ -10,6 +12,7 @@ from conftest import assert_clean_failure, vsphere_snapshot, vsphere_vm
 pytest.importorskip('pyVmomi')
 
 CLUSTER, DATASTORE, PORTGROUP, DVPG = 'DC0_C0', 'LocalDS_0', 'VM Network', 'DC0_DVPG0'
+TAG_PREFIX, PENDING_KEY = 'virtfleet.tags.', 'virtfleet.pending'  # where the driver keeps them: extraConfig
 
 
 def _vm(ansible, conn, args, **kwargs):
@@ -23,11 +26,71 @@ def _extra(vm):
     return dict((k, v) for k, v in found.items() if v != '')
 
 
+def _tags(vm):
+    """The tags the driver wrote: extraConfig virtfleet.tags.<quoted name> = JSON value (empty: removed)."""
+    return dict((key, value) for key, value in _extra(vm).items() if key.startswith(TAG_PREFIX))
+
+
+def _tag_entry(key, value):
+    return TAG_PREFIX + quote(key, safe=''), json.dumps(value)
+
+
+def _tagged(si, key, value):
+    """Names of every VM on the simulator whose tag ``key`` is ``value``, read through the PropertyCollector
+    (which skips the dangling references the simulator may leave behind)."""
+    from pyVmomi import vim, vmodl
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    pc = vmodl.query.PropertyCollector
+    try:
+        spec = pc.FilterSpec(
+            objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[
+                pc.TraversalSpec(name='view', path='view', skip=False, type=vim.view.ContainerView)])],
+            propSet=[pc.PropertySpec(type=vim.VirtualMachine, pathSet=['name', 'config.extraConfig'], all=False)])
+        found = []
+        for item in content.propertyCollector.RetrieveContents([spec]):
+            props = dict((p.name, p.val) for p in item.propSet)
+            extra = dict((o.key, o.value) for o in props.get('config.extraConfig') or [])
+            if extra.get(_tag_entry(key, value)[0]) == _tag_entry(key, value)[1]:
+                found.append(props['name'])
+        return sorted(found)
+    finally:
+        view.Destroy()
+
+
+def _unique(stem):
+    """A tag value of this run only: the simulator can be kept between runs (VIRTFLEET_KEEP_ENV)."""
+    return 'vft-%s-%s' % (stem, uuid.uuid4().hex[:8])
+
+
+def _devices(vm, kind):
+    from pyVmomi import vim
+    return sorted((d for d in vm.config.hardware.device if isinstance(d, kind(vim))), key=lambda d: d.key)
+
+
+def _nics(vm):
+    return _devices(vm, lambda vim: vim.vm.device.VirtualEthernetCard)
+
+
+def _disks(vm):
+    return _devices(vm, lambda vim: vim.vm.device.VirtualDisk)
+
+
+def _nic_network(vm, nic):
+    """The port group name of ``nic`` from its backing (standard: deviceName; distributed: portgroupKey)."""
+    port = getattr(nic.backing, 'port', None)
+    if port is not None:
+        return [n.name for n in vm.network if getattr(n, 'key', None) == port.portgroupKey][0]
+    return nic.backing.deviceName
+
+
 def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     name = vsphere_vms.new('life')
+    fleet = _unique('life')
+    assert _tagged(vsphere, 'fleet', fleet) == []
     args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 64, 'vcpus': 1,
             'disks': [{'size': '1GiB'}], 'interfaces': [{'network': PORTGROUP}],
-            'tags': {'fleet': 'it', 'empty': '', 'ünï': 'a "b"\nc'}, 'description': 'web tier'}
+            'tags': {'fleet': fleet, 'empty': '', 'ünï': 'a "b"\nc'}, 'description': 'web tier'}
 
     # create: one VM in the cluster, on the datastore, with a new 1 GiB disk and one NIC
     r = _vm(ansible, vsphere_args, args)
@@ -43,8 +106,14 @@ def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     assert vm['vsphere']['cluster'] == CLUSTER and vm['vsphere']['datastore'] == DATASTORE
     real = vsphere_vm(vsphere, name)
     assert real.config.hardware.memoryMB == 64 and real.config.annotation == 'web tier'
-    assert _extra(real)['virtfleet.tags.fleet'] == '"it"'
+    assert _tags(real) == dict(_tag_entry(k, v) for k, v in args['tags'].items())
+    assert _tagged(vsphere, 'fleet', fleet) == [name]
     assert real.runtime.host.parent.name == CLUSTER
+    (real_nic,), (real_disk,) = _nics(real), _disks(real)
+    assert (type(real_nic).__name__, _nic_network(real, real_nic)) == ('vim.vm.device.VirtualVmxnet3', PORTGROUP)
+    assert real_nic.macAddress.lower() == nic['mac']
+    assert real_disk.capacityInKB == 1024 * 1024
+    assert real_disk.backing.fileName == '[%s] %s' % (DATASTORE, disk['volume'])
 
     # the same task again: nothing changes and nothing is written
     before = vsphere_snapshot(vsphere, name)
@@ -77,7 +146,8 @@ def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     r = _vm(ansible, vsphere_args, grown)
     assert r['changed'] and r['reboot_required'] is True, r
     assert 'memory' in r['vm']['pending_restart'] and r['vm']['spec']['memory'] == 256
-    assert vsphere_vm(vsphere, name).config.hardware.memoryMB == 128
+    real = vsphere_vm(vsphere, name)
+    assert real.config.hardware.memoryMB == 128 and _extra(real)[PENDING_KEY] == json.dumps({'memory': 256})
     before = vsphere_snapshot(vsphere, name)
     r = _vm(ansible, vsphere_args, grown)
     assert r['changed'] is False and r['reboot_required'] is True, r
@@ -88,7 +158,7 @@ def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     assert r['changed'] and r['reboot_required'] is False and r['actions'] == ['shutdown', 'start'], r
     real = vsphere_vm(vsphere, name)
     assert real.config.hardware.memoryMB == 256 and real.runtime.powerState == 'poweredOn'
-    assert r['vm']['pending_restart'] == []
+    assert r['vm']['pending_restart'] == [] and PENDING_KEY not in _extra(real)
 
     # a second NIC (distributed port group) and a grown disk go to the running VM
     more = dict(grown, disks=[{'size': '2GiB'}], interfaces=[{'network': PORTGROUP}, {'network': DVPG}])
@@ -97,12 +167,27 @@ def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     assert [n['source'] for n in r['vm']['spec']['interfaces']] == [PORTGROUP, DVPG]
     assert r['vm']['spec']['interfaces'][0]['mac'] == nic['mac']
     assert r['vm']['spec']['disks'][0]['size'] == 2048 and r['vm']['spec']['disks'][0]['volume'] == disk['volume']
+    real = vsphere_vm(vsphere, name)
+    nics, disks = _nics(real), _disks(real)
+    assert [_nic_network(real, n) for n in nics] == [PORTGROUP, DVPG]
+    assert [type(n).__name__ for n in nics] == ['vim.vm.device.VirtualVmxnet3'] * 2
+    # the first NIC keeps its MAC. Not proof that it was not replaced: govmomi's simulator gives a NIC re-created
+    # in its slot the same device key and the same generated MAC (checked through pyvmomi)
+    assert (nics[0].key, nics[0].macAddress) == (real_nic.key, real_nic.macAddress)
+    assert nics[1].macAddress and nics[1].macAddress != real_nic.macAddress
+    assert [(d.key, d.backing.fileName, d.capacityInKB) for d in disks] == \
+        [(real_disk.key, real_disk.backing.fileName, 2 * 1024 * 1024)]  # the same disk file, grown
+    assert real.runtime.powerState == 'poweredOn'
     assert not _vm(ansible, vsphere_args, more)['changed']
 
     # tags: replaced exactly, removed ones are gone
-    r = _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': 'it2'}})
-    assert r['changed'] and r['vm']['spec']['tags'] == {'fleet': 'it2'}, r
-    assert not _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': 'it2'}})['changed']
+    fleet2 = _unique('life2')
+    assert _tagged(vsphere, 'fleet', fleet2) == []
+    r = _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': fleet2}})
+    assert r['changed'] and r['vm']['spec']['tags'] == {'fleet': fleet2}, r
+    assert _tags(vsphere_vm(vsphere, name)) == dict([_tag_entry('fleet', fleet2)])
+    assert _tagged(vsphere, 'fleet', fleet) == [] and _tagged(vsphere, 'fleet', fleet2) == [name]
+    assert not _vm(ansible, vsphere_args, {'name': name, 'tags': {'fleet': fleet2}})['changed']
 
     # pause (suspend), resume, stop
     r = _vm(ansible, vsphere_args, {'name': name, 'state': 'paused'})
@@ -136,6 +221,9 @@ def test_hot_add_applies_live_and_delete_volumes(ansible, vsphere, vsphere_args,
     # shrinking memory is never live: pending until the restart
     r = _vm(ansible, vsphere_args, dict(args, memory=96, vcpus=2))
     assert r['reboot_required'] is True and r['vm']['pending_restart'] == ['memory', 'max_memory'], r
+    real = vsphere_vm(vsphere, name)
+    assert (real.config.hardware.memoryMB, real.config.hardware.numCPU) == (128, 2)
+    assert real.runtime.powerState == 'poweredOn' and _extra(real)[PENDING_KEY] == json.dumps({'memory': 96})
     # absent with delete_volumes destroys the VM with its disk files
     volume = r['vm']['spec']['disks'][0]['volume']
     r = _vm(ansible, vsphere_args, {'name': name, 'state': 'absent', 'delete_volumes': True, 'force': True,
@@ -154,19 +242,26 @@ def test_check_mode_create_creates_nothing(ansible, vsphere, vsphere_args, vsphe
     assert vsphere_vm(vsphere, name) is None
 
 
-def test_vm_info_same_shape_and_filters(ansible, vsphere_args, vsphere_vms):
+def test_vm_info_same_shape_and_filters(ansible, vsphere, vsphere_args, vsphere_vms):
+    fleet_a, fleet_b = _unique('vinfo-a'), _unique('vinfo-b')
+    assert _tagged(vsphere, 'fleet', fleet_a) == [] and _tagged(vsphere, 'fleet', fleet_b) == []
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': fleet_a}))
+    assert not r.get('failed') and r['vms'] == [], r
     created = {}
-    for index, tags in enumerate(({'fleet': 'vinfo-a'}, {'fleet': 'vinfo-a', 'role': 'db'}, {'fleet': 'vinfo-b'})):
+    for index, tags in enumerate(({'fleet': fleet_a}, {'fleet': fleet_a, 'role': 'db'}, {'fleet': fleet_b})):
         name = vsphere_vms.new('info%d' % index)
         r = _vm(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32,
                                         'tags': tags, 'state': 'running' if index == 0 else 'present'})
         assert r['changed'], r
         created[name] = r['vm']
     names = sorted(created)
-    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': 'vinfo-a'}))
+    assert _tagged(vsphere, 'fleet', fleet_a) == names[:2] and _tagged(vsphere, 'fleet', fleet_b) == names[2:]
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': fleet_a}))
     assert [vm['name'] for vm in r['vms']] == names[:2], r
-    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': 'vinfo-a'}, states=['running']))
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': fleet_a}, states=['running']))
     assert [vm['name'] for vm in r['vms']] == names[:1]
+    r = ansible.task('vm_info', dict(vsphere_args, tags={'fleet': fleet_a, 'role': 'db'}))
+    assert [vm['name'] for vm in r['vms']] == names[1:2], r
     r = ansible.task('vm_info', dict(vsphere_args, name=names[1]))
     assert r['vms'] == [created[names[1]]] and not r['changed']
     r = ansible.task('vm_info', dict(vsphere_args, name='vft-does-not-exist'))
