@@ -18,7 +18,7 @@ import uuid
 
 import libvirt
 
-from conftest import assert_clean_failure, serial_ticks, sha256_file, wait_ticks
+from conftest import assert_clean_failure, serial_ticks, sha256_file, wait_new_ticks, wait_ticks
 
 
 def _args(twohost, name, src='hv1', dst='hv2', **extra):
@@ -38,9 +38,8 @@ def _domains(host):
 
 
 def assert_counting_since(log, before, more=5):
-    """The guest keeps counting past ``before`` and the whole log never went backwards (no reboot)."""
-    wait_ticks(log, before + more, timeout=30)
-    ticks = serial_ticks(log)
+    """The guest prints ``more`` new ticks, past ``before``, and the whole log never went backwards (no reboot)."""
+    ticks = wait_new_ticks(log, more, before)
     assert ticks[0] == 0, 'the log starts at the first boot'
     backwards = [(a, b) for a, b in zip(ticks, ticks[1:]) if b <= a]
     assert not backwards, 'the counter went backwards (the guest restarted): %s' % backwards[:5]
@@ -172,9 +171,11 @@ def test_offline_migration(ansible, twohost, sim_guests):
     r = ansible.task('migrate', args)
     assert r['changed'] is False and r['actions'] == [], r
 
-    # it starts on the destination from the migrated definition
+    # it starts on the destination from the migrated definition: the (shared) log was empty until then
+    assert serial_ticks(guest.log) == []
     dom.create()
-    wait_ticks(guest.log)
+    assert_counting_since(guest.log, 0)
+    assert hv2.qemu_pid(guest.name) and hv1.domain(guest.name) is None
 
 
 def test_copy_storage_between_private_directories(ansible, twohost, sim_guests):
@@ -294,6 +295,7 @@ def test_failures_mid_migration_leave_the_guest_running_on_the_source(ansible, t
 def test_prechecks_fail_before_anything_moves(ansible, twohost, sim_guests):
     hv1, hv2 = twohost['hv1'], twohost['hv2']
     guest = sim_guests.new('hv1', storage='shared')
+    running_since = wait_ticks(guest.log)
     stopped = sim_guests.new('hv1', storage='shared', start=False)
     suffix = uuid.uuid4().hex[:6]
     # a network and a storage pool that exist on hv1 only, used by a third VM
@@ -364,9 +366,10 @@ def test_prechecks_fail_before_anything_moves(ansible, twohost, sim_guests):
         pool.destroy()
         pool.undefine()
         shutil.rmtree(pool_dir, ignore_errors=True)
-    # the guest ran all along
-    assert _state(hv1, guest.name) == libvirt.VIR_DOMAIN_RUNNING
-    wait_ticks(guest.log)
+    # the guest ran all along: on hv1, counting past the value it had before the failed migrations,
+    # without a restart (the log, shared by both hosts, never went backwards)
+    assert _state(hv1, guest.name) == libvirt.VIR_DOMAIN_RUNNING and hv2.domain(guest.name) is None
+    assert_counting_since(guest.log, running_since)
 
 
 def test_bad_options_are_refused_before_connecting(ansible, twohost):
