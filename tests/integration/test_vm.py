@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import libvirt
 import pytest
@@ -48,21 +49,22 @@ def test_lifecycle(ansible, conn, guests, domain_type):
     assert os.stat(_persistent_file(name)).st_mtime_ns == mtime
     assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 1
 
-    # live update: vCPUs hot-plugged up to max_vcpus, memory written to the config
+    # live update: vCPUs hot-plugged up to max_vcpus, memory written to the config.
+    # The boot-sector guest has no balloon driver: its balloon never inflates, so libvirt reports the live
+    # memory at max_memory (64 MiB) whatever the target; a live memory change can only be pending, and the
+    # module must say so (test_live_memory_change_reaches_the_guest is the xfail for the part this guest
+    # cannot show).
+    live_memory = etree.fromstring(dom.XMLDesc(0)).findtext('currentMemory')
+    assert live_memory == str(64 * 1024), 'the balloon-less guest keeps all of max_memory'
     r = ansible.task('vm', changed, diff=True)
-    assert r['changed'] is True, r
+    assert r['changed'] is True and r['actions'] == ['updated: memory, vcpus'] and not r.get('warnings'), r
     assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE) == 2
     assert dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 2
     config = etree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
     assert config.findtext('currentMemory') == str(48 * 1024)
-    # The boot-sector guest has no balloon driver, so QEMU cannot shrink its memory: the module
-    # must say so truthfully instead of pretending the running guest took it.
-    live = etree.fromstring(dom.XMLDesc(0))
-    if live.findtext('currentMemory') == str(48 * 1024):
-        assert r['reboot_required'] is False
-    else:
-        assert r['reboot_required'] is True and 'memory' in r['vm']['pending_restart']
-    assert 'vcpus' not in r['vm']['pending_restart']
+    assert etree.fromstring(dom.XMLDesc(0)).findtext('currentMemory') == live_memory
+    assert r['reboot_required'] is True and r['vm']['pending_restart'] == ['memory'], r
+    assert r['vm']['spec']['memory'] == 48
     assert wait_ticks(log, first) > first, 'the guest kept running through the live update'
 
     # a change that cannot be applied live says reboot_required, and keeps saying it
@@ -166,7 +168,42 @@ def test_mac_stays_stable_and_nics_attach_live(ansible, conn, guests, test_netwo
     assert not r['changed'], r
 
 
-def test_disk_hotplug_live(ansible, conn, guests):
+LIVE = libvirt.VIR_DOMAIN_AFFECT_LIVE
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
+
+
+def _require(condition, what):
+    """A precondition of an xfail test: fails the test as an error of its own (pytest.fail), never as the
+    AssertionError the xfail expects, so that only the assertion it is about can make it "xfailed"."""
+    if not condition:
+        pytest.fail('precondition failed: %s' % (what,))
+
+
+def _disk_sources(dom, flags):
+    return [s.get('file') for s in etree.fromstring(dom.XMLDesc(flags)).findall('devices/disk/source')]
+
+
+def _nic_macs(dom, flags):
+    """(network, MAC) of each interface, in the definition's order."""
+    return [(i.find('source').get('network'), i.find('mac').get('address'))
+            for i in etree.fromstring(dom.XMLDesc(flags)).findall('devices/interface')]
+
+
+@pytest.fixture
+def other_network(conn):
+    """A second isolated network, so that two NICs of a VM differ by their source."""
+    suffix = uuid.uuid4().hex[:6]
+    name = 'vft-net2-' + suffix
+    net = conn.networkDefineXML("<network><name>%s</name><bridge name='vftb2%s' stp='off'/></network>"
+                                % (name, suffix))
+    net.create()
+    yield name
+    net = conn.networkLookupByName(name)  # the session connection may have been reopened
+    net.destroy()
+    net.undefine()
+
+
+def test_disk_hotplug_live_and_unplug(ansible, conn, guests):
     name, disk, log = guests.new('disk')
     extra = os.path.join(guests.dir, name + '-data.img')
     with open(extra, 'wb') as handle:
@@ -175,13 +212,205 @@ def test_disk_hotplug_live(ansible, conn, guests):
         args = guests.spec(name, disk, log, state='running')
         assert ansible.task('vm', args)['changed']
         wait_ticks(log)
+        dom = conn.lookupByName(name)
         r = ansible.task('vm', dict(args, disks=[{'path': disk}, {'path': extra, 'cache': 'none'}]))
-        assert r['changed'] and r['reboot_required'] is False, r
-        live = etree.fromstring(conn.lookupByName(name).XMLDesc(0))
-        assert extra in [s.get('file') for s in live.findall('devices/disk/source')]
+        assert r['changed'] and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
+        # in the running guest and in the persistent definition
+        assert _disk_sources(dom, 0) == [disk, extra]
+        assert _disk_sources(dom, INACTIVE) == [disk, extra]
+        config = etree.fromstring(dom.XMLDesc(INACTIVE))
+        assert [d.find('driver').get('cache') for d in config.findall('devices/disk')] == [None, 'none']
         assert [d['target'] for d in r['vm']['spec']['disks']] == ['vda', 'vdb']
+
+        # removed from the running guest: the module writes the persistent definition and asks QEMU to unplug
+        # the disk. The boot sector has no OS to answer the (ACPI) unplug request, so libvirt stops waiting
+        # after its 5 s and the disk stays in the running guest: the module reports the removal pending
+        # (test_hot_unplug_completes_in_the_guest is the xfail for what this guest cannot show).
+        r = ansible.task('vm', args)
+        assert r['changed'] and r['actions'] == ['updated: disks'] and not r.get('warnings'), r
+        assert r['reboot_required'] is True and r['vm']['pending_restart'] == ['disks'], r
+        assert [d['path'] for d in r['vm']['spec']['disks']] == [disk]
+        assert _disk_sources(dom, INACTIVE) == [disk]
+        assert _disk_sources(dom, 0) == [disk, extra]
+        # the same task again: nothing to write, still pending
+        r = ansible.task('vm', args)
+        assert r['changed'] is False and r['reboot_required'] is True and r['vm']['pending_restart'] == ['disks']
+        # a restart brings the running guest to the persistent definition
+        r = ansible.task('vm', dict(args, restart_if_required=True, force=True, shutdown_timeout=1))
+        assert r['changed'] and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
+        assert _disk_sources(dom, 0) == [disk] and _disk_sources(dom, INACTIVE) == [disk]
+        assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
     finally:
         os.unlink(extra)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason='the boot-sector test guest has no OS to answer an ACPI hot-unplug request, so a disk or '
+                          'NIC never leaves the running guest (the real-guest issue will prove it)')
+@pytest.mark.parametrize('kind', ['disk', 'interface'])
+def test_hot_unplug_completes_in_the_guest(ansible, conn, guests, test_network, other_network, kind):
+    name, disk, log = guests.new('unplug')
+    extra = os.path.join(guests.dir, name + '-data.img')
+    with open(extra, 'wb') as handle:
+        handle.truncate(1024 * 1024)
+    try:
+        devices = {'disk': ('disks', [{'path': disk}, {'path': extra}], [{'path': disk}]),
+                   'interface': ('interfaces', [{'network': test_network}, {'network': other_network}],
+                                 [{'network': test_network}])}
+        option, two, one = devices[kind]
+        args = guests.spec(name, disk, log, state='running', **{option: two})
+        r = ansible.task('vm', args)
+        _require(r.get('changed') and not r.get('failed'), r)
+        r = ansible.task('vm', dict(args, **{option: one}))
+        _require(r.get('changed') and not r.get('failed'), r)
+        dom = conn.lookupByName(name)
+        live = _disk_sources(dom, 0) if kind == 'disk' else [n for n, _mac in _nic_macs(dom, 0)]
+        assert live == ([disk] if kind == 'disk' else [test_network]), 'the device left the running guest'
+        assert r['reboot_required'] is False, r
+    finally:
+        os.unlink(extra)
+
+
+def test_nic_unplug_and_macs_stay_with_their_nics(ansible, conn, guests, test_network, other_network):
+    name, disk, log = guests.new('nics')
+    args = guests.spec(name, disk, log, state='running',
+                       interfaces=[{'network': test_network}, {'network': other_network}])
+    r = ansible.task('vm', args)
+    assert r['changed'] and not r.get('failed'), r
+    dom = conn.lookupByName(name)
+    macs = _nic_macs(dom, INACTIVE)
+    assert [n for n, _mac in macs] == [test_network, other_network] and _nic_macs(dom, 0) == macs
+    assert [(n['source'], n['mac']) for n in r['vm']['spec']['interfaces']] == macs
+    mac_of = dict(macs)
+
+    # the list reordered: each NIC keeps its MAC, in the running guest and in the definition; nothing is
+    # unplugged or pending (that the second such run is changed: false is test_reordered_nics_are_idempotent)
+    r = ansible.task('vm', dict(args, interfaces=[{'network': other_network}, {'network': test_network}]))
+    assert not r.get('failed') and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
+    assert dict((n['source'], n['mac']) for n in r['vm']['spec']['interfaces']) == mac_of
+    assert _nic_macs(dom, INACTIVE) == macs and _nic_macs(dom, 0) == macs
+
+    # the first NIC removed: the other keeps its MAC. The unplug request is sent, but the boot sector cannot
+    # answer it (see test_disk_hotplug_live_and_unplug): pending in the running guest, gone from the definition
+    one = dict(args, interfaces=[{'network': other_network}])
+    r = ansible.task('vm', one)
+    assert r['changed'] and r['actions'] == ['updated: interfaces'] and not r.get('warnings'), r
+    assert r['reboot_required'] is True and r['vm']['pending_restart'] == ['interfaces'], r
+    assert [(n['source'], n['mac']) for n in r['vm']['spec']['interfaces']] == [(other_network, mac_of[other_network])]
+    assert _nic_macs(dom, INACTIVE) == [(other_network, mac_of[other_network])]
+    assert _nic_macs(dom, 0) == macs
+    r = ansible.task('vm', one)
+    assert r['changed'] is False and r['reboot_required'] is True, r
+    # after a restart the guest has the one NIC, with the same MAC
+    r = ansible.task('vm', dict(one, restart_if_required=True, force=True, shutdown_timeout=1))
+    assert r['changed'] and r['reboot_required'] is False, r
+    assert _nic_macs(dom, 0) == [(other_network, mac_of[other_network])] == _nic_macs(dom, INACTIVE)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason='product bug (issue #19 report): a reordered interfaces list is reported changed on every '
+                          'run -- the compare is order-sensitive while the definition keeps its order')
+def test_reordered_nics_are_idempotent(ansible, conn, guests, test_network, other_network):
+    name, disk, log = guests.new('nicorder')
+    args = guests.spec(name, disk, log, interfaces=[{'network': test_network}, {'network': other_network}])
+    _require(ansible.task('vm', args).get('changed'), 'created')
+    swapped = dict(args, interfaces=[{'network': other_network}, {'network': test_network}])
+    ansible.task('vm', swapped)
+    before = domain_snapshot(conn, name)
+    r = ansible.task('vm', swapped)
+    _require(not r.get('failed') and domain_snapshot(conn, name) == before, r)
+    assert r['changed'] is False, r
+
+
+def test_title_and_description_change_live(ansible, conn, guests):
+    name, disk, log = guests.new('meta')
+    args = guests.spec(name, disk, log, state='running')
+    assert ansible.task('vm', args)['changed']
+    dom = conn.lookupByName(name)
+    for title, description in (('web <1>', 'first & "only"'), ('', '')):
+        r = ansible.task('vm', dict(args, title=title, description=description))
+        assert r['changed'] and r['actions'] == ['updated: title, description'], r
+        assert r['reboot_required'] is False and not r.get('warnings'), r
+        for flags in (0, INACTIVE):  # the running guest and the persistent definition
+            root = etree.fromstring(dom.XMLDesc(flags))
+            assert (root.findtext('title'), root.findtext('description')) == (title or None, description or None)
+        before = domain_snapshot(conn, name)
+        r = ansible.task('vm', dict(args, title=title, description=description))
+        assert r['changed'] is False and r['reboot_required'] is False, r
+        assert domain_snapshot(conn, name) == before
+
+
+def _tags_of(dom, flags):
+    metadata = etree.fromstring(dom.XMLDesc(flags)).find('metadata')
+    elem = metadata.find('{%s}tags' % TAGS_NS) if metadata is not None else None
+    return None if elem is None else dict((t.get('name'), t.text or '') for t in elem)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason='product bug (issue #19 report): the live tags update passes libvirt a prefixed element, '
+                          'libvirt refuses it ("failed to create a new XML namespace"): the module warns and '
+                          'reports tags pending until a restart')
+def test_tags_change_live(ansible, conn, guests):
+    name, disk, log = guests.new('livetags')
+    args = guests.spec(name, disk, log, state='running')
+    _require(ansible.task('vm', args).get('changed'), 'created')
+    dom = conn.lookupByName(name)
+    r = ansible.task('vm', dict(args, tags={'tier': 'web'}))
+    _require(r.get('changed') and _tags_of(dom, INACTIVE) == {'tier': 'web'}, r)
+    assert not r.get('warnings') and r['reboot_required'] is False, r
+    assert _tags_of(dom, 0) == {'tier': 'web'}
+
+
+def test_autostart(ansible, conn, guests):
+    name, disk, log = guests.new('auto')
+    args = guests.spec(name, disk, log, autostart=True)
+    r = ansible.task('vm', args)
+    assert r['changed'] and r['vm']['spec']['autostart'] is True, r
+    dom = conn.lookupByName(name)
+    assert dom.autostart() == 1
+    mtime = os.stat(_persistent_file(name)).st_mtime_ns
+    r = ansible.task('vm', args)
+    assert r['changed'] is False, r
+    assert dom.autostart() == 1 and os.stat(_persistent_file(name)).st_mtime_ns == mtime
+
+    # on the running VM: check mode predicts it and changes nothing; the run changes the flag only
+    dom.create()
+    before = domain_snapshot(conn, name)
+    r = ansible.task('vm', {'name': name, 'autostart': False}, check=True)
+    assert r['changed'] is True and r['actions'] == ['updated: autostart'] and r['reboot_required'] is False, r
+    assert domain_snapshot(conn, name) == before
+    r = ansible.task('vm', {'name': name, 'autostart': False})
+    assert r['changed'] is True and r['reboot_required'] is False and r['vm']['spec']['autostart'] is False, r
+    assert dom.autostart() == 0
+    assert domain_snapshot(conn, name) == before[:2] + (0,) + before[3:], 'only the autostart flag changed'
+    r = ansible.task('vm', {'name': name, 'autostart': False})
+    assert r['changed'] is False and dom.autostart() == 0, r
+
+
+def test_check_mode_on_a_running_vm_touches_neither_live_nor_persistent(ansible, conn, guests):
+    name, disk, log = guests.new('chkrun')
+    args = guests.spec(name, disk, log, state='running')
+    assert ansible.task('vm', args)['changed']
+    first = wait_ticks(log)
+    dom = conn.lookupByName(name)
+    before = domain_snapshot(conn, name)
+    assert before[3] is not None, 'the snapshot holds the live XML of the running guest'
+
+    # max_vcpus cannot change live: check mode predicts the change and the reboot, and writes nothing
+    r = ansible.task('vm', dict(args, max_vcpus=3), check=True, diff=True)
+    assert r['changed'] is True and r['reboot_required'] is True and r['actions'] == ['updated: max_vcpus'], r
+    assert r['diff']['before']['spec']['max_vcpus'] == 1 and r['diff']['after']['spec']['max_vcpus'] == 3
+    assert domain_snapshot(conn, name) == before
+
+    # the real run: the persistent definition changes, the running guest does not
+    r = ansible.task('vm', dict(args, max_vcpus=3))
+    assert r['changed'] is True and r['reboot_required'] is True and r['vm']['pending_restart'] == ['max_vcpus'], r
+    after = domain_snapshot(conn, name)
+    assert after[1:] == before[1:], 'the running guest (live XML), its state and autostart are unchanged'
+    vcpu = etree.fromstring(after[0]).find('vcpu')
+    assert (vcpu.text, vcpu.get('current')) == ('3', '1')
+    assert dom.vcpusFlags(LIVE | libvirt.VIR_DOMAIN_VCPU_MAXIMUM) == 1
+    assert wait_ticks(log, first) > first
 
 
 def test_xml_escape_hatch(ansible, conn, guests):
