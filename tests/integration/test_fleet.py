@@ -28,8 +28,10 @@ def test_fleet_converge_rerun_check_and_teardown(ansible, conn, guests):
         wait_ticks(vm['serial'][0]['path'])
     assert not conn.lookupByName(vms[3]['name']).isActive()
 
-    # an identical re-run changes nothing and writes nothing
+    # an identical re-run changes nothing and writes nothing (persistent, live, state, autostart)
     files = dict((vm['name'], os.stat('/etc/libvirt/qemu/%s.xml' % vm['name']).st_mtime_ns) for vm in vms)
+    snapshots = dict((vm['name'], domain_snapshot(conn, vm['name'])) for vm in vms)
+    assert all(snapshots[vm['name']][3] is not None for vm in vms[:3]), 'live XML of the running VMs'
     r = ansible.task('fleet', {'vms': vms})
     assert r['changed'] is False and r['summary']['changed'] == 0, r
     assert all(x['actions'] == [] and x['vm']['name'] == vm['name'] for x, vm in zip(r['results'], vms))
@@ -44,6 +46,7 @@ def test_fleet_converge_rerun_check_and_teardown(ansible, conn, guests):
     assert [x['changed'] for x in r['results']] == [False, True, False, False]
     assert len(r['diff']) == 1 and r['diff'][0]['after']['spec']['vcpus'] == 2
     assert files == dict((vm['name'], os.stat('/etc/libvirt/qemu/%s.xml' % vm['name']).st_mtime_ns) for vm in vms)
+    assert snapshots == dict((vm['name'], domain_snapshot(conn, vm['name'])) for vm in vms)
     assert conn.lookupByName(vms[1]['name']).vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_CONFIG) == 1
 
     # teardown of the whole fleet in one call, powering off in parallel
@@ -73,6 +76,10 @@ def test_fail_fast_refuses_invalid_input_before_any_change(ansible, conn, guests
     vms[1]['memory'] = '1 parsec'
     r = ansible.task('fleet', {'vms': vms, 'fail_fast': True})
     assert_clean_failure(r, 'nothing was changed', 'vms[1]', 'unit')
+    assert domain_snapshot(conn, vms[0]['name']) is None
+    # a name listed twice, with fail_fast: refused before anything is defined
+    r = ansible.task('fleet', {'vms': [vms[0], dict(vms[0])], 'fail_fast': True})
+    assert_clean_failure(r, 'nothing was changed', 'listed twice')
     assert domain_snapshot(conn, vms[0]['name']) is None
     r = ansible.task('fleet', {'vms': [vms[0], dict(vms[0])]})
     assert_clean_failure(r, 'listed twice')
