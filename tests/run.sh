@@ -3,8 +3,8 @@
 # On a fresh Debian 12 machine, as root: installs what it needs (Debian
 # packages, a virtualenv), starts libvirtd/virtlogd, then runs
 #   1. ansible-test sanity
-#   2. ansible-lint (production profile) on roles and playbooks
-#   3. pytest: unit tests, then integration tests against the real daemons.
+#   2. ansible-lint (production profile) on roles and playbooks, changelog and docs lint
+#   3. pytest: unit tests, then integration tests against the real daemons, in random order.
 # Daemons this script started are stopped at the end (set VIRTFLEET_KEEP_ENV=1 to keep them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,7 +29,10 @@ fi
 bash tests/env/libvirt-up.sh
 bash tests/env/clean-leftovers.sh
 # with shellcheck installed, ansible-test sanity checks the shell scripts too
-command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+if ! command -v shellcheck >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+fi
 venv=$(bash tests/env/venv.sh)
 export VIRTFLEET_VENV_DIR="$venv"
 VIRTFLEET_COLLECTIONS_PATH=$(bash tests/env/collection.sh)
@@ -48,7 +51,13 @@ fi
 step "ansible-lint"
 ANSIBLE_COLLECTIONS_PATH="$VIRTFLEET_COLLECTIONS_PATH" ansible-lint --nocolor playbooks roles
 
-step "pytest: unit and integration"
+step "changelog and collection docs lint (antsibull-changelog, antsibull-docs)"
+bash tests/env/docs-site.sh --lint
+
+step "pytest: unit and integration, in random order"
+# pytest-randomly shuffles the files, and the tests in each, with a new seed every run (printed at
+# the top as "Using --randomly-seed=N"; pass -p randomly --randomly-seed=N to replay an order, or
+# -p no:randomly for the files' own order): a test that passes only after another one fails here.
 set +e
 "$venv/bin/python" -m pytest -p no:cacheprovider -ra tests/unit tests/integration "$@"
 rc=$?
