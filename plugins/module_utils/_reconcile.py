@@ -4,57 +4,18 @@
 """The single place that compares desired with actual state.
 
 It decides ``changed``, honours check mode (drivers are never asked to write
-in check mode), builds ``diff`` and waits for state changes.  Drivers
-implement a small interface:
-
-``read(name)``
-    the actual resource (an opaque dict) or ``None``
-``desired(partial, actual)``
-    the full desired spec (user input merged with actual/defaults, validated
-    against the backend)
-``describe(actual)``
-    the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
-``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``,
-``delete(actual, options)``
-    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; ``create``,
-    ``apply_update`` and ``delete`` may return notes for the result (``warnings`` among them)
-``steps(current, target)``, ``perform(name, action)``, ``state(name)``
-    state transitions (power for VMs, active/inactive for networks and pools)
+in check mode), builds ``diff`` and waits for state changes. Drivers implement
+the contract of ``_drivers/_base.Driver`` and hand back the values of ``_plan``
+(``Plan``, ``Step``); this module sits above both.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, VirtError, WaitTimeout
-
-
-class Step:
-    """One state transition: run ``action``, then wait until the state is ``until``.
-
-    ``graceful`` steps (a shutdown request) wait up to the user's
-    ``shutdown_timeout`` and escalate to ``escalate`` only when ``force`` is set.
-    """
-
-    def __init__(self, action, until, graceful=False, escalate=None):
-        self.action = action
-        self.until = until
-        self.graceful = graceful
-        self.escalate = escalate
-
-    def __repr__(self):
-        return 'Step(%s -> %s)' % (self.action, self.until)
-
-
-class Plan:
-    """What an update would do: the spec fields that change and the predicted effects."""
-
-    def __init__(self, changes, reboot_required=False, details=None):
-        self.changes = list(changes)
-        self.reboot_required = reboot_required
-        self.details = details or {}
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import wait_for
 
 
 class Options:
@@ -91,19 +52,6 @@ class Outcome:
         self.warnings.extend(notes.pop('warnings', []))
         self.notes.update(notes)
         return notes
-
-
-def wait_for(read_state, wanted, timeout, what, poll_interval=0.25):
-    """Poll ``read_state()`` until it returns ``wanted``; raise ``WaitTimeout`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    state = read_state()
-    while state != wanted:
-        if time.monotonic() >= deadline:
-            raise WaitTimeout('%s: still %s after waiting %s s for it to be %s'
-                              % (what, state, timeout, wanted), state=state)
-        time.sleep(poll_interval)
-        state = read_state()
-    return state
 
 
 def _state_is(driver, name, wanted):

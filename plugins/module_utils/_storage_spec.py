@@ -14,7 +14,7 @@ import os
 import re
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Step
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import parse_size
 
 POOL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z')

@@ -14,6 +14,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     SpecError,
     VirtError,
 )
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 SRC_URI = 'qemu+ssh://hv1/system'
 DST_URI = 'qemu+tls://hv2/system'
@@ -493,7 +494,7 @@ def test_relocate_passes_errors_with_the_outcome():
             return {'where': placement['at']}
 
         def precheck(self, placement):
-            return rc.Plan(['moved'], details={'notes': {'prechecks': {}}})
+            return Plan(['moved'], details={'notes': {'prechecks': {}}})
 
         def move(self, placement, plan):
             raise BackendError('boom')

@@ -7,6 +7,7 @@ import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 
 class FakeDriver:
@@ -40,7 +41,7 @@ class FakeDriver:
 
     def plan_update(self, actual, spec):
         changes = sorted(k for k in spec if actual['spec'].get(k) != spec[k])
-        return rc.Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
+        return Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
                        details={'spec': spec})
 
     def apply_update(self, actual, plan):
@@ -57,8 +58,8 @@ class FakeDriver:
         if current == target:
             return []
         if target == 'running':
-            return [rc.Step('start', 'running')]
-        return [rc.Step('shutdown', 'stopped', graceful=True, escalate='destroy')]
+            return [Step('start', 'running')]
+        return [Step('shutdown', 'stopped', graceful=True, escalate='destroy')]
 
     def perform(self, name, action):
         self.writes.append((action, name))

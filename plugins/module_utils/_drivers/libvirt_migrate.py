@@ -28,7 +28,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     VirtError,
     WaitTimeout,
 )
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, wait_for
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, wait_for
 
 ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 LIVE_MIGRATABLE = ('running', 'paused')

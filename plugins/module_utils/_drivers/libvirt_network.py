@@ -18,8 +18,9 @@ import subprocess
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _network_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_netxml as netxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 _LEASE_TYPES = {0: 'ipv4', 1: 'ipv6'}
 _IP_TOOL = shutil.which('ip') or next((p for p in ('/usr/sbin/ip', '/sbin/ip') if os.path.exists(p)), None)
@@ -47,26 +48,19 @@ def _master(dev):
         return None
 
 
-class LibvirtNetworkDriver:
+class LibvirtNetworkDriver(ActivatedDriver):
     kind = 'network'
-    stopped_state = 'inactive'
-    initial_state = 'inactive'
-    restartable_states = ('active',)
     reports_reboot = True
 
     def __init__(self, client, activating=False):
         """``activating``: the run starts the network (its subnet is checked for overlaps even if unchanged)."""
-        self.client = client
+        super().__init__(client)
         self.activating = activating
         self.warnings = []
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            net = self.client.lookup_network(name)
-        except NotFound:
-            return None
-        return self._read_network(net)
+        return self.read_one(self.client.lookup_network, self._read_network, name)
 
     def _read_network(self, net):
         xml = self.client.network_xml(net, inactive=True)
@@ -83,13 +77,7 @@ class LibvirtNetworkDriver:
                 'net': net, 'xml': xml}
 
     def list(self):
-        found = []
-        for net in self.client.list_networks():
-            try:
-                found.append(self._read_network(net))
-            except NotFound:  # removed while the list was read
-                continue
-        return found
+        return self.read_all(self.client.list_networks(), self._read_network)
 
     def describe(self, actual, leases=True):
         live = actual['live_spec'] or actual['spec']

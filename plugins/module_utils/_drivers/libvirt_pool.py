@@ -12,8 +12,9 @@ import subprocess
 from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import from_string
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 
 def probe_device(path):
@@ -39,15 +40,11 @@ def _build_signature(spec):
     return ('PTTYPE' if spec['type'] == 'disk' else 'TYPE', spec['source'].get('format'))
 
 
-class LibvirtPoolDriver:
+class LibvirtPoolDriver(ActivatedDriver):
     kind = 'storage pool'
-    stopped_state = 'inactive'
-    initial_state = 'inactive'
-    restartable_states = ('active',)
-    reports_reboot = False
 
     def __init__(self, client, build=False, force=False, refresh=False, restart_if_required=False):
-        self.client = client
+        super().__init__(client)
         self.build = build
         self.force = force
         self.refresh = refresh
@@ -56,11 +53,7 @@ class LibvirtPoolDriver:
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            pool = self.client.lookup_pool(name)
-        except NotFound:
-            return None
-        return self._read_pool(pool)
+        return self.read_one(self.client.lookup_pool, self._read_pool, name)
 
     def _read_pool(self, pool):
         active = self.client.pool_is_active(pool)

@@ -9,8 +9,9 @@ import os
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 _ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 # Spec fields a running guest can take without a restart (the rest waits for one).
@@ -25,25 +26,15 @@ def _qcow2_magic(path):
         return False
 
 
-class LibvirtVMDriver:
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
-
+class LibvirtVMDriver(VMDriver):
     def __init__(self, client):
-        self.client = client
+        super().__init__(client)
         self._default_type = None
         self._machines = {}
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            dom = self.client.lookup_domain(name)
-        except NotFound:
-            return None
-        return self._read_domain(dom)
+        return self.read_one(self.client.lookup_domain, self._read_domain, name)
 
     def _read_domain(self, dom):
         xml = self.client.domain_xml(dom, inactive=True)
@@ -58,13 +49,7 @@ class LibvirtVMDriver:
                 'dom': dom, 'xml': xml, 'live_xml': live_xml}
 
     def list(self):
-        found = []
-        for dom in self.client.list_domains():
-            try:
-                found.append(self._read_domain(dom))
-            except NotFound:  # removed while the list was read
-                continue
-        return found
+        return self.read_all(self.client.list_domains(), self._read_domain)
 
     def describe(self, actual, addresses=True):
         view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],

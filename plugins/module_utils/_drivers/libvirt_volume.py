@@ -16,8 +16,9 @@ import struct
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 from ansible_collections.virtfleet.virt.plugins.module_utils._storage_spec import human_size, volume_ref
 
 QCOW2_MAGIC = b'QFI\xfb'
@@ -44,15 +45,11 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
-class LibvirtVolumeDriver:
+class LibvirtVolumeDriver(Driver):
     kind = 'volume'
-    stopped_state = 'present'
-    initial_state = 'present'
-    restartable_states = ()
-    reports_reboot = False
 
     def __init__(self, client, pool_name, require_pool=True):
-        self.client = client
+        super().__init__(client)
         self.pool_name = pool_name
         self.require_pool = require_pool
         self.pool = None
@@ -107,11 +104,8 @@ class LibvirtVolumeDriver:
         for pool in self.client.list_pools():
             if pool_names and pool.name() not in pool_names or not self.client.pool_is_active(pool):
                 continue
-            for vol in self.client.list_volumes(pool):
-                try:
-                    found.append(self._read_volume(vol, pool.name()))
-                except NotFound:  # deleted while we were listing
-                    continue
+            name = pool.name()
+            found.extend(self.read_all(self.client.list_volumes(pool), lambda vol: self._read_volume(vol, name)))
         return found
 
     def describe(self, actual):
@@ -285,16 +279,6 @@ class LibvirtVolumeDriver:
             self.client.wipe_volume(actual['vol'])
         self.client.delete_volume(actual['vol'])
         return {}
-
-    # -- run state (none) ----------------------------------------------------------
-    def state(self, name):
-        return 'present'
-
-    def steps(self, current, target):
-        return []
-
-    def perform(self, name, action):  # pragma: no cover - volumes have no state transitions
-        raise BackendError('volumes have no action %s' % action)
 
 
 class LibvirtSeedDriver(LibvirtVolumeDriver):

@@ -28,8 +28,9 @@ import time
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 MIB = 1024 ** 2
 # Environment podman adds to every container, ignored unless the user sets it.
@@ -107,15 +108,13 @@ def _network_mode(host_config):
     return 'bridge' if mode in ('bridge', 'default') else mode
 
 
-class PodmanContainerDriver:
+class PodmanContainerDriver(Driver):
     kind = 'container'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
+    stopped_state = initial_state = 'stopped'
     restartable_states = ('running',)
-    reports_reboot = False
 
     def __init__(self, client, pull=True, stop_timeout=None, target=None):
-        self.client = client
+        super().__init__(client)
         self.pull = pull
         self.stop_timeout = stop_timeout
         self.target = target
@@ -125,11 +124,7 @@ class PodmanContainerDriver:
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            data = self.client.inspect_container(name)
-        except NotFound:
-            return None
-        return self._normalize(data)
+        return self.read_one(self.client.inspect_container, self._normalize, name)
 
     def list(self):
         return [self._normalize(data) for data in self.client.inspect_containers(

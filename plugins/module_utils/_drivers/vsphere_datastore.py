@@ -28,7 +28,7 @@ import re
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 DATASTORE_PROPS = ('name', 'parent', 'summary.type', 'summary.url', 'summary.capacity', 'summary.freeSpace',
                    'summary.uncommitted', 'summary.accessible', 'summary.maintenanceMode', 'info', 'vm')
@@ -121,8 +121,6 @@ class VSphereDatastoreDriver(HostScopedDriver):
     kind = 'datastore'
     stopped_state = 'active'     # nothing to stop before an unmount
     initial_state = 'active'     # a fresh mount is accessible
-    restartable_states = ()
-    reports_reboot = False
 
     def __init__(self, client, placement=None, managing=False, unmounting=False, task_timeout=None):
         super().__init__(client, placement, managing)
@@ -367,9 +365,3 @@ class VSphereDatastoreDriver(HostScopedDriver):
                                        'instead - nothing was changed' % (exc.msg, ', '.join(others)))
                 self.client.destroy_datastore(row['ref'], row['name'], self.task_timeout)
                 return
-
-    def steps(self, current, target):
-        return []
-
-    def perform(self, name, action):  # pragma: no cover - no state transitions for datastores
-        raise SpecError('state', 'a datastore has no %s' % action)

@@ -33,8 +33,9 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VM_FULL, VM_LIGHT, STATE_NAMES
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 TAG_PREFIX = 'virtfleet.tags.'
 PENDING_KEY = 'virtfleet.pending'
@@ -97,15 +98,9 @@ def _tag_key(name):
     return TAG_PREFIX + quote(name, safe='')
 
 
-class VSphereVMDriver:
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
-
+class VSphereVMDriver(VMDriver):
     def __init__(self, client, placement=None, force=False):
-        self.client = client
+        super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
         self.force = force
         self._inv = None
