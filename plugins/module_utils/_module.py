@@ -243,11 +243,15 @@ class Session:
         return False
 
 
-def ensure_result(module, key, outcome, before, after, diff_keys=('state', 'spec')):
-    """Build the result of an ``ensure`` call and exit."""
+def ensure_result(module, key, outcome, before, after, diff_keys=('state', 'spec'), reboot_key='reboot_required'):
+    """Build the result of an ``ensure`` (or ``relocate``) call and exit.
+
+    ``reboot_key`` names the result field of ``outcome.reboot_required`` (``None``: the module
+    reports it itself).
+    """
     result = dict(changed=outcome.changed, actions=outcome.actions)
     result[key] = after or {}
-    result.update(outcome.notes)
+    result.update(outcome.fields(reboot_key))
     if module._diff:
         result['diff'] = _reconcile.diff(before, after, diff_keys)
     for warning in outcome.warnings:

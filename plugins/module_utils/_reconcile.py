@@ -11,11 +11,12 @@ the contract of ``_drivers/_base.Driver`` and hand back the values of ``_plan``
 
 from __future__ import annotations
 
+import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, VirtError, WaitTimeout
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import wait_for
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result, wait_for
 
 
 class Options:
@@ -33,25 +34,46 @@ class Options:
 
 
 class Outcome:
-    """Accumulates what happened, for the module's result."""
+    """What a run did, for the module's result.
+
+    ``changed`` and ``actions`` (what was done, in order), ``warnings`` for the user,
+    ``reboot_required`` (``None`` unless the driver ``reports_reboot`` and the resource is kept)
+    and ``extra``, the further result fields the driver reported (``deleted_volumes``, ...).
+    """
 
     def __init__(self):
         self.changed = False
         self.actions = []
         self.warnings = []
-        self.notes = {}
+        self.extra = {}
+        self.reboot_required = None
         self.reread = False  # someone else changed the resource during the run: describe it afresh
 
     def did(self, action):
         self.changed = True
         self.actions.append(action)
 
-    def absorb(self, notes):
-        """Take a driver's notes; its ``warnings`` join the module's warnings."""
-        notes = dict(notes or {})
-        self.warnings.extend(notes.pop('warnings', []))
-        self.notes.update(notes)
-        return notes
+    def absorb(self, result):
+        """Take a driver's ``Result`` (or ``None``): its warnings, result fields and actions."""
+        if result is None:
+            return
+        self.warnings.extend(result.warnings)
+        self.extra.update(result.extra)
+        for action in result.actions:
+            self.did(action)
+
+    def fields(self, reboot_key='reboot_required'):
+        """The result fields of the run: ``extra``, and ``reboot_required`` as ``reboot_key`` when known."""
+        found = dict(self.extra)
+        if reboot_key and self.reboot_required is not None:
+            found[reboot_key] = self.reboot_required
+        return found
+
+
+def _notes(notes):
+    """The notes dict of a relocation driver as a ``Result``."""
+    notes = dict(notes or {})
+    return Result(warnings=notes.pop('warnings', []), extra=notes)
 
 
 def _state_is(driver, name, wanted):
@@ -65,7 +87,7 @@ def _state_is(driver, name, wanted):
 def _run_steps(driver, name, steps, opts, outcome):
     for step in steps:
         try:
-            notes = driver.perform(name, step.action)
+            result = driver.perform(name, step.action)
         except VirtError as exc:
             if exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
                 outcome.did(step.action)
@@ -76,8 +98,7 @@ def _run_steps(driver, name, steps, opts, outcome):
                 outcome.reread = True
                 continue
             raise
-        if isinstance(notes, dict):
-            outcome.absorb(notes)
+        outcome.absorb(result)
         timeout = opts.shutdown_timeout if step.graceful else opts.wait_timeout
         try:
             wait_for(lambda: driver.state(name), step.until, timeout,
@@ -122,10 +143,12 @@ def ensure(driver, name, partial, state, target, opts):
     """
     outcome = Outcome()
     try:
-        return _ensure(driver, name, partial, state, target, opts, outcome)
+        found = _ensure(driver, name, partial, state, target, opts, outcome)
     except VirtError as exc:
         exc.outcome = outcome
         raise
+    outcome.absorb(driver.found)  # what the driver noticed while reading and validating
+    return found
 
 
 def _gone(driver, name):
@@ -173,6 +196,7 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         return outcome, before, None
 
     spec = driver.desired(partial, actual)
+    outcome.extra.update(copy.deepcopy(driver.result_fields))
     # described after desired(), which may refine the actual view (e.g. the raw XML check)
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
@@ -194,11 +218,12 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         reboot_required = False
     else:
         plan = driver.plan_update(actual, spec)
+        outcome.extra.update(plan.extra)
         reboot_required = plan.reboot_required
         if plan.changes:
             if not opts.check_mode:
                 try:
-                    outcome.absorb(driver.apply_update(actual, plan))
+                    result = driver.apply_update(actual, plan)
                 except VirtError as exc:
                     if exc.details.get('performed'):  # the update was made; a later step of it failed
                         outcome.did('updated: %s' % ', '.join(plan.changes))
@@ -211,7 +236,9 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                                             'update itself; reported as a change' % (driver.kind, name, exc.msg))
                     outcome.did('updated: %s' % ', '.join(plan.changes))
                     return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
-                reboot_required = outcome.notes.pop('reboot_required', reboot_required)
+                outcome.absorb(result)
+                if result is not None and result.reboot_required is not None:
+                    reboot_required = result.reboot_required
             outcome.did('updated: %s' % ', '.join(plan.changes))
         current = before['state']
 
@@ -230,7 +257,7 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     else:
         after = before  # nothing was written: no second read
     if driver.reports_reboot:
-        outcome.notes['reboot_required'] = bool(reboot_required and current in driver.restartable_states)
+        outcome.reboot_required = bool(reboot_required and current in driver.restartable_states)
     return outcome, before, after
 
 
@@ -292,15 +319,15 @@ def relocate(driver, name, opts):
     outcome = Outcome()
     try:
         placement = driver.locate(name)
-        outcome.absorb({'warnings': placement.get('warnings') or []})
+        outcome.absorb(Result(warnings=placement.get('warnings')))
         before = driver.describe(placement)
         if placement['at'] == 'destination':
             return outcome, before, before
         plan = driver.precheck(placement)
-        outcome.absorb(plan.details.get('notes'))
+        outcome.absorb(_notes(plan.details.get('notes')))
         if not opts.check_mode:
             try:
-                outcome.absorb(driver.move(placement, plan))
+                outcome.absorb(_notes(driver.move(placement, plan)))
             except VirtError as exc:
                 if exc.details.get('performed'):
                     for change in plan.changes:

@@ -404,7 +404,6 @@ def main():
                                                                         for key in LIBVIRT_FLAGS)), ONLY)
         driver, name, partial, target, opts = BACKENDS[session.backend](module, session)
         outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.notes['refreshed'] = getattr(driver, 'refreshed', False)
         _module.ensure_result(module, 'pool', outcome, before, after)
 
 

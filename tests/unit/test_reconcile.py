@@ -7,18 +7,15 @@ import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, WaitTimeout
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 
 
-class FakeDriver:
+class FakeDriver(VMDriver):
     """An in-memory VM backend; records every write."""
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
 
     def __init__(self, vms=None, ignores_shutdown=False):
+        super().__init__(None)
         self.vms = vms or {}
         self.writes = []
         self.ignores_shutdown = ignores_shutdown
@@ -47,12 +44,12 @@ class FakeDriver:
     def apply_update(self, actual, plan):
         self.writes.append(('update', actual['name'], tuple(plan.changes)))
         self.vms[actual['name']]['spec'] = dict(plan.details['spec'])
-        return {'reboot_required': plan.reboot_required}
+        return Result(reboot_required=plan.reboot_required)
 
     def delete(self, actual, options):
         self.writes.append(('delete', actual['name']))
         del self.vms[actual['name']]
-        return {'deleted_volumes': []}
+        return Result(extra={'deleted_volumes': []})
 
     def steps(self, current, target):
         if current == target:
@@ -123,10 +120,10 @@ def test_reboot_required_is_reported_or_restarted_on_request():
     vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
     driver = FakeDriver({'a': copy.deepcopy(vm)})
     outcome, _b, _a = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts())
-    assert outcome.notes['reboot_required'] is True
+    assert outcome.reboot_required is True
     driver = FakeDriver({'a': copy.deepcopy(vm)})
     outcome, _b, after = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts(restart_if_required=True))
-    assert outcome.notes['reboot_required'] is False and outcome.actions[-2:] == ['shutdown', 'start']
+    assert outcome.reboot_required is False and outcome.actions[-2:] == ['shutdown', 'start']
     assert after['state'] == 'running'
 
 
@@ -213,7 +210,7 @@ def test_notes_of_a_power_action_reach_the_result():
     class Crashed(FakeDriver):
         def perform(self, name, action):
             super().perform(name, action)
-            return {'warnings': ['VM %s had crashed; it was started again' % name]}
+            return Result(warnings=['VM %s had crashed; it was started again' % name])
     driver = Crashed({'a': {'name': 'a', 'state': 'stopped', 'spec': {}}})
     outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'running', opts())
     assert after['state'] == 'running' and outcome.actions == ['start']

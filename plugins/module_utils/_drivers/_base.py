@@ -13,17 +13,22 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
 ``describe(actual)``
     the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
 ``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``, ``delete(actual, options)``
-    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; the others may return
-    notes for the result (``warnings`` among them)
+    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; the others return a
+    ``Result`` (or ``None``): warnings, result fields, ``reboot_required`` after an update
 ``steps(current, target)``, ``perform(name, action)``, ``state(name)``
     state transitions (power for VMs, active/inactive for networks and pools): ``steps``
     returns the ``Step`` list from ``current`` to ``target``, ``perform`` runs one action
-    (returning notes or ``None``) and ``state`` reads the state now
+    (returning a ``Result`` or ``None``) and ``state`` reads the state now
 
 The class attributes say how the loop treats the resource: ``kind`` names it in messages,
 ``stopped_state`` is reached before a removal, ``initial_state`` is the state of a resource
 just created, ``restartable_states`` are those a pending change restarts from (with
-``restart_if_required``) and ``reports_reboot`` adds ``reboot_required`` to the outcome.
+``restart_if_required``), ``reports_reboot`` adds ``reboot_required`` to the outcome and
+``result_fields`` are result fields (with their defaults) that every run keeping the resource
+reports; a ``Plan``'s ``extra`` fills them in. ``found`` (a ``Result``) collects what the driver
+notices while reading and validating (an image that is to be pulled, a pool it rescanned):
+``ensure`` adds it to the outcome when it is done. Nothing else travels from a driver to the
+module's result: no driver attributes are read after the run.
 
 The defaults here fit a resource without run states (a volume, a port group, a datastore):
 it is simply ``present``.
@@ -32,6 +37,7 @@ it is simply ``present``.
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 
 
 class Driver:
@@ -40,9 +46,11 @@ class Driver:
     initial_state = 'present'
     restartable_states = ()
     reports_reboot = False
+    result_fields = {}
 
     def __init__(self, client):
         self.client = client
+        self.found = Result()
 
     # -- reading --------------------------------------------------------------------
     def read(self, name):

@@ -20,7 +20,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils import _network_spe
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_netxml as netxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 _LEASE_TYPES = {0: 'ipv4', 1: 'ipv6'}
 _IP_TOOL = shutil.which('ip') or next((p for p in ('/usr/sbin/ip', '/sbin/ip') if os.path.exists(p)), None)
@@ -56,7 +56,6 @@ class LibvirtNetworkDriver(ActivatedDriver):
         """``activating``: the run starts the network (its subnet is checked for overlaps even if unchanged)."""
         super().__init__(client)
         self.activating = activating
-        self.warnings = []
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
@@ -129,16 +128,15 @@ class LibvirtNetworkDriver(ActivatedDriver):
         """Plug running VMs' taps back into the bridge of a network that just started.
 
         libvirt reconnects them only when libvirtd itself restarts, so after a
-        network restart its VMs would stay cut off.
+        network restart its VMs would stay cut off. Returns the warnings.
         """
         vms = self._running_vm_taps(name)
         if not vms:
-            return
+            return []
         if not self.client.is_local() or not _IP_TOOL:
-            self.warnings.append('the running VMs %s were attached to network %s, which restarted; libvirt does '
-                                 'not reconnect them by itself: restart libvirtd on %s (it reconnects them) or '
-                                 'restart the VMs' % (', '.join(sorted(vms)), name, self.client.uri))
-            return
+            return ['the running VMs %s were attached to network %s, which restarted; libvirt does not reconnect '
+                    'them by itself: restart libvirtd on %s (it reconnects them) or restart the VMs'
+                    % (', '.join(sorted(vms)), name, self.client.uri)]
         bridge = netxml.parse(self.client.network_xml(net))[2]['bridge']
         failed = []
         for vm, taps in sorted(vms.items()):
@@ -150,8 +148,9 @@ class LibvirtNetworkDriver(ActivatedDriver):
                 if proc.returncode != 0:
                     failed.append('%s (%s: %s)' % (vm, tap, proc.stderr.strip()))
         if failed:
-            self.warnings.append('could not reconnect to bridge %s of network %s: %s; restart those VMs or '
-                                 'libvirtd' % (bridge, name, ', '.join(failed)))
+            return ['could not reconnect to bridge %s of network %s: %s; restart those VMs or libvirtd'
+                    % (bridge, name, ', '.join(failed))]
+        return []
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
@@ -269,7 +268,7 @@ class LibvirtNetworkDriver(ActivatedDriver):
         if 'autostart' in plan.changes:
             self.client.set_network_autostart(net, spec['autostart'])
         after = self._read_network(net)
-        return {'reboot_required': bool(self.pending_restart_fields(after))}
+        return Result(reboot_required=bool(self.pending_restart_fields(after)))
 
     def _update(self, net, sections, live, config):
         for section, index, ops in sections:
@@ -280,10 +279,10 @@ class LibvirtNetworkDriver(ActivatedDriver):
         try:
             net = self.client.lookup_network(actual['name'])
         except NotFound:  # a transient network is gone once stopped
-            return {}
+            return None
         if self.client.network_is_persistent(net):
             self.client.undefine_network(net)
-        return {}
+        return None
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):
@@ -300,6 +299,6 @@ class LibvirtNetworkDriver(ActivatedDriver):
         net = self.client.lookup_network(name)
         if action == 'start':
             self.client.start_network(net)
-            self._reconnect(name, net)
-        else:
-            self.client.destroy_network(net)
+            return Result(warnings=self._reconnect(name, net))
+        self.client.destroy_network(net)
+        return None

@@ -11,7 +11,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 _ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 # Spec fields a running guest can take without a restart (the rest waits for one).
@@ -239,7 +239,7 @@ class LibvirtVMDriver(VMDriver):
                                     'persistent configuration and takes effect at the next start'
                                     % (op.replace('_', ' '), exc.msg))
         after = self._read_domain(dom)
-        return {'reboot_required': bool(self.pending_restart_fields(after)), 'warnings': warnings}
+        return Result(warnings=warnings, reboot_required=bool(self.pending_restart_fields(after)))
 
     def _new_macs(self, dom, actual):
         """MACs libvirt generated for interfaces added by this run, by (type, source), in order."""
@@ -293,10 +293,8 @@ class LibvirtVMDriver(VMDriver):
             path = vol.path()
             self.client.delete_volume(vol)
             deleted.append(path)
-        notes = {'deleted_volumes': deleted}
-        if kept:
-            notes['warnings'] = ['not deleted (not a volume of any libvirt storage pool): %s' % ', '.join(kept)]
-        return notes
+        warnings = ['not deleted (not a volume of any libvirt storage pool): %s' % ', '.join(kept)] if kept else []
+        return Result(warnings=warnings, extra={'deleted_volumes': deleted})
 
     # -- power --------------------------------------------------------------------
     def state(self, name):
@@ -307,7 +305,7 @@ class LibvirtVMDriver(VMDriver):
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
 
     def perform(self, name, action):
-        """Run one power action; returns notes (a warning when the VM had crashed before)."""
+        """Run one power action; returns a warning when the VM had crashed before."""
         if action == 'wait':
             return None
         dom = self.client.lookup_domain(name)
@@ -331,6 +329,6 @@ class LibvirtVMDriver(VMDriver):
         if not crashed:
             return None
         if action == 'destroy':
-            return {'warnings': ['VM %s was in the crashed state; it was powered off' % name]}
-        return {'warnings': ['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it shut '
-                             'off, reason crashed); it was started again' % name]}
+            return Result(warnings=['VM %s was in the crashed state; it was powered off' % name])
+        return Result(warnings=['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it '
+                                'shut off, reason crashed); it was started again' % name])

@@ -234,7 +234,7 @@ class LibvirtVolumeDriver(Driver):
                 self.client.resize_volume(vol, spec['capacity'])
         elif how == 'import':
             self._import(name, spec)
-        return {}
+        return None
 
     def _import(self, name, spec):
         creation = self._creation
@@ -272,13 +272,13 @@ class LibvirtVolumeDriver(Driver):
     def apply_update(self, actual, plan):
         if 'capacity' in plan.changes:
             self.client.resize_volume(actual['vol'], plan.details['spec']['capacity'], shrink=plan.details['shrink'])
-        return {}
+        return None
 
     def delete(self, actual, options):
         if options.get('wipe'):
             self.client.wipe_volume(actual['vol'])
         self.client.delete_volume(actual['vol'])
-        return {}
+        return None
 
 
 class LibvirtSeedDriver(LibvirtVolumeDriver):
@@ -332,7 +332,7 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
                 pass
             raise
         self.client.refresh_pool(self.pool)
-        return {}
+        return None
 
     def plan_update(self, actual, spec):
         return Plan(['content'] if actual['spec'] != spec else [], details={'spec': spec})

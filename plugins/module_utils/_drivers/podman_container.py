@@ -112,6 +112,8 @@ class PodmanContainerDriver(Driver):
     kind = 'container'
     stopped_state = initial_state = 'stopped'
     restartable_states = ('running',)
+    # what the plan predicts (also in check mode): whether the update replaces the container, and why
+    result_fields = {'recreated': False, 'recreate_reasons': []}
 
     def __init__(self, client, pull=True, stop_timeout=None, target=None):
         super().__init__(client)
@@ -119,8 +121,6 @@ class PodmanContainerDriver(Driver):
         self.stop_timeout = stop_timeout
         self.target = target
         self._images = {}
-        # What the last plan predicts (also in check mode): the module adds it to its result.
-        self.notes = {'recreated': False, 'recreate_reasons': []}
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
@@ -223,7 +223,7 @@ class PodmanContainerDriver(Driver):
         if not self.pull:
             raise SpecError('image', '%r is not present in local storage and pull is false: load, import or build '
                                      'it on this host first (podman load, podman import, podman build)' % ref)
-        self.notes.setdefault('warnings', []).append(
+        self.found.warnings.append(
             'image %s is not present in local storage: it is pulled before the container is created' % ref)
         return None
 
@@ -294,15 +294,14 @@ class PodmanContainerDriver(Driver):
                 continue  # one reason is enough
             else:
                 recreate.append(field)
-        self.notes['recreated'] = bool(recreate)
-        self.notes['recreate_reasons'] = recreate
-        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates})
+        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates},
+                    extra={'recreated': bool(recreate), 'recreate_reasons': recreate})
 
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         if plan.details['recreate']:
             self._recreate(actual, spec)
-            return {}
+            return None
         name = actual['id']
         fields = [f for f in plan.details['updates'] if f in _UPDATABLE]
         if fields:
@@ -316,7 +315,7 @@ class PodmanContainerDriver(Driver):
                 self.client.network_connect(network, name)
             for network in sorted(old - new):
                 self.client.network_disconnect(network, name)
-        return {}
+        return None
 
     def _recreate(self, actual, spec):
         """Replace the container by one built from ``spec``, in the same run state; roll back on failure."""
@@ -378,7 +377,7 @@ class PodmanContainerDriver(Driver):
 
     def delete(self, actual, options):
         self.client.remove_container(actual['id'])
-        return {}
+        return None
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):

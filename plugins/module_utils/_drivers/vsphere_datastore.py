@@ -296,7 +296,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
                         exc.details['performed'] = True  # still mounted where this run mounted it: a change
                 raise
             done.append(host)
-        return {}
+        return None
 
     def _undo(self, name, done):
         """Unmount from the hosts in ``done``: ``(whether it worked, what to tell)``."""
@@ -324,7 +324,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
 
     def delete(self, actual, options):
         self._unmount(actual, self._targets(actual))
-        return {}
+        return None
 
     def _check_unmountable(self, actual):
         """Refuse datastores other than NFS, and NFS datastores that VMs on the chosen hosts use."""

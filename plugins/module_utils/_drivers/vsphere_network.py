@@ -192,7 +192,7 @@ class VSpherePortgroupDriver(HostScopedDriver):
 
     def create(self, name, spec):
         self._add(name, spec, spec['hosts'])
-        return {}
+        return None
 
     def _add(self, name, spec, hosts):
         """Add the port group to ``hosts``; on failure, remove it again where this run added it."""
@@ -245,7 +245,7 @@ class VSpherePortgroupDriver(HostScopedDriver):
             if written:
                 exc.details['performed'] = True  # VLANs already changed on some hosts
             raise
-        return {}
+        return None
 
     def delete(self, actual, options):
         refs = self._refs()
@@ -260,4 +260,4 @@ class VSpherePortgroupDriver(HostScopedDriver):
             if written:
                 exc.details['performed'] = True  # already removed from some hosts
             raise
-        return {}
+        return None

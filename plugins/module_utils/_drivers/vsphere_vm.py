@@ -35,7 +35,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere im
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 TAG_PREFIX = 'virtfleet.tags.'
 PENDING_KEY = 'virtfleet.pending'
@@ -383,7 +383,7 @@ class VSphereVMDriver(VMDriver):
         ref = self.client.create_vm(target['folder']['ref'], target['pool']['ref'],
                                     target['host']['ref'] if target['host'] else None, config)
         self._refs[name] = ref
-        return {}
+        return None
 
     def _device_changes(self, actual, spec, dc, hosts, default_store):
         """Device changes from the actual VM's devices (None: a new VM) to ``spec``'s."""
@@ -489,7 +489,7 @@ class VSphereVMDriver(VMDriver):
             config['devices'] = self._device_changes(actual, spec, actual['dc'], hosts,
                                                      actual['vsphere']['datastore'])
         self.client.reconfigure_vm(actual['ref'], actual['name'], config)
-        return {'reboot_required': bool(cold)}
+        return Result(reboot_required=bool(cold))
 
     def delete(self, actual, options):
         files = [d.get('file') for d in actual['devices'] if d['kind'] == 'disk' and d.get('file')]
@@ -500,7 +500,7 @@ class VSphereVMDriver(VMDriver):
             self.client.unregister_vm(actual['ref'], actual['name'])
             deleted = []
         self._refs.pop(actual['name'], None)
-        return {'deleted_volumes': deleted}
+        return Result(extra={'deleted_volumes': deleted})
 
     # -- power ------------------------------------------------------------------------------
     def _ref(self, name):
