@@ -161,7 +161,7 @@ def _gone(driver, name):
 def _converged(driver, name, partial):
     """Whether ``name`` exists now and has nothing left to update (another run converged it)."""
     try:
-        actual = driver.read(name)
+        actual = driver.align(partial, driver.read(name))
         return actual is not None and not driver.plan_update(actual, driver.desired(partial, actual)).changes
     except VirtError:
         return False
@@ -195,9 +195,9 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         outcome.did('deleted')
         return outcome, before, None
 
+    actual = driver.align(partial, actual)
     spec = driver.desired(partial, actual)
     outcome.extra.update(copy.deepcopy(driver.result_fields))
-    # described after desired(), which may refine the actual view (e.g. the raw XML check)
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
         if not opts.check_mode:

@@ -157,7 +157,9 @@ def test_the_image_default_command_is_none_and_set_explicitly_no_change():
     driver = PodmanContainerDriver(FakePodman([data]))
     actual = driver.read('web')
     assert actual['spec']['command'] is None
-    assert driver.plan_update(actual, driver.desired({'command': ['/bin/sh']}, actual)).changes == []
+    aligned = driver.align({'command': ['/bin/sh']}, actual)
+    assert driver.plan_update(aligned, driver.desired({'command': ['/bin/sh']}, aligned)).changes == []
+    assert actual['spec']['command'] is None  # align() returns a new view, the actual one stays
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'command': ['/bin/sh', '-x']}, actual))
     assert plan.changes == ['command'] and plan.extra['recreate_reasons'] == ['command']
@@ -172,8 +174,10 @@ def test_an_image_default_set_explicitly_is_no_change():
     driver = PodmanContainerDriver(FakePodman([inspect_data()]))
     actual = driver.read('web')
     partial = {'env': {'GREETING': 'hi', 'APP_HOME': '/app', 'TERM': 'xterm'}, 'labels': {'fleet': 'shop', 'vendor': 'us'}}
-    spec = driver.desired(partial, actual)
-    assert driver.plan_update(actual, spec).changes == []
+    aligned = driver.align(partial, actual)
+    spec = driver.desired(partial, aligned)
+    assert driver.plan_update(aligned, spec).changes == []
+    assert 'APP_HOME' not in actual['spec']['env']  # align() returns a new view, the actual one stays
     # the same value for a variable the image does not set is a change
     actual = driver.read('web')
     assert driver.plan_update(actual, driver.desired({'env': {'GREETING': 'hi', 'NEW': ''}}, actual)).changes == ['env']

@@ -7,6 +7,11 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
 
 ``read(name)``
     the actual resource (an opaque dict the driver alone reads) or ``None``; reads only
+``align(partial, actual)``
+    the actual resource as seen against the user's request, as a new dict (by default
+    ``actual`` itself): a value the request names that the normalized view leaves out but the
+    backend holds (an image's default command, a raw XML fragment the domain already has)
+    shows in the copy, so it is no change; ``actual`` itself is never changed
 ``desired(partial, actual)``
     the full desired spec: the user's partial spec merged with the actual one (or the
     defaults of a new resource) and checked against the backend; writes nothing
@@ -75,6 +80,9 @@ class Driver:
             except NotFound:
                 continue
         return found
+
+    def align(self, partial, actual):
+        return actual
 
     def describe(self, actual):
         raise NotImplementedError

@@ -117,10 +117,14 @@ class LibvirtVMDriver(VMDriver):
                 self._check_nic_source(nic, index)
         if partial.get('xml'):
             domxml.check_fragment(partial['xml'])
-            if actual is not None:
-                satisfied = domxml.fragment_satisfied(partial['xml'], actual['xml'])
-                actual['spec']['xml'] = partial['xml'] if satisfied else None
         return spec
+
+    def align(self, partial, actual):
+        """The raw ``xml`` the user passes is part of the actual spec when the domain already has it."""
+        if actual is None or not partial.get('xml'):
+            return actual
+        satisfied = domxml.fragment_satisfied(partial['xml'], actual['xml'])
+        return dict(actual, spec=dict(actual['spec'], xml=partial['xml'] if satisfied else None))
 
     def _resolve_disk(self, disk, index):
         param = 'disks[%d]' % index

@@ -178,18 +178,23 @@ class PodmanContainerDriver(Driver):
                 'status': actual['status'], 'exit_code': actual['exit_code'], 'spec': dict(actual['spec'])}
 
     # -- desired spec -----------------------------------------------------------
+    def align(self, partial, actual):
+        """A value the user sets explicitly is theirs even when the image or podman set it too."""
+        if actual is None:
+            return None
+        spec = dict(actual['spec'], env=dict(actual['spec']['env']), labels=dict(actual['spec']['labels']))
+        for key, raw in (('env', 'raw_env'), ('labels', 'raw_labels')):
+            for name, value in (partial.get(key) or {}).items():
+                if name not in spec[key] and actual[raw].get(name) == value:
+                    spec[key][name] = value
+        if partial.get('command') is not None and spec['command'] is None and \
+                partial['command'] == actual['raw_command']:
+            spec['command'] = list(partial['command'])
+        return dict(actual, spec=spec)
+
     def desired(self, partial, actual):
         if actual is None and not partial.get('image'):
             raise SpecError('image', 'is required to create a container (the container does not exist yet)')
-        if actual is not None:
-            # A value the user sets explicitly is theirs even when the image or podman set it too.
-            for key, raw in (('env', 'raw_env'), ('labels', 'raw_labels')):
-                for name, value in (partial.get(key) or {}).items():
-                    if name not in actual['spec'][key] and actual[raw].get(name) == value:
-                        actual['spec'][key][name] = value
-            if partial.get('command') is not None and actual['spec']['command'] is None and \
-                    partial['command'] == actual['raw_command']:
-                actual['spec']['command'] = list(partial['command'])
         spec = cspec.merge(partial, actual['spec'] if actual else None)
         if 'image' in partial:
             spec['image_id'] = self._resolve_image(partial['image'])

@@ -105,7 +105,6 @@ class VSphereVMDriver(VMDriver):
         self.force = force
         self._inv = None
         self._refs = {}
-        self._target = None   # where a new VM goes, resolved by desired()
 
     # -- reading --------------------------------------------------------------------
     def inventory(self, vm_props=VM_LIGHT):
@@ -269,8 +268,8 @@ class VSphereVMDriver(VMDriver):
         spec['interfaces'].sort(key=lambda n: macs.index(n['mac']) if n.get('mac') in macs else len(macs))
         inv = self.inventory()
         if actual is None:
-            self._target = self._resolve_target(inv)
-            dc, hosts = self._target['dc'], self._target['hosts']
+            target = self._resolve_target(inv)
+            dc, hosts = target['dc'], target['hosts']
         else:
             self._validate_placement(inv)
             dc, hosts = actual['dc'], [actual['host']] if actual['host'] else []
@@ -369,7 +368,7 @@ class VSphereVMDriver(VMDriver):
         return dict((k, self.placement[k]) for k in ('memory_hot_add', 'cpu_hot_add', 'guest_id') if k in self.placement)
 
     def create(self, name, spec):
-        target = self._target
+        target = self._resolve_target(self.inventory())  # as desired() found it: the inventory is read once
         options = self._option_values()
         config = {'name': name, 'guest_id': options.get('guest_id', DEFAULT_GUEST_ID),
                   'datastore': target['datastore']['name'], 'memory_mb': spec['memory'], 'vcpus': spec['vcpus'],
