@@ -16,11 +16,10 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.common.validation import check_type_dict
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VSphereClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, SpecError, VirtError
 
 
@@ -157,8 +156,8 @@ def reconcile_options(module, **extra):
 
 
 def _libvirt_client(params):
-    if not domxml.HAS_LXML:
-        raise MissingLibrary('lxml', domxml.LXML_IMPORT_ERROR)
+    if not _xml.HAS_LXML:
+        raise MissingLibrary('lxml', _xml.LXML_IMPORT_ERROR)
     return LibvirtClient(params['uri'], params.get('username'), params.get('password'))
 
 

@@ -11,10 +11,10 @@ import subprocess
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import from_string
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+from ansible_collections.virtfleet.virt.plugins.module_utils._xml import from_string
 
 
 def probe_device(path):
