@@ -18,7 +18,7 @@ from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
-from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VSphereClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import ENV as VSPHERE_ENV, VSphereClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, SpecError, VirtError
 
@@ -38,12 +38,9 @@ def connection_argument_spec(*backends):
     if 'vsphere' in backends:
         spec.update(
             backend=dict(type='str', default='auto', choices=['auto', 'libvirt', 'vsphere']),
-            hostname=dict(type='str', fallback=(env_fallback, ['VMWARE_HOST'])),
-            port=dict(type='int', fallback=(env_fallback, ['VMWARE_PORT'])),
-            validate_certs=dict(type='bool', fallback=(env_fallback, ['VMWARE_VALIDATE_CERTS'])),
-            ca_path=dict(type='path', fallback=(env_fallback, ['VMWARE_CA_PATH'])),
-            proxy_host=dict(type='str', fallback=(env_fallback, ['VMWARE_PROXY_HOST'])),
-            proxy_port=dict(type='int', fallback=(env_fallback, ['VMWARE_PROXY_PORT'])),
+            **dict((key, dict(type=kind, fallback=(env_fallback, [VSPHERE_ENV[key]]))) for key, kind in (
+                ('hostname', 'str'), ('port', 'int'), ('validate_certs', 'bool'), ('ca_path', 'path'),
+                ('proxy_host', 'str'), ('proxy_port', 'int')))
         )
     return spec
 
@@ -171,8 +168,8 @@ def _vsphere_client(params):
     # VMWARE_USER/VMWARE_PASSWORD apply to vSphere only, so a libvirt run never picks them up.
     return VSphereClient(
         params.get('hostname'),
-        params.get('username') or os.environ.get('VMWARE_USER'),
-        params.get('password') or os.environ.get('VMWARE_PASSWORD'),
+        params.get('username') or os.environ.get(VSPHERE_ENV['username']),
+        params.get('password') or os.environ.get(VSPHERE_ENV['password']),
         port=params.get('port') or 443,
         validate_certs=params.get('validate_certs') is not False,
         ca_path=params.get('ca_path'),

@@ -78,15 +78,13 @@ class LibvirtNetworkDriver(ActivatedDriver):
     def list(self):
         return self.read_all(self.client.list_networks(), self._read_network)
 
-    def describe(self, actual, leases=True):
+    def describe(self, actual):
         live = actual['live_spec'] or actual['spec']
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'persistent': actual['persistent'],
                 'bridge': live['bridge'], 'spec': dict(actual['spec']),
-                'pending_restart': self.pending_restart_fields(actual)}
-        if leases:
-            view['dhcp_leases'] = self.leases(actual) if actual['state'] == 'active' else []
-        return view
+                'pending_restart': self.pending_restart_fields(actual),
+                'dhcp_leases': self.leases(actual) if actual['state'] == 'active' else []}
 
     def leases(self, actual):
         found = []

@@ -51,14 +51,12 @@ class LibvirtVMDriver(VMDriver):
     def list(self):
         return self.read_all(self.client.list_domains(), self._read_domain)
 
-    def describe(self, actual, addresses=True):
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
-                'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual)}
-        if addresses:
-            # only a running guest with a NIC can have an address: skip the round trip otherwise
-            has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
-            view['addresses'] = self.addresses(actual) if has_nic else []
-        return view
+    def describe(self, actual):
+        # only a running guest with a NIC can have an address: skip the round trip otherwise
+        has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+                'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
+                'addresses': self.addresses(actual) if has_nic else []}
 
     def addresses(self, actual):
         found = []

@@ -230,13 +230,11 @@ class VSphereVMDriver(VMDriver):
             item['size'] = dev.get('capacity_kb', 0) // 1024
         return item
 
-    def describe(self, actual, addresses=True):
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+    def describe(self, actual):
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
-                'vsphere': dict(actual['vsphere'])}
-        if addresses:
-            view['addresses'] = self.addresses(actual) if actual['state'] == 'running' else []
-        return view
+                'vsphere': dict(actual['vsphere']),
+                'addresses': self.addresses(actual) if actual['state'] == 'running' else []}
 
     def addresses(self, actual):
         labels = dict((d['key'], d.get('label')) for d in actual['devices'])
