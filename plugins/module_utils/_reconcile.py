@@ -87,18 +87,21 @@ def _state_is(driver, name, wanted):
 def _run_steps(driver, name, steps, opts, outcome):
     for step in steps:
         try:
-            result = driver.perform(name, step.action)
+            outcome.absorb(driver.perform(name, step.action))
         except VirtError as exc:
-            if exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
+            if exc.details.get('not_graceful') and step.graceful and step.escalate and opts.force:
+                pass  # the graceful request cannot be made (no guest agent): force escalates after shutdown_timeout
+            elif exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
                 outcome.did(step.action)
+                raise
             elif _state_is(driver, name, step.until):
                 # a run at the same time got there first: the state is what counts
                 outcome.warnings.append('%s %s was already %s when this run tried to %s it (changed at the same '
                                         'time by someone else)' % (driver.kind, name, step.until, step.action))
                 outcome.reread = True
                 continue
-            raise
-        outcome.absorb(result)
+            else:
+                raise
         timeout = opts.shutdown_timeout if step.graceful else opts.wait_timeout
         try:
             wait_for(lambda: driver.state(name), step.until, timeout,

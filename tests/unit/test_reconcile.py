@@ -116,6 +116,21 @@ def test_graceful_timeout_with_force_escalates():
     assert after['state'] == 'stopped' and outcome.actions[-1].startswith('destroy (no shutdown')
 
 
+def test_a_graceful_request_that_cannot_be_made_fails_unless_force():
+    class NoAgent(FakeDriver):
+        def perform(self, name, action):
+            if action == 'shutdown':
+                raise BackendError('VM %s has no guest agent for a graceful shutdown' % name, not_graceful=True)
+            return super().perform(name, action)
+    driver = NoAgent({'a': {'name': 'a', 'state': 'running', 'spec': {}}})
+    with pytest.raises(BackendError, match='no guest agent') as err:
+        rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05))
+    assert not err.value.outcome.changed and driver.vms['a']['state'] == 'running'
+    outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05, force=True))
+    assert after['state'] == 'stopped' and outcome.actions == ['destroy (no shutdown within shutdown_timeout 0.05 s, '
+                                                               'force: true)']
+
+
 def test_reboot_required_is_reported_or_restarted_on_request():
     vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
     driver = FakeDriver({'a': copy.deepcopy(vm)})

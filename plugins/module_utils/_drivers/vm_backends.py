@@ -88,7 +88,7 @@ def vm_driver(session, params):
     check_options(session.backend, params)
     if session.backend == 'vsphere':
         placement = dict((key, params.get(key)) for key in VSPHERE_VM_OPTIONS)
-        return VSphereVMDriver(session.client, placement, force=params.get('force', False))
+        return VSphereVMDriver(session.client, placement)
     if session.backend not in VM_DRIVERS:
         raise SpecError('backend', 'VMs are not managed on the %s backend' % session.backend)
     return VM_DRIVERS[session.backend](session.client)

@@ -99,10 +99,9 @@ def _tag_key(name):
 
 
 class VSphereVMDriver(VMDriver):
-    def __init__(self, client, placement=None, force=False):
+    def __init__(self, client, placement=None):
         super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
-        self.force = force
         self._inv = None
         self._refs = {}
 
@@ -534,10 +533,11 @@ class VSphereVMDriver(VMDriver):
         elif action == 'suspend':
             self.client.suspend(ref, name)
         elif action == 'shutdown':
-            if not self.client.shutdown_guest(ref, name) and not self.force:
+            if not self.client.shutdown_guest(ref, name):
+                # the reconcile loop goes on with force (power off after shutdown_timeout), fails without
                 raise BackendError('VM %s cannot be shut down gracefully: VMware Tools are not running in the guest. '
                                    'Set force: true to power it off (after shutdown_timeout; 0 powers it off at once)'
-                                   % name)
+                                   % name, not_graceful=True)
         elif action in ('power_off', 'destroy'):
             self.client.power_off(ref, name)
         else:
