@@ -51,18 +51,21 @@ class Result:
     ``warnings``: messages for the user; ``reboot_required``: after an update, whether the
     running resource still needs a restart (``None``: the plan's prediction stands);
     ``extra``: further result fields (``deleted_volumes``, ``job``, ...); ``actions``: what the
-    driver did besides what it was asked for, reported as actions (and so as a change).
+    driver did besides what it was asked for, reported as actions (and so as a change);
+    ``unless_restarted``: warnings about a change the running resource has not picked up, which
+    the reconcile loop gives only when it does not restart the resource (``restart_if_required``).
     """
 
-    def __init__(self, warnings=None, reboot_required=None, extra=None, actions=None):
+    def __init__(self, warnings=None, reboot_required=None, extra=None, actions=None, unless_restarted=None):
         self.warnings = list(warnings or [])
         self.reboot_required = reboot_required
         self.extra = dict(extra or {})
         self.actions = list(actions or [])
+        self.unless_restarted = list(unless_restarted or [])
 
     def __repr__(self):
-        return 'Result(warnings=%r, reboot_required=%r, extra=%r, actions=%r)' % (
-            self.warnings, self.reboot_required, self.extra, self.actions)
+        return 'Result(warnings=%r, reboot_required=%r, extra=%r, actions=%r, unless_restarted=%r)' % (
+            self.warnings, self.reboot_required, self.extra, self.actions, self.unless_restarted)
 
 
 def wait_for(read_state, wanted, timeout, what, poll_interval=0.25):

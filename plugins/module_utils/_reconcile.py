@@ -219,10 +219,12 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         outcome.did('created')
         current = driver.initial_state
         reboot_required = False
+        pending_warnings = []
     else:
         plan = driver.plan_update(actual, spec)
         outcome.extra.update(plan.extra)
         reboot_required = plan.reboot_required
+        pending_warnings = []
         if plan.changes:
             if not opts.check_mode:
                 try:
@@ -240,12 +242,16 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                     outcome.did('updated: %s' % ', '.join(plan.changes))
                     return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
                 outcome.absorb(result)
-                if result is not None and result.reboot_required is not None:
-                    reboot_required = result.reboot_required
+                if result is not None:
+                    pending_warnings = result.unless_restarted
+                    if result.reboot_required is not None:
+                        reboot_required = result.reboot_required
             outcome.did('updated: %s' % ', '.join(plan.changes))
         current = before['state']
 
-    if reboot_required and opts.restart_if_required and current in driver.restartable_states:
+    if not (reboot_required and opts.restart_if_required and current in driver.restartable_states):
+        outcome.warnings.extend(pending_warnings)
+    else:
         restart_to = target or current
         current = _transition(driver, name, current, driver.stopped_state, opts, outcome)
         current = _transition(driver, name, current, restart_to, opts, outcome)

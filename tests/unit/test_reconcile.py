@@ -116,6 +116,20 @@ def test_graceful_timeout_with_force_escalates():
     assert after['state'] == 'stopped' and outcome.actions[-1].startswith('destroy (no shutdown')
 
 
+def test_a_warning_about_a_pending_change_is_given_only_when_the_run_does_not_restart():
+    class Pending(FakeDriver):
+        def apply_update(self, actual, plan):
+            result = super().apply_update(actual, plan)
+            result.unless_restarted.append('VM %s keeps its old memory until it restarts' % actual['name'])
+            return result
+    vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
+    outcome, _b, _a = rc.ensure(Pending({'a': copy.deepcopy(vm)}), 'a', {'memory': 2048}, 'present', None, opts())
+    assert outcome.warnings == ['VM a keeps its old memory until it restarts'] and outcome.reboot_required
+    outcome, _b, _a = rc.ensure(Pending({'a': copy.deepcopy(vm)}), 'a', {'memory': 2048}, 'present', None,
+                                opts(restart_if_required=True))
+    assert outcome.warnings == [] and outcome.actions[-2:] == ['shutdown', 'start']
+
+
 def test_a_graceful_request_that_cannot_be_made_fails_unless_force():
     class NoAgent(FakeDriver):
         def perform(self, name, action):

@@ -43,12 +43,11 @@ def _build_signature(spec):
 class LibvirtPoolDriver(ActivatedDriver):
     kind = 'storage pool'
 
-    def __init__(self, client, build=False, force=False, refresh=False, restart_if_required=False):
+    def __init__(self, client, build=False, force=False, refresh=False):
         super().__init__(client)
         self.build = build
         self.force = force
         self.refresh = refresh
-        self.restart_if_required = restart_if_required
         self.found.extra['refreshed'] = False
 
     # -- reading --------------------------------------------------------------
@@ -183,10 +182,10 @@ class LibvirtPoolDriver(ActivatedDriver):
         result = Result()
         if plan.details['redefine']:
             self.client.define_pool(storagexml.render_pool(actual['name'], spec, base_xml=actual['xml']))
-            if actual['state'] == 'active' and not self.restart_if_required:
-                result.warnings.append('storage pool %s is active and keeps using its previous %s until it is '
-                                       'restarted (set restart_if_required: true, or stop and start it)'
-                                       % (actual['name'], ' and '.join(plan.details['redefine'])))
+            if actual['state'] == 'active':
+                result.unless_restarted.append('storage pool %s is active and keeps using its previous %s until it '
+                                               'is restarted (set restart_if_required: true, or stop and start it)'
+                                               % (actual['name'], ' and '.join(plan.details['redefine'])))
         if 'autostart' in plan.changes:
             self.client.set_pool_autostart(pool, spec['autostart'])
         return result
