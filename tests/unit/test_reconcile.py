@@ -39,7 +39,7 @@ class FakeDriver(VMDriver):
     def plan_update(self, actual, spec):
         changes = sorted(k for k in spec if actual['spec'].get(k) != spec[k])
         return Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
-                       details={'spec': spec})
+                    details={'spec': spec})
 
     def apply_update(self, actual, plan):
         self.writes.append(('update', actual['name'], tuple(plan.changes)))

@@ -47,6 +47,7 @@ def file_digest(path, algorithm):
 
 class LibvirtVolumeDriver(Driver):
     kind = 'volume'
+    size_fact = 'allocation'  # the size describe() reports
 
     def __init__(self, client, pool_name, require_pool=True):
         super().__init__(client)
@@ -111,7 +112,7 @@ class LibvirtVolumeDriver(Driver):
     def describe(self, actual):
         facts = actual['facts']
         return {'name': actual['name'], 'pool': actual['pool'], 'path': facts['path'], 'state': 'present',
-                'spec': dict(actual['spec']), 'allocation': facts['allocation']}
+                'spec': dict(actual['spec']), self.size_fact: facts[self.size_fact]}
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
@@ -240,21 +241,27 @@ class LibvirtVolumeDriver(Driver):
         creation = self._creation
         # created raw with the file's exact size: the upload fills it byte for byte and libvirt
         # then reads the image format (raw or qcow2) from the content
-        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', creation['size']))
         digest = hashlib.new(creation['algorithm'])
-        try:
-            with open(creation['path'], 'rb') as handle:
-                def read_chunk(_nbytes):
-                    data = handle.read(CHUNK)
-                    digest.update(data)
-                    return data
+        with open(creation['path'], 'rb') as handle:
+            def read_chunk(_nbytes):
+                data = handle.read(CHUNK)
+                digest.update(data)
+                return data
 
-                def verify():
-                    if digest.hexdigest() != creation['digest']:
-                        raise BackendError('%s changed while it was uploaded (%s %s, expected %s); the partial volume '
-                                           'was removed' % (creation['path'], creation['algorithm'],
-                                                            digest.hexdigest(), creation['digest']))
-                self.client.upload_volume(vol, creation['size'], read_chunk, verify)
+            def verify():
+                if digest.hexdigest() != creation['digest']:
+                    raise BackendError('%s changed while it was uploaded (%s %s, expected %s); the partial volume '
+                                       'was removed' % (creation['path'], creation['algorithm'],
+                                                        digest.hexdigest(), creation['digest']))
+            self._upload(name, creation['size'], read_chunk, verify)
+        if spec['capacity'] > creation['image_capacity']:
+            self.client.resize_volume(self.client.lookup_volume_in_pool(self.pool, name), spec['capacity'])
+
+    def _upload(self, name, size, read_chunk, verify=None):
+        """A new raw volume of ``size`` bytes filled by ``read_chunk``; removed again when the upload fails."""
+        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', size))
+        try:
+            self.client.upload_volume(vol, size, read_chunk, verify)
         except BaseException:
             try:
                 self.client.delete_volume(vol)
@@ -262,8 +269,6 @@ class LibvirtVolumeDriver(Driver):
                 pass
             raise
         self.client.refresh_pool(self.pool)
-        if spec['capacity'] > creation['image_capacity']:
-            self.client.resize_volume(self.client.lookup_volume_in_pool(self.pool, name), spec['capacity'])
 
     def plan_update(self, actual, spec):
         changes = [key for key in ('format', 'capacity', 'backing_volume') if actual['spec'].get(key) != spec.get(key)]
@@ -289,6 +294,7 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
     """
 
     kind = 'cloud-init seed'
+    size_fact = 'capacity'
 
     def __init__(self, client, pool_name, files=None, require_pool=True):
         super().__init__(client, pool_name, require_pool=require_pool)
@@ -305,11 +311,6 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
         actual['spec'] = dict(marker or {'content_sha256': None, 'files': []})
         return actual
 
-    def describe(self, actual):
-        facts = actual['facts']
-        return {'name': actual['name'], 'pool': actual['pool'], 'path': facts['path'], 'state': 'present',
-                'spec': dict(actual['spec']), 'capacity': facts['capacity']}
-
     def desired(self, partial, actual):
         if actual is None:
             self._lookup_pool()
@@ -321,17 +322,8 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
 
     def create(self, name, spec):
         image = _cloud_init.build_iso(self.files, spec['content_sha256'])
-        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', len(image)))
         chunks = [image[i:i + CHUNK] for i in range(0, len(image), CHUNK)]
-        try:
-            self.client.upload_volume(vol, len(image), lambda _nbytes: chunks.pop(0) if chunks else b'')
-        except BaseException:
-            try:
-                self.client.delete_volume(vol)
-            except BackendError:
-                pass
-            raise
-        self.client.refresh_pool(self.pool)
+        self._upload(name, len(image), lambda _nbytes: chunks.pop(0) if chunks else b'')
         return None
 
     def plan_update(self, actual, spec):
