@@ -128,6 +128,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
         # what must not be unmounted
         self.unmounting = unmounting
         self.task_timeout = task_timeout
+        self.found.extra['refreshed'] = False  # a storage_pool result field on every backend; a datastore is not rescanned
 
     # -- reading ----------------------------------------------------------------------------
     def _query(self):
