@@ -69,7 +69,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import HAS_LIBVIRT, LibvirtClient
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils import _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import VirtError
 
@@ -100,7 +100,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def parse(self, inventory, loader, path, cache=True):
         super().parse(inventory, loader, path, cache)
-        if not HAS_LIBVIRT or not domxml.HAS_LXML:
+        if not HAS_LIBVIRT or not _xml.HAS_LXML:
             raise AnsibleError('virtfleet.virt.libvirt inventory needs libvirt-python and lxml on the controller')
         self._read_config_data(path)
         cache_key = self.get_cache_key(path)

@@ -28,12 +28,12 @@ from the container as it is (or from defaults for a new one).
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import os
 import re
 import shlex
 
+from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
@@ -336,52 +336,36 @@ def parse_command(value, param='command'):
     return command
 
 
+def parse_image(value):
+    image = str(value).strip()
+    if not image or any(c.isspace() for c in image) or image.startswith('-'):
+        raise SpecError('image', '%r is not an image reference such as localhost/app:1.0' % value)
+    return image
+
+
+# the parameters of the partial spec, in the order they are checked
+PARSERS = (('image', parse_image), ('command', parse_command), ('env', lambda value: _text_map(value, 'env')),
+           ('labels', lambda value: _text_map(value, 'labels')), ('ports', parse_ports),
+           ('volumes', parse_volumes), ('networks', parse_networks), ('restart_policy', parse_restart_policy),
+           ('memory', parse_memory), ('cpus', parse_cpus))
+
+
 def partial_from_params(params):
     """Validate the module's parameters and return the partial spec they ask for."""
-    spec = {}
-    if params.get('image') is not None:
-        image = str(params['image']).strip()
-        if not image or any(c.isspace() for c in image) or image.startswith('-'):
-            raise SpecError('image', '%r is not an image reference such as localhost/app:1.0' % params['image'])
-        spec['image'] = image
-    if params.get('command') is not None:
-        spec['command'] = parse_command(params['command'])
-    if params.get('env') is not None:
-        spec['env'] = _text_map(params['env'], 'env')
-    if params.get('labels') is not None:
-        spec['labels'] = _text_map(params['labels'], 'labels')
-    if params.get('ports') is not None:
-        spec['ports'] = parse_ports(params['ports'])
-    if params.get('volumes') is not None:
-        spec['volumes'] = parse_volumes(params['volumes'])
-    if params.get('networks') is not None:
-        spec['networks'] = parse_networks(params['networks'])
-    if params.get('restart_policy') is not None:
-        spec['restart_policy'] = parse_restart_policy(params['restart_policy'])
-    if params.get('memory') is not None:
-        spec['memory'] = parse_memory(params['memory'])
-    if params.get('cpus') is not None:
-        spec['cpus'] = parse_cpus(params['cpus'])
-    return spec
+    return _spec.from_params(params, PARSERS)
 
 
 # -- merging with the actual container ----------------------------------------------
 
 def merge(partial, actual_spec):
     """Return the full desired spec: ``partial`` on top of the actual spec (or defaults)."""
-    base = copy.deepcopy(actual_spec) if actual_spec is not None else copy.deepcopy(DEFAULTS)
-    spec = dict(base)
-    for key, value in partial.items():
-        if key == 'ports':
-            spec[key] = merge_ports(value, base.get('ports') or [])
-        else:
-            spec[key] = copy.deepcopy(value)
-    return dict((key, spec.get(key)) for key in FIELDS)
+    return _spec.overlay(partial, actual_spec, DEFAULTS, FIELDS,
+                         {'ports': lambda value, actual: merge_ports(value, actual or [])})
 
 
 def changed_fields(before, after):
     """The spec fields whose values differ."""
-    return [key for key in FIELDS if (before or {}).get(key) != (after or {}).get(key)]
+    return _spec.changed_fields(FIELDS, before, after)
 
 
 # -- run states (the same for every backend) ------------------------------------------

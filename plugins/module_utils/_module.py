@@ -16,11 +16,10 @@ from ansible.module_utils import basic
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 from ansible.module_utils.common.validation import check_type_dict
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
-from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VSphereClient
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import ENV as VSPHERE_ENV, VSphereClient
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as _podman
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, SpecError, VirtError
 
 
@@ -39,12 +38,9 @@ def connection_argument_spec(*backends):
     if 'vsphere' in backends:
         spec.update(
             backend=dict(type='str', default='auto', choices=['auto', 'libvirt', 'vsphere']),
-            hostname=dict(type='str', fallback=(env_fallback, ['VMWARE_HOST'])),
-            port=dict(type='int', fallback=(env_fallback, ['VMWARE_PORT'])),
-            validate_certs=dict(type='bool', fallback=(env_fallback, ['VMWARE_VALIDATE_CERTS'])),
-            ca_path=dict(type='path', fallback=(env_fallback, ['VMWARE_CA_PATH'])),
-            proxy_host=dict(type='str', fallback=(env_fallback, ['VMWARE_PROXY_HOST'])),
-            proxy_port=dict(type='int', fallback=(env_fallback, ['VMWARE_PROXY_PORT'])),
+            **dict((key, dict(type=kind, fallback=(env_fallback, [VSPHERE_ENV[key]]))) for key, kind in (
+                ('hostname', 'str'), ('port', 'int'), ('validate_certs', 'bool'), ('ca_path', 'path'),
+                ('proxy_host', 'str'), ('proxy_port', 'int')))
         )
     return spec
 
@@ -157,8 +153,8 @@ def reconcile_options(module, **extra):
 
 
 def _libvirt_client(params):
-    if not domxml.HAS_LXML:
-        raise MissingLibrary('lxml', domxml.LXML_IMPORT_ERROR)
+    if not _xml.HAS_LXML:
+        raise MissingLibrary('lxml', _xml.LXML_IMPORT_ERROR)
     return LibvirtClient(params['uri'], params.get('username'), params.get('password'))
 
 
@@ -172,8 +168,8 @@ def _vsphere_client(params):
     # VMWARE_USER/VMWARE_PASSWORD apply to vSphere only, so a libvirt run never picks them up.
     return VSphereClient(
         params.get('hostname'),
-        params.get('username') or os.environ.get('VMWARE_USER'),
-        params.get('password') or os.environ.get('VMWARE_PASSWORD'),
+        params.get('username') or os.environ.get(VSPHERE_ENV['username']),
+        params.get('password') or os.environ.get(VSPHERE_ENV['password']),
         port=params.get('port') or 443,
         validate_certs=params.get('validate_certs') is not False,
         ca_path=params.get('ca_path'),
@@ -243,11 +239,15 @@ class Session:
         return False
 
 
-def ensure_result(module, key, outcome, before, after, diff_keys=('state', 'spec')):
-    """Build the result of an ``ensure`` call and exit."""
+def ensure_result(module, key, outcome, before, after, diff_keys=('state', 'spec'), reboot_key='reboot_required'):
+    """Build the result of an ``ensure`` (or ``relocate``) call and exit.
+
+    ``reboot_key`` names the result field of ``outcome.reboot_required`` (``None``: the module
+    reports it itself).
+    """
     result = dict(changed=outcome.changed, actions=outcome.actions)
     result[key] = after or {}
-    result.update(outcome.notes)
+    result.update(outcome.fields(reboot_key))
     if module._diff:
         result['diff'] = _reconcile.diff(before, after, diff_keys)
     for warning in outcome.warnings:

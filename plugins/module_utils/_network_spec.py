@@ -13,10 +13,10 @@ DHCP/DNS host lists are sorted, so that order never causes a change.
 
 from __future__ import annotations
 
-import copy
 import ipaddress
 import re
 
+from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 MODES = ('nat', 'route', 'isolated', 'bridge', 'open')
@@ -221,11 +221,7 @@ def partial_from_params(params):
 
 def merge(partial, actual_spec):
     """Return the full desired spec: ``partial`` on top of the actual spec (or defaults), checked."""
-    base = copy.deepcopy(actual_spec) if actual_spec is not None else copy.deepcopy(DEFAULTS)
-    spec = dict(base)
-    for key, value in partial.items():
-        spec[key] = copy.deepcopy(value)
-    spec = dict((key, spec.get(key)) for key in FIELDS)
+    spec = _spec.overlay(partial, actual_spec, DEFAULTS, FIELDS)
     check(spec, partial)
     return spec
 
@@ -275,7 +271,7 @@ def check(spec, partial=None):
 
 def changed_fields(before, after):
     """The spec fields whose values differ."""
-    return [key for key in FIELDS if (before or {}).get(key) != (after or {}).get(key)]
+    return _spec.changed_fields(FIELDS, before, after)
 
 
 def restart_fields(changes):

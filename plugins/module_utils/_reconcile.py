@@ -4,57 +4,19 @@
 """The single place that compares desired with actual state.
 
 It decides ``changed``, honours check mode (drivers are never asked to write
-in check mode), builds ``diff`` and waits for state changes.  Drivers
-implement a small interface:
-
-``read(name)``
-    the actual resource (an opaque dict) or ``None``
-``desired(partial, actual)``
-    the full desired spec (user input merged with actual/defaults, validated
-    against the backend)
-``describe(actual)``
-    the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
-``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``,
-``delete(actual, options)``
-    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; ``create``,
-    ``apply_update`` and ``delete`` may return notes for the result (``warnings`` among them)
-``steps(current, target)``, ``perform(name, action)``, ``state(name)``
-    state transitions (power for VMs, active/inactive for networks and pools)
+in check mode), builds ``diff`` and waits for state changes. Drivers implement
+the contract of ``_drivers/_base.Driver`` and hand back the values of ``_plan``
+(``Plan``, ``Step``); this module sits above both.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, VirtError, WaitTimeout
-
-
-class Step:
-    """One state transition: run ``action``, then wait until the state is ``until``.
-
-    ``graceful`` steps (a shutdown request) wait up to the user's
-    ``shutdown_timeout`` and escalate to ``escalate`` only when ``force`` is set.
-    """
-
-    def __init__(self, action, until, graceful=False, escalate=None):
-        self.action = action
-        self.until = until
-        self.graceful = graceful
-        self.escalate = escalate
-
-    def __repr__(self):
-        return 'Step(%s -> %s)' % (self.action, self.until)
-
-
-class Plan:
-    """What an update would do: the spec fields that change and the predicted effects."""
-
-    def __init__(self, changes, reboot_required=False, details=None):
-        self.changes = list(changes)
-        self.reboot_required = reboot_required
-        self.details = details or {}
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result, wait_for
 
 
 class Options:
@@ -72,38 +34,46 @@ class Options:
 
 
 class Outcome:
-    """Accumulates what happened, for the module's result."""
+    """What a run did, for the module's result.
+
+    ``changed`` and ``actions`` (what was done, in order), ``warnings`` for the user,
+    ``reboot_required`` (``None`` unless the driver ``reports_reboot`` and the resource is kept)
+    and ``extra``, the further result fields the driver reported (``deleted_volumes``, ...).
+    """
 
     def __init__(self):
         self.changed = False
         self.actions = []
         self.warnings = []
-        self.notes = {}
+        self.extra = {}
+        self.reboot_required = None
         self.reread = False  # someone else changed the resource during the run: describe it afresh
 
     def did(self, action):
         self.changed = True
         self.actions.append(action)
 
-    def absorb(self, notes):
-        """Take a driver's notes; its ``warnings`` join the module's warnings."""
-        notes = dict(notes or {})
-        self.warnings.extend(notes.pop('warnings', []))
-        self.notes.update(notes)
-        return notes
+    def absorb(self, result):
+        """Take a driver's ``Result`` (or ``None``): its warnings, result fields and actions."""
+        if result is None:
+            return
+        self.warnings.extend(result.warnings)
+        self.extra.update(result.extra)
+        for action in result.actions:
+            self.did(action)
+
+    def fields(self, reboot_key='reboot_required'):
+        """The result fields of the run: ``extra``, and ``reboot_required`` as ``reboot_key`` when known."""
+        found = dict(self.extra)
+        if reboot_key and self.reboot_required is not None:
+            found[reboot_key] = self.reboot_required
+        return found
 
 
-def wait_for(read_state, wanted, timeout, what, poll_interval=0.25):
-    """Poll ``read_state()`` until it returns ``wanted``; raise ``WaitTimeout`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    state = read_state()
-    while state != wanted:
-        if time.monotonic() >= deadline:
-            raise WaitTimeout('%s: still %s after waiting %s s for it to be %s'
-                              % (what, state, timeout, wanted), state=state)
-        time.sleep(poll_interval)
-        state = read_state()
-    return state
+def _notes(notes):
+    """The notes dict of a relocation driver as a ``Result``."""
+    notes = dict(notes or {})
+    return Result(warnings=notes.pop('warnings', []), extra=notes)
 
 
 def _state_is(driver, name, wanted):
@@ -117,19 +87,21 @@ def _state_is(driver, name, wanted):
 def _run_steps(driver, name, steps, opts, outcome):
     for step in steps:
         try:
-            notes = driver.perform(name, step.action)
+            outcome.absorb(driver.perform(name, step.action))
         except VirtError as exc:
-            if exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
+            if exc.details.get('not_graceful') and step.graceful and step.escalate and opts.force:
+                pass  # the graceful request cannot be made (no guest agent): force escalates after shutdown_timeout
+            elif exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)
                 outcome.did(step.action)
+                raise
             elif _state_is(driver, name, step.until):
                 # a run at the same time got there first: the state is what counts
                 outcome.warnings.append('%s %s was already %s when this run tried to %s it (changed at the same '
                                         'time by someone else)' % (driver.kind, name, step.until, step.action))
                 outcome.reread = True
                 continue
-            raise
-        if isinstance(notes, dict):
-            outcome.absorb(notes)
+            else:
+                raise
         timeout = opts.shutdown_timeout if step.graceful else opts.wait_timeout
         try:
             wait_for(lambda: driver.state(name), step.until, timeout,
@@ -174,10 +146,12 @@ def ensure(driver, name, partial, state, target, opts):
     """
     outcome = Outcome()
     try:
-        return _ensure(driver, name, partial, state, target, opts, outcome)
+        found = _ensure(driver, name, partial, state, target, opts, outcome)
     except VirtError as exc:
         exc.outcome = outcome
         raise
+    outcome.absorb(driver.found)  # what the driver noticed while reading and validating
+    return found
 
 
 def _gone(driver, name):
@@ -190,7 +164,7 @@ def _gone(driver, name):
 def _converged(driver, name, partial):
     """Whether ``name`` exists now and has nothing left to update (another run converged it)."""
     try:
-        actual = driver.read(name)
+        actual = driver.align(partial, driver.read(name))
         return actual is not None and not driver.plan_update(actual, driver.desired(partial, actual)).changes
     except VirtError:
         return False
@@ -224,8 +198,9 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         outcome.did('deleted')
         return outcome, before, None
 
+    actual = driver.align(partial, actual)
     spec = driver.desired(partial, actual)
-    # described after desired(), which may refine the actual view (e.g. the raw XML check)
+    outcome.extra.update(copy.deepcopy(driver.result_fields))
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
         if not opts.check_mode:
@@ -244,13 +219,16 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         outcome.did('created')
         current = driver.initial_state
         reboot_required = False
+        pending_warnings = []
     else:
         plan = driver.plan_update(actual, spec)
+        outcome.extra.update(plan.extra)
         reboot_required = plan.reboot_required
+        pending_warnings = []
         if plan.changes:
             if not opts.check_mode:
                 try:
-                    outcome.absorb(driver.apply_update(actual, plan))
+                    result = driver.apply_update(actual, plan)
                 except VirtError as exc:
                     if exc.details.get('performed'):  # the update was made; a later step of it failed
                         outcome.did('updated: %s' % ', '.join(plan.changes))
@@ -263,11 +241,17 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                                             'update itself; reported as a change' % (driver.kind, name, exc.msg))
                     outcome.did('updated: %s' % ', '.join(plan.changes))
                     return _ensure(driver, name, partial, state, target, opts, outcome, raced=True)
-                reboot_required = outcome.notes.pop('reboot_required', reboot_required)
+                outcome.absorb(result)
+                if result is not None:
+                    pending_warnings = result.unless_restarted
+                    if result.reboot_required is not None:
+                        reboot_required = result.reboot_required
             outcome.did('updated: %s' % ', '.join(plan.changes))
         current = before['state']
 
-    if reboot_required and opts.restart_if_required and current in driver.restartable_states:
+    if not (reboot_required and opts.restart_if_required and current in driver.restartable_states):
+        outcome.warnings.extend(pending_warnings)
+    else:
         restart_to = target or current
         current = _transition(driver, name, current, driver.stopped_state, opts, outcome)
         current = _transition(driver, name, current, restart_to, opts, outcome)
@@ -282,7 +266,7 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     else:
         after = before  # nothing was written: no second read
     if driver.reports_reboot:
-        outcome.notes['reboot_required'] = bool(reboot_required and current in driver.restartable_states)
+        outcome.reboot_required = bool(reboot_required and current in driver.restartable_states)
     return outcome, before, after
 
 
@@ -344,15 +328,15 @@ def relocate(driver, name, opts):
     outcome = Outcome()
     try:
         placement = driver.locate(name)
-        outcome.absorb({'warnings': placement.get('warnings') or []})
+        outcome.absorb(Result(warnings=placement.get('warnings')))
         before = driver.describe(placement)
         if placement['at'] == 'destination':
             return outcome, before, before
         plan = driver.precheck(placement)
-        outcome.absorb(plan.details.get('notes'))
+        outcome.absorb(_notes(plan.details.get('notes')))
         if not opts.check_mode:
             try:
-                outcome.absorb(driver.move(placement, plan))
+                outcome.absorb(_notes(driver.move(placement, plan)))
             except VirtError as exc:
                 if exc.details.get('performed'):
                     for change in plan.changes:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import re
 
+from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Step
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import parse_size
 
 POOL_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}\Z')
@@ -203,7 +204,7 @@ def _default_path(kind, source):
 
 
 def pool_changed_fields(before, after):
-    return [key for key in POOL_FIELDS if (before or {}).get(key) != (after or {}).get(key)]
+    return _spec.changed_fields(POOL_FIELDS, before, after)
 
 
 def pool_steps(current, target):

@@ -15,6 +15,7 @@ import copy
 import re
 import string
 
+from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
@@ -394,19 +395,10 @@ def merge(partial, actual_spec, device_defaults=None):
     the model of a new interface) for backends whose devices differ.
     """
     defaults = dict(DEVICE_DEFAULTS, **(device_defaults or {}))
-    base = copy.deepcopy(actual_spec) if actual_spec is not None else dict(DEFAULTS)
-    spec = dict(base)
-    for key, value in partial.items():
-        if key == 'disks':
-            spec[key] = _merge_disks(value, base.get('disks') or [], defaults)
-        elif key == 'interfaces':
-            spec[key] = _merge_interfaces(value, base.get('interfaces') or [], defaults)
-        elif key == 'cpu' and value and base.get('cpu'):
-            spec[key] = dict(base['cpu'], **value) if value.get('mode') != 'custom' else value
-            if spec[key].get('mode') != 'custom':
-                spec[key].pop('model', None)
-        else:
-            spec[key] = copy.deepcopy(value)
+    spec = _spec.overlay(partial, actual_spec, DEFAULTS, FIELDS, {
+        'disks': lambda value, actual: _merge_disks(value, actual or [], defaults),
+        'interfaces': lambda value, actual: _merge_interfaces(value, actual or [], defaults),
+        'cpu': _merge_cpu})
     if actual_spec is None:
         spec['disks'] = _merge_disks(spec.get('disks') or [], [], defaults)
         spec['interfaces'] = _merge_interfaces(spec.get('interfaces') or [], [], defaults)
@@ -424,12 +416,22 @@ def merge(partial, actual_spec, device_defaults=None):
             raise SpecError('max_vcpus', '%d is below the VM\'s vcpus (%d); lower vcpus too'
                             % (spec['max_vcpus'], spec['vcpus']))
         spec['max_vcpus'] = spec['vcpus']
-    return dict((key, spec.get(key)) for key in FIELDS)
+    return spec
+
+
+def _merge_cpu(value, actual):
+    """A CPU mode other than custom keeps the actual settings it does not name, and has no model."""
+    if not (value and actual):
+        return copy.deepcopy(value)
+    cpu = dict(actual, **value) if value.get('mode') != 'custom' else copy.deepcopy(value)
+    if cpu.get('mode') != 'custom':
+        cpu.pop('model', None)
+    return cpu
 
 
 def changed_fields(before, after):
     """The spec fields whose values differ."""
-    return [key for key in FIELDS if (before or {}).get(key) != (after or {}).get(key)]
+    return _spec.changed_fields(FIELDS, before, after)
 
 
 # -- power model (the same for every backend) ---------------------------------

@@ -281,8 +281,6 @@ def main():
                                        target=target)
         opts = _module.reconcile_options(module)
         outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
-        if state != 'absent':
-            outcome.absorb(driver.notes)
         _module.ensure_result(module, 'container', outcome, before, after)
 
 

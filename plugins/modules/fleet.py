@@ -180,7 +180,7 @@ def _item_result(item):
     outcome = item['outcome']
     entry = {'name': item['name'], 'changed': outcome.changed, 'actions': outcome.actions,
              'vm': item['after'] or {}, 'failed': item['error'] is not None}
-    entry.update(outcome.notes)
+    entry.update(outcome.fields())
     if item['error'] is not None:
         entry['msg'] = item['error']
     if item.get('skipped'):

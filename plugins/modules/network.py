@@ -436,10 +436,8 @@ def main():
         opts = _module.reconcile_options(module, restart_if_required=params['restart'])
         affected = driver.attached_vms(name)
         outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.notes['restart_required'] = outcome.notes.pop('reboot_required', False)
-        outcome.notes['affected_vms'] = affected
-        outcome.warnings.extend(getattr(driver, 'warnings', []))
-        _module.ensure_result(module, 'network', outcome, before, after)
+        outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)
+        _module.ensure_result(module, 'network', outcome, before, after, reboot_key=None)
 
 
 if __name__ == '__main__':

@@ -372,8 +372,7 @@ def _libvirt(module, session):
     target = None if params['state'] in ('present', 'absent') else params['state']
     opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
                                      delete_options={'delete_data': params['delete_data']})
-    driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'],
-                               refresh=params['refresh'], restart_if_required=params['restart_if_required'])
+    driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'], refresh=params['refresh'])
     return driver, name, partial, target, opts
 
 
@@ -404,7 +403,6 @@ def main():
                                                                         for key in LIBVIRT_FLAGS)), ONLY)
         driver, name, partial, target, opts = BACKENDS[session.backend](module, session)
         outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.notes['refreshed'] = getattr(driver, 'refreshed', False)
         _module.ensure_result(module, 'pool', outcome, before, after)
 
 

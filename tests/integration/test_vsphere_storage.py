@@ -196,6 +196,7 @@ def test_nfs_datastore_lifecycle(ansible, vsphere, vsphere_args, nfs):
     # mount it on one host
     r = _pool(ansible, vsphere_args, args, diff=True)
     assert not r.get('failed') and r['changed'] and r['actions'] == ['created'], r
+    assert r['refreshed'] is False, r  # documented as returned always; a datastore is never rescanned
     pool = r['pool']
     assert POOL_KEYS <= set(pool), pool
     assert pool['name'] == name and pool['state'] == 'active' and pool['volumes'] is None

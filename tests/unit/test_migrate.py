@@ -14,6 +14,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     SpecError,
     VirtError,
 )
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 SRC_URI = 'qemu+ssh://hv1/system'
 DST_URI = 'qemu+tls://hv2/system'
@@ -242,11 +243,11 @@ def test_live_migration_moves_the_vm_and_reports_the_job():
     name, uri, flags, params, destination = world.calls[0]
     assert uri == DST_URI and destination is None
     assert set(flags) >= {'LIVE', 'PEER2PEER', 'PERSIST_DEST', 'UNDEFINE_SOURCE', 'ABORT_ON_ERROR'}
-    job = outcome.notes['job']
+    job = outcome.extra['job']
     assert job['time_elapsed_ms'] == 300 and job['downtime_ms'] == 17 and job['memory_iterations'] == 2
     # the destination leaves the disk copy out: it comes from the source's last statistics
     assert job['disk_transferred_bytes'] == 100 and job['data_transferred_bytes'] == 1000
-    assert outcome.notes['prechecks']['cpu'] == 'superset'
+    assert outcome.extra['prechecks']['cpu'] == 'superset'
 
 
 def test_already_on_the_destination_changes_nothing():
@@ -350,7 +351,7 @@ def test_a_cpu_libvirt_does_not_check_is_not_checked():
     world = World([_vm(cpu="<cpu mode='custom' check='none'><model>qemu64</model></cpu>")],
                   cpu_verdict=('incompatible', 'x'))
     outcome = _relocate(world, check=True)[0]
-    assert outcome.notes['prechecks']['cpu'].startswith('not checked') and world.dst.compared == []
+    assert outcome.extra['prechecks']['cpu'].startswith('not checked') and world.dst.compared == []
 
 
 def test_a_network_must_be_active_for_a_live_migration_only():
@@ -359,7 +360,7 @@ def test_a_network_must_be_active_for_a_live_migration_only():
         _relocate(world, check=True)
     world = World([_vm('stopped')], networks={'prod': False})
     outcome = _relocate(world, mode='offline', check=True)[0]
-    assert outcome.changed and outcome.notes['prechecks']['memory'].startswith('not checked')
+    assert outcome.changed and outcome.extra['prechecks']['memory'].startswith('not checked')
 
 
 def test_copy_storage_needs_a_pool_where_libvirt_creates_the_copy():
@@ -369,7 +370,7 @@ def test_copy_storage_needs_a_pool_where_libvirt_creates_the_copy():
     assert 'copy_storage: the destination has no storage pool with target /srv/shared' in err.value.msg
     world = World([_vm()], pools=[FakePool('elsewhere', '/srv/shared'), FakePool('data', '/srv/data')])
     outcome = _relocate(world, copy_storage='all', check=True)[0]
-    assert outcome.notes['prechecks']['copied_disks'] == ['/srv/shared/web1.img']  # not the read-only cdrom
+    assert outcome.extra['prechecks']['copied_disks'] == ['/srv/shared/web1.img']  # not the read-only cdrom
 
 
 def test_incremental_copy_needs_the_top_image_on_the_destination():
@@ -385,7 +386,7 @@ def test_incremental_copy_needs_the_top_image_on_the_destination():
 def test_a_pool_with_the_same_target_under_another_name_will_do():
     world = World([_vm()], pools=[FakePool('images', '/srv/shared'), FakePool('data', '/srv/data')])
     outcome = _relocate(world, check=True)[0]
-    assert outcome.notes['prechecks']['storage_pools'] == ['shared', 'data']
+    assert outcome.extra['prechecks']['storage_pools'] == ['shared', 'data']
 
 
 # -- the job ------------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ def test_flags_and_parameters():
     world = World([_vm('stopped')])
     outcome, _before, after = _relocate(world, mode='offline')
     assert world.calls[0][2] == ['OFFLINE', 'PEER2PEER', 'PERSIST_DEST', 'UNDEFINE_SOURCE']
-    assert after['state'] == 'stopped' and 'wall_time_ms' in outcome.notes['job']
+    assert after['state'] == 'stopped' and 'wall_time_ms' in outcome.extra['job']
 
 
 def test_a_failed_job_says_the_vm_stayed_on_the_source():
@@ -447,7 +448,7 @@ def test_post_copy_switch_when_precopy_does_not_converge():
     world = World([_vm()])
     world.behaviour = 'converge-slowly'
     outcome = _relocate(world, post_copy=True, post_copy_after_iterations=2)[0]
-    assert ('postcopy', 'web1') in world.src.writes and outcome.notes['job']['postcopy'] is True
+    assert ('postcopy', 'web1') in world.src.writes and outcome.extra['job']['postcopy'] is True
     assert ('abort', 'web1') not in world.src.writes
 
 
@@ -455,7 +456,7 @@ def test_post_copy_switch_after_a_time():
     world = World([_vm()])
     world.behaviour = 'converge-slowly'
     outcome = _relocate(world, post_copy=True, post_copy_after=0, post_copy_after_iterations=1000)[0]
-    assert outcome.notes['job']['postcopy'] is True
+    assert outcome.extra['job']['postcopy'] is True
 
 
 # -- options ----------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ def test_relocate_passes_errors_with_the_outcome():
             return {'where': placement['at']}
 
         def precheck(self, placement):
-            return rc.Plan(['moved'], details={'notes': {'prechecks': {}}})
+            return Plan(['moved'], details={'notes': {'prechecks': {}}})
 
         def move(self, placement, plan):
             raise BackendError('boom')

@@ -157,10 +157,12 @@ def test_the_image_default_command_is_none_and_set_explicitly_no_change():
     driver = PodmanContainerDriver(FakePodman([data]))
     actual = driver.read('web')
     assert actual['spec']['command'] is None
-    assert driver.plan_update(actual, driver.desired({'command': ['/bin/sh']}, actual)).changes == []
+    aligned = driver.align({'command': ['/bin/sh']}, actual)
+    assert driver.plan_update(aligned, driver.desired({'command': ['/bin/sh']}, aligned)).changes == []
+    assert actual['spec']['command'] is None  # align() returns a new view, the actual one stays
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'command': ['/bin/sh', '-x']}, actual))
-    assert plan.changes == ['command'] and driver.notes['recreate_reasons'] == ['command']
+    assert plan.changes == ['command'] and plan.extra['recreate_reasons'] == ['command']
     # another image with the command left out: the new container gets the new image's default
     actual = driver.read('web')
     spec = driver.desired({'image': 'localhost/app:2'}, actual)
@@ -172,8 +174,10 @@ def test_an_image_default_set_explicitly_is_no_change():
     driver = PodmanContainerDriver(FakePodman([inspect_data()]))
     actual = driver.read('web')
     partial = {'env': {'GREETING': 'hi', 'APP_HOME': '/app', 'TERM': 'xterm'}, 'labels': {'fleet': 'shop', 'vendor': 'us'}}
-    spec = driver.desired(partial, actual)
-    assert driver.plan_update(actual, spec).changes == []
+    aligned = driver.align(partial, actual)
+    spec = driver.desired(partial, aligned)
+    assert driver.plan_update(aligned, spec).changes == []
+    assert 'APP_HOME' not in actual['spec']['env']  # align() returns a new view, the actual one stays
     # the same value for a variable the image does not set is a change
     actual = driver.read('web')
     assert driver.plan_update(actual, driver.desired({'env': {'GREETING': 'hi', 'NEW': ''}}, actual)).changes == ['env']
@@ -185,7 +189,7 @@ def test_same_image_by_another_name_is_no_change_a_moved_tag_is():
     spec = driver.desired({'image': 'localhost/app'}, actual)
     assert spec['image'] == 'localhost/app:1' and driver.plan_update(actual, spec).changes == []
     plan = driver.plan_update(actual, driver.desired({'image': 'localhost/app:2'}, actual))
-    assert plan.changes == ['image', 'image_id'] and driver.notes['recreate_reasons'] == ['image']
+    assert plan.changes == ['image', 'image_id'] and plan.extra['recreate_reasons'] == ['image']
 
 
 @pytest.mark.parametrize('persistent,recreated', [(False, True), (True, False)])
@@ -194,11 +198,11 @@ def test_resources_update_in_place_only_where_podman_keeps_it(persistent, recrea
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'memory': 128, 'restart_policy': 'always'}, actual))
     assert plan.changes == ['restart_policy', 'memory']
-    assert driver.notes['recreated'] is recreated
-    assert driver.notes['recreate_reasons'] == (['restart_policy', 'memory'] if recreated else [])
+    assert plan.extra['recreated'] is recreated
+    assert plan.extra['recreate_reasons'] == (['restart_policy', 'memory'] if recreated else [])
     # removing a limit is never an update in place
     plan = driver.plan_update(actual, driver.desired({'memory': None}, actual))
-    assert driver.notes['recreate_reasons'] == ['memory']
+    assert plan.extra['recreate_reasons'] == ['memory']
 
 
 def test_networks_change_in_place_and_modes_recreate():
@@ -206,11 +210,11 @@ def test_networks_change_in_place_and_modes_recreate():
     driver = PodmanContainerDriver(fake)
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'networks': ['front', 'podman']}, actual))
-    assert plan.changes == ['networks'] and driver.notes['recreated'] is False
+    assert plan.changes == ['networks'] and plan.extra['recreated'] is False
     driver.apply_update(actual, plan)
     assert fake.writes == [('connect', 'front', 'c' * 64), ('disconnect', 'backend', 'c' * 64)]
-    driver.plan_update(actual, driver.desired({'networks': ['host'], 'ports': []}, actual))
-    assert sorted(driver.notes['recreate_reasons']) == ['networks', 'ports']
+    plan = driver.plan_update(actual, driver.desired({'networks': ['host'], 'ports': []}, actual))
+    assert sorted(plan.extra['recreate_reasons']) == ['networks', 'ports']
     # podman would drop the published ports of a host-network container: refused, not recreated each run
     with pytest.raises(SpecError, match='ports: a container on network host publishes no ports'):
         driver.desired({'networks': ['host']}, actual)
@@ -246,7 +250,7 @@ def test_a_missing_image_is_pulled_and_failure_says_what_to_do():
     fake = FakePodman()
     driver = PodmanContainerDriver(fake)
     spec = driver.desired({'image': 'localhost/nope:1'}, None)
-    assert spec['image_id'] is None and 'is pulled' in driver.notes['warnings'][0]
+    assert spec['image_id'] is None and 'is pulled' in driver.found.warnings[0]
     with pytest.raises(SpecError) as err:
         driver.create('web', spec)
     assert err.value.param == 'image' and 'must be present locally' in err.value.msg
@@ -329,7 +333,7 @@ def test_check_mode_predicts_recreation_and_writes_nothing():
     outcome, before, after = _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running',
                                                'stopped', opts)
     assert outcome.changed and outcome.actions == ['updated: env', 'stop']
-    assert driver.notes == {'recreated': True, 'recreate_reasons': ['env']}
+    assert outcome.extra == {'recreated': True, 'recreate_reasons': ['env']}
     assert before['spec']['env'] == {'GREETING': 'hi'} and after['spec']['env'] == {'GREETING': 'bonjour'}
     assert after['state'] == 'stopped' and fake.writes == []
     outcome, before, after = _reconcile.ensure(driver, 'new', {'image': 'localhost/app:1'}, 'running', 'running',

@@ -7,17 +7,15 @@ import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 
 
-class FakeDriver:
+class FakeDriver(VMDriver):
     """An in-memory VM backend; records every write."""
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
 
     def __init__(self, vms=None, ignores_shutdown=False):
+        super().__init__(None)
         self.vms = vms or {}
         self.writes = []
         self.ignores_shutdown = ignores_shutdown
@@ -40,25 +38,25 @@ class FakeDriver:
 
     def plan_update(self, actual, spec):
         changes = sorted(k for k in spec if actual['spec'].get(k) != spec[k])
-        return rc.Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
-                       details={'spec': spec})
+        return Plan(changes, reboot_required=actual['state'] == 'running' and 'memory' in changes,
+                    details={'spec': spec})
 
     def apply_update(self, actual, plan):
         self.writes.append(('update', actual['name'], tuple(plan.changes)))
         self.vms[actual['name']]['spec'] = dict(plan.details['spec'])
-        return {'reboot_required': plan.reboot_required}
+        return Result(reboot_required=plan.reboot_required)
 
     def delete(self, actual, options):
         self.writes.append(('delete', actual['name']))
         del self.vms[actual['name']]
-        return {'deleted_volumes': []}
+        return Result(extra={'deleted_volumes': []})
 
     def steps(self, current, target):
         if current == target:
             return []
         if target == 'running':
-            return [rc.Step('start', 'running')]
-        return [rc.Step('shutdown', 'stopped', graceful=True, escalate='destroy')]
+            return [Step('start', 'running')]
+        return [Step('shutdown', 'stopped', graceful=True, escalate='destroy')]
 
     def perform(self, name, action):
         self.writes.append((action, name))
@@ -118,14 +116,43 @@ def test_graceful_timeout_with_force_escalates():
     assert after['state'] == 'stopped' and outcome.actions[-1].startswith('destroy (no shutdown')
 
 
+def test_a_warning_about_a_pending_change_is_given_only_when_the_run_does_not_restart():
+    class Pending(FakeDriver):
+        def apply_update(self, actual, plan):
+            result = super().apply_update(actual, plan)
+            result.unless_restarted.append('VM %s keeps its old memory until it restarts' % actual['name'])
+            return result
+    vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
+    outcome, _b, _a = rc.ensure(Pending({'a': copy.deepcopy(vm)}), 'a', {'memory': 2048}, 'present', None, opts())
+    assert outcome.warnings == ['VM a keeps its old memory until it restarts'] and outcome.reboot_required
+    outcome, _b, _a = rc.ensure(Pending({'a': copy.deepcopy(vm)}), 'a', {'memory': 2048}, 'present', None,
+                                opts(restart_if_required=True))
+    assert outcome.warnings == [] and outcome.actions[-2:] == ['shutdown', 'start']
+
+
+def test_a_graceful_request_that_cannot_be_made_fails_unless_force():
+    class NoAgent(FakeDriver):
+        def perform(self, name, action):
+            if action == 'shutdown':
+                raise BackendError('VM %s has no guest agent for a graceful shutdown' % name, not_graceful=True)
+            return super().perform(name, action)
+    driver = NoAgent({'a': {'name': 'a', 'state': 'running', 'spec': {}}})
+    with pytest.raises(BackendError, match='no guest agent') as err:
+        rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05))
+    assert not err.value.outcome.changed and driver.vms['a']['state'] == 'running'
+    outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_timeout=0.05, force=True))
+    assert after['state'] == 'stopped' and outcome.actions == ['destroy (no shutdown within shutdown_timeout 0.05 s, '
+                                                               'force: true)']
+
+
 def test_reboot_required_is_reported_or_restarted_on_request():
     vm = {'name': 'a', 'state': 'running', 'spec': {'memory': 1024}}
     driver = FakeDriver({'a': copy.deepcopy(vm)})
     outcome, _b, _a = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts())
-    assert outcome.notes['reboot_required'] is True
+    assert outcome.reboot_required is True
     driver = FakeDriver({'a': copy.deepcopy(vm)})
     outcome, _b, after = rc.ensure(driver, 'a', {'memory': 2048}, 'present', None, opts(restart_if_required=True))
-    assert outcome.notes['reboot_required'] is False and outcome.actions[-2:] == ['shutdown', 'start']
+    assert outcome.reboot_required is False and outcome.actions[-2:] == ['shutdown', 'start']
     assert after['state'] == 'running'
 
 
@@ -212,7 +239,7 @@ def test_notes_of_a_power_action_reach_the_result():
     class Crashed(FakeDriver):
         def perform(self, name, action):
             super().perform(name, action)
-            return {'warnings': ['VM %s had crashed; it was started again' % name]}
+            return Result(warnings=['VM %s had crashed; it was started again' % name])
     driver = Crashed({'a': {'name': 'a', 'state': 'stopped', 'spec': {}}})
     outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'running', opts())
     assert after['state'] == 'running' and outcome.actions == ['start']

@@ -111,9 +111,9 @@ def test_pending_change_is_shown_and_applied_once_stopped():
 
 def test_shutdown_without_tools_needs_force():
     driver = drv.VSphereVMDriver(FakeClient([_row()]))
-    with pytest.raises(BackendError, match='VMware Tools'):
+    with pytest.raises(BackendError, match='VMware Tools') as err:
         driver.perform('web', 'shutdown')
-    drv.VSphereVMDriver(FakeClient([_row()]), force=True).perform('web', 'shutdown')
+    assert err.value.details['not_graceful']  # force is the reconcile loop's (test_reconcile)
 
 
 def test_two_vms_of_one_name_need_a_folder():

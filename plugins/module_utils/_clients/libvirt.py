@@ -185,9 +185,6 @@ class LibvirtClient:
     def domain_autostart(self, dom):
         return bool(_call('reading autostart of VM %s' % dom.name(), dom.autostart))
 
-    def domain_has_managed_save(self, dom):
-        return bool(_call('reading managed save of VM %s' % dom.name(), dom.hasManagedSaveImage, 0))
-
     def define_domain(self, xml):
         return _call('defining VM', self.conn.defineXML, xml)
 

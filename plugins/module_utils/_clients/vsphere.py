@@ -36,6 +36,11 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     NotFound,
 )
 
+# connection option -> the environment variable it falls back to (the names other VMware tools use)
+ENV = {'hostname': 'VMWARE_HOST', 'port': 'VMWARE_PORT', 'validate_certs': 'VMWARE_VALIDATE_CERTS',
+       'ca_path': 'VMWARE_CA_PATH', 'proxy_host': 'VMWARE_PROXY_HOST', 'proxy_port': 'VMWARE_PROXY_PORT',
+       'username': 'VMWARE_USER', 'password': 'VMWARE_PASSWORD'}
+
 # vSphere power states as the rest of the collection names them.
 STATE_NAMES = {'poweredOn': 'running', 'poweredOff': 'stopped', 'suspended': 'paused'}
 

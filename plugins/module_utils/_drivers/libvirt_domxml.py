@@ -13,40 +13,19 @@ devices added by hand, libvirt defaults) survives an update untouched.
 from __future__ import annotations
 
 import copy
-import traceback
 import uuid
 
-try:
-    from lxml import etree
-    HAS_LXML = True
-    LXML_IMPORT_ERROR = None
-except ImportError:  # pragma: no cover - reported through missing_required_lib
-    etree = None
-    HAS_LXML = False
-    LXML_IMPORT_ERROR = traceback.format_exc()
-
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._xml import etree, from_string, to_string
 
 TAGS_NS = 'https://virtfleet.dev/xmlns/virt/vm/1.0'
 TAGS_PREFIX = 'virtfleet'
 TAGS_ELEMENT = '{%s}tags' % TAGS_NS
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True) if HAS_LXML else None
 _UNIT_KIB = {'b': 1.0 / 1024, 'bytes': 1.0 / 1024, 'k': 1, 'kib': 1, 'kb': 1000.0 / 1024,
              'm': 1024, 'mib': 1024, 'mb': 1000.0 ** 2 / 1024, 'g': 1024 ** 2, 'gib': 1024 ** 2,
              'gb': 1000.0 ** 3 / 1024, 't': 1024 ** 3, 'tib': 1024 ** 3, 'tb': 1000.0 ** 4 / 1024}
 _NIC_SOURCE_ATTR = {'network': 'network', 'bridge': 'bridge', 'direct': 'dev'}
-
-
-def from_string(xml, param='xml'):
-    try:
-        return etree.fromstring(xml.encode('utf-8') if isinstance(xml, str) else xml, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise SpecError(param, 'is not well-formed XML: %s' % exc)
-
-
-def to_string(root):
-    return etree.tostring(root, encoding='unicode', pretty_print=True)
 
 
 def _mib(elem):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils import _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError
 
 
@@ -49,7 +49,7 @@ class LibvirtHostDriver:
         return {'total_mib': stats['total'] // 1024, 'free_mib': available // 1024}
 
     def describe(self):
-        caps = domxml.from_string(self.client.capabilities())
+        caps = _xml.from_string(self.client.capabilities())
         model, _memory_mib, cpus, mhz, _nodes, sockets, cores, threads = self.client.node_info()
         cpu = caps.find('host/cpu')
         topology = cpu.find('topology') if cpu is not None else None

@@ -19,8 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _units
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils import _units, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     BackendError,
     NotFound,
@@ -28,7 +27,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import (
     VirtError,
     WaitTimeout,
 )
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, wait_for
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, wait_for
 
 ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 LIVE_MIGRATABLE = ('running', 'paused')
@@ -115,7 +114,7 @@ def options_from_params(params):
 
 def _domain_facts(xml):
     """What the pre-checks need from a domain definition."""
-    root = domxml.from_string(xml)
+    root = _xml.from_string(xml)
     os_type = root.find('os/type')
     cpu = root.find('cpu')
     facts = {
@@ -126,7 +125,7 @@ def _domain_facts(xml):
         'cpu_mode': (cpu.get('mode') or 'custom') if cpu is not None else None,
         'cpu_model': cpu.findtext('model') if cpu is not None else None,
         'cpu_check': cpu.get('check') if cpu is not None else None,
-        'cpu_xml': domxml.to_string(cpu) if cpu is not None else None,
+        'cpu_xml': _xml.to_string(cpu) if cpu is not None else None,
         'networks': [],
         'disks': [],
     }
@@ -289,7 +288,7 @@ class LibvirtMigrateDriver:
         return Plan([action], details={'notes': {'prechecks': notes}, 'after': after, 'facts': facts})
 
     def _host_uuid(self, client):
-        return domxml.from_string(client.capabilities()).findtext('host/uuid')
+        return _xml.from_string(client.capabilities()).findtext('host/uuid')
 
     def _check_hosts(self, problems, notes):
         notes['hosts'] = {'source': self.hostname(self.source), 'destination': self.hostname(self.dest)}
@@ -309,8 +308,8 @@ class LibvirtMigrateDriver:
             if not live:
                 notes['cpu'] = 'not checked: a stopped %s guest takes the CPU of the host it starts on' % mode
                 return
-            host_cpu = domxml.from_string(self.source.capabilities()).find('host/cpu')
-            verdict, why = self.dest.compare_host_cpu(domxml.to_string(host_cpu))
+            host_cpu = _xml.from_string(self.source.capabilities()).find('host/cpu')
+            verdict, why = self.dest.compare_host_cpu(_xml.to_string(host_cpu))
             notes['cpu'] = '%s (%s guest: source host CPU against the destination host CPU)' % (verdict, mode)
             if verdict == 'incompatible':
                 problems.append('the guest CPU is %s and the destination host CPU is not a superset of the '

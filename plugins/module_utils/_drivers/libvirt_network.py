@@ -18,8 +18,9 @@ import subprocess
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _network_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_netxml as netxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 _LEASE_TYPES = {0: 'ipv4', 1: 'ipv6'}
 _IP_TOOL = shutil.which('ip') or next((p for p in ('/usr/sbin/ip', '/sbin/ip') if os.path.exists(p)), None)
@@ -47,26 +48,18 @@ def _master(dev):
         return None
 
 
-class LibvirtNetworkDriver:
+class LibvirtNetworkDriver(ActivatedDriver):
     kind = 'network'
-    stopped_state = 'inactive'
-    initial_state = 'inactive'
-    restartable_states = ('active',)
     reports_reboot = True
 
     def __init__(self, client, activating=False):
         """``activating``: the run starts the network (its subnet is checked for overlaps even if unchanged)."""
-        self.client = client
+        super().__init__(client)
         self.activating = activating
-        self.warnings = []
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            net = self.client.lookup_network(name)
-        except NotFound:
-            return None
-        return self._read_network(net)
+        return self.read_one(self.client.lookup_network, self._read_network, name)
 
     def _read_network(self, net):
         xml = self.client.network_xml(net, inactive=True)
@@ -83,23 +76,15 @@ class LibvirtNetworkDriver:
                 'net': net, 'xml': xml}
 
     def list(self):
-        found = []
-        for net in self.client.list_networks():
-            try:
-                found.append(self._read_network(net))
-            except NotFound:  # removed while the list was read
-                continue
-        return found
+        return self.read_all(self.client.list_networks(), self._read_network)
 
-    def describe(self, actual, leases=True):
+    def describe(self, actual):
         live = actual['live_spec'] or actual['spec']
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'persistent': actual['persistent'],
                 'bridge': live['bridge'], 'spec': dict(actual['spec']),
-                'pending_restart': self.pending_restart_fields(actual)}
-        if leases:
-            view['dhcp_leases'] = self.leases(actual) if actual['state'] == 'active' else []
-        return view
+                'pending_restart': self.pending_restart_fields(actual),
+                'dhcp_leases': self.leases(actual) if actual['state'] == 'active' else []}
 
     def leases(self, actual):
         found = []
@@ -141,16 +126,15 @@ class LibvirtNetworkDriver:
         """Plug running VMs' taps back into the bridge of a network that just started.
 
         libvirt reconnects them only when libvirtd itself restarts, so after a
-        network restart its VMs would stay cut off.
+        network restart its VMs would stay cut off. Returns the warnings.
         """
         vms = self._running_vm_taps(name)
         if not vms:
-            return
+            return []
         if not self.client.is_local() or not _IP_TOOL:
-            self.warnings.append('the running VMs %s were attached to network %s, which restarted; libvirt does '
-                                 'not reconnect them by itself: restart libvirtd on %s (it reconnects them) or '
-                                 'restart the VMs' % (', '.join(sorted(vms)), name, self.client.uri))
-            return
+            return ['the running VMs %s were attached to network %s, which restarted; libvirt does not reconnect '
+                    'them by itself: restart libvirtd on %s (it reconnects them) or restart the VMs'
+                    % (', '.join(sorted(vms)), name, self.client.uri)]
         bridge = netxml.parse(self.client.network_xml(net))[2]['bridge']
         failed = []
         for vm, taps in sorted(vms.items()):
@@ -162,8 +146,9 @@ class LibvirtNetworkDriver:
                 if proc.returncode != 0:
                     failed.append('%s (%s: %s)' % (vm, tap, proc.stderr.strip()))
         if failed:
-            self.warnings.append('could not reconnect to bridge %s of network %s: %s; restart those VMs or '
-                                 'libvirtd' % (bridge, name, ', '.join(failed)))
+            return ['could not reconnect to bridge %s of network %s: %s; restart those VMs or libvirtd'
+                    % (bridge, name, ', '.join(failed))]
+        return []
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
@@ -281,7 +266,7 @@ class LibvirtNetworkDriver:
         if 'autostart' in plan.changes:
             self.client.set_network_autostart(net, spec['autostart'])
         after = self._read_network(net)
-        return {'reboot_required': bool(self.pending_restart_fields(after))}
+        return Result(reboot_required=bool(self.pending_restart_fields(after)))
 
     def _update(self, net, sections, live, config):
         for section, index, ops in sections:
@@ -292,10 +277,10 @@ class LibvirtNetworkDriver:
         try:
             net = self.client.lookup_network(actual['name'])
         except NotFound:  # a transient network is gone once stopped
-            return {}
+            return None
         if self.client.network_is_persistent(net):
             self.client.undefine_network(net)
-        return {}
+        return None
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):
@@ -312,6 +297,6 @@ class LibvirtNetworkDriver:
         net = self.client.lookup_network(name)
         if action == 'start':
             self.client.start_network(net)
-            self._reconnect(name, net)
-        else:
-            self.client.destroy_network(net)
+            return Result(warnings=self._reconnect(name, net))
+        self.client.destroy_network(net)
+        return None

@@ -17,11 +17,7 @@ import ipaddress
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _network_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import (
-    etree,
-    from_string,
-    to_string,
-)
+from ansible_collections.virtfleet.virt.plugins.module_utils._xml import etree, from_string, to_string
 
 # Attributes of <bridge> that libvirt refuses in mode bridge.
 _BRIDGE_ONLY_MANAGED = ('stp', 'delay', 'zone', 'macTableManager')

@@ -11,9 +11,10 @@ import subprocess
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import from_string
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import ActivatedDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+from ansible_collections.virtfleet.virt.plugins.module_utils._xml import from_string
 
 
 def probe_device(path):
@@ -39,34 +40,25 @@ def _build_signature(spec):
     return ('PTTYPE' if spec['type'] == 'disk' else 'TYPE', spec['source'].get('format'))
 
 
-class LibvirtPoolDriver:
+class LibvirtPoolDriver(ActivatedDriver):
     kind = 'storage pool'
-    stopped_state = 'inactive'
-    initial_state = 'inactive'
-    restartable_states = ('active',)
-    reports_reboot = False
 
-    def __init__(self, client, build=False, force=False, refresh=False, restart_if_required=False):
-        self.client = client
+    def __init__(self, client, build=False, force=False, refresh=False):
+        super().__init__(client)
         self.build = build
         self.force = force
         self.refresh = refresh
-        self.restart_if_required = restart_if_required
-        self.refreshed = False
+        self.found.extra['refreshed'] = False
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            pool = self.client.lookup_pool(name)
-        except NotFound:
-            return None
-        return self._read_pool(pool)
+        return self.read_one(self.client.lookup_pool, self._read_pool, name)
 
     def _read_pool(self, pool):
         active = self.client.pool_is_active(pool)
-        if active and self.refresh and not self.refreshed:
+        if active and self.refresh and not self.found.extra['refreshed']:
             self.client.refresh_pool(pool)
-            self.refreshed = True
+            self.found.extra['refreshed'] = True
         xml = self.client.pool_xml(pool, inactive=True)
         name, uuid, spec, _sizes = storagexml.parse_pool(xml)
         spec['autostart'] = self.client.pool_autostart(pool)
@@ -147,7 +139,7 @@ class LibvirtPoolDriver:
         # what build creates (the target directory) is removed again when it fails
         fresh_dir = bool(self.build and spec.get('path') and self.client.is_local() and not os.path.exists(spec['path']))
         try:
-            notes = self._build(pool, spec) if self.build else {}
+            result = self._build(pool, spec) if self.build else None
             if spec.get('autostart'):
                 self.client.set_pool_autostart(pool, True)
         except BackendError:
@@ -158,7 +150,7 @@ class LibvirtPoolDriver:
                     pass
             self.client.undefine_pool(pool)
             raise
-        return notes
+        return result
 
     def _build(self, pool, spec):
         formats = spec['type'] in _storage_spec.FORMATTING_BUILD_TYPES
@@ -171,11 +163,11 @@ class LibvirtPoolDriver:
                            'data: set force: true to format it anyway (this destroys the data on it)' % exc.msg)
             raise
         if not built:
-            return {'warnings': ['storage pool %s: %s already holds a %s %s; it was kept as it is (not formatted). '
-                                 'Set force: true to format it anyway.'
-                                 % (pool.name(), ', '.join(spec['source'].get('devices') or []),
-                                    spec['source'].get('format'), 'filesystem' if spec['type'] == 'fs' else 'layout')]}
-        return {}
+            return Result(warnings=['storage pool %s: %s already holds a %s %s; it was kept as it is (not formatted). '
+                                    'Set force: true to format it anyway.'
+                                    % (pool.name(), ', '.join(spec['source'].get('devices') or []),
+                                       spec['source'].get('format'), 'filesystem' if spec['type'] == 'fs' else 'layout')])
+        return None
 
     def plan_update(self, actual, spec):
         changes = _storage_spec.pool_changed_fields(actual['spec'], spec)
@@ -187,20 +179,20 @@ class LibvirtPoolDriver:
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         pool = actual['pool']
-        notes = {}
+        result = Result()
         if plan.details['redefine']:
             self.client.define_pool(storagexml.render_pool(actual['name'], spec, base_xml=actual['xml']))
-            if actual['state'] == 'active' and not self.restart_if_required:
-                notes['warnings'] = ['storage pool %s is active and keeps using its previous %s until it is '
-                                     'restarted (set restart_if_required: true, or stop and start it)'
-                                     % (actual['name'], ' and '.join(plan.details['redefine']))]
+            if actual['state'] == 'active':
+                result.unless_restarted.append('storage pool %s is active and keeps using its previous %s until it '
+                                               'is restarted (set restart_if_required: true, or stop and start it)'
+                                               % (actual['name'], ' and '.join(plan.details['redefine'])))
         if 'autostart' in plan.changes:
             self.client.set_pool_autostart(pool, spec['autostart'])
-        return notes
+        return result
 
     def delete(self, actual, options):
         pool = actual['pool']
-        notes = {}
+        result = Result()
         if options.get('delete_data'):
             # libvirt lists (and deletes) volumes of active pools only
             if not self.client.pool_is_active(pool):
@@ -212,9 +204,9 @@ class LibvirtPoolDriver:
                 deleted.append(path)
             self.client.stop_pool(pool)
             self.client.delete_pool_data(pool)
-            notes['deleted_volumes'] = deleted
+            result.extra['deleted_volumes'] = deleted
         self.client.undefine_pool(pool)
-        return notes
+        return result
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):

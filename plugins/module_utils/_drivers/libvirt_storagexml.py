@@ -11,7 +11,7 @@ update untouched.
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_domxml import etree, from_string, to_string
+from ansible_collections.virtfleet.virt.plugins.module_utils._xml import etree, from_string, to_string
 
 _UNIT_BYTES = {'b': 1, 'bytes': 1, 'k': 1024, 'kib': 1024, 'kb': 1000, 'm': 1024 ** 2, 'mib': 1024 ** 2,
                'mb': 1000 ** 2, 'g': 1024 ** 3, 'gib': 1024 ** 3, 'gb': 1000 ** 3, 't': 1024 ** 4,

@@ -9,8 +9,9 @@ import os
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 _ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 # Spec fields a running guest can take without a restart (the rest waits for one).
@@ -25,25 +26,15 @@ def _qcow2_magic(path):
         return False
 
 
-class LibvirtVMDriver:
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
-
+class LibvirtVMDriver(VMDriver):
     def __init__(self, client):
-        self.client = client
+        super().__init__(client)
         self._default_type = None
         self._machines = {}
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            dom = self.client.lookup_domain(name)
-        except NotFound:
-            return None
-        return self._read_domain(dom)
+        return self.read_one(self.client.lookup_domain, self._read_domain, name)
 
     def _read_domain(self, dom):
         xml = self.client.domain_xml(dom, inactive=True)
@@ -58,22 +49,14 @@ class LibvirtVMDriver:
                 'dom': dom, 'xml': xml, 'live_xml': live_xml}
 
     def list(self):
-        found = []
-        for dom in self.client.list_domains():
-            try:
-                found.append(self._read_domain(dom))
-            except NotFound:  # removed while the list was read
-                continue
-        return found
+        return self.read_all(self.client.list_domains(), self._read_domain)
 
-    def describe(self, actual, addresses=True):
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
-                'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual)}
-        if addresses:
-            # only a running guest with a NIC can have an address: skip the round trip otherwise
-            has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
-            view['addresses'] = self.addresses(actual) if has_nic else []
-        return view
+    def describe(self, actual):
+        # only a running guest with a NIC can have an address: skip the round trip otherwise
+        has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+                'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
+                'addresses': self.addresses(actual) if has_nic else []}
 
     def addresses(self, actual):
         found = []
@@ -132,10 +115,14 @@ class LibvirtVMDriver:
                 self._check_nic_source(nic, index)
         if partial.get('xml'):
             domxml.check_fragment(partial['xml'])
-            if actual is not None:
-                satisfied = domxml.fragment_satisfied(partial['xml'], actual['xml'])
-                actual['spec']['xml'] = partial['xml'] if satisfied else None
         return spec
+
+    def align(self, partial, actual):
+        """The raw ``xml`` the user passes is part of the actual spec when the domain already has it."""
+        if actual is None or not partial.get('xml'):
+            return actual
+        satisfied = domxml.fragment_satisfied(partial['xml'], actual['xml'])
+        return dict(actual, spec=dict(actual['spec'], xml=partial['xml'] if satisfied else None))
 
     def _resolve_disk(self, disk, index):
         param = 'disks[%d]' % index
@@ -254,7 +241,7 @@ class LibvirtVMDriver:
                                     'persistent configuration and takes effect at the next start'
                                     % (op.replace('_', ' '), exc.msg))
         after = self._read_domain(dom)
-        return {'reboot_required': bool(self.pending_restart_fields(after)), 'warnings': warnings}
+        return Result(warnings=warnings, reboot_required=bool(self.pending_restart_fields(after)))
 
     def _new_macs(self, dom, actual):
         """MACs libvirt generated for interfaces added by this run, by (type, source), in order."""
@@ -308,10 +295,8 @@ class LibvirtVMDriver:
             path = vol.path()
             self.client.delete_volume(vol)
             deleted.append(path)
-        notes = {'deleted_volumes': deleted}
-        if kept:
-            notes['warnings'] = ['not deleted (not a volume of any libvirt storage pool): %s' % ', '.join(kept)]
-        return notes
+        warnings = ['not deleted (not a volume of any libvirt storage pool): %s' % ', '.join(kept)] if kept else []
+        return Result(warnings=warnings, extra={'deleted_volumes': deleted})
 
     # -- power --------------------------------------------------------------------
     def state(self, name):
@@ -322,7 +307,7 @@ class LibvirtVMDriver:
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
 
     def perform(self, name, action):
-        """Run one power action; returns notes (a warning when the VM had crashed before)."""
+        """Run one power action; returns a warning when the VM had crashed before."""
         if action == 'wait':
             return None
         dom = self.client.lookup_domain(name)
@@ -346,6 +331,6 @@ class LibvirtVMDriver:
         if not crashed:
             return None
         if action == 'destroy':
-            return {'warnings': ['VM %s was in the crashed state; it was powered off' % name]}
-        return {'warnings': ['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it shut '
-                             'off, reason crashed); it was started again' % name]}
+            return Result(warnings=['VM %s was in the crashed state; it was powered off' % name])
+        return Result(warnings=['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it '
+                                'shut off, reason crashed); it was started again' % name])

@@ -16,8 +16,9 @@ import struct
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 from ansible_collections.virtfleet.virt.plugins.module_utils._storage_spec import human_size, volume_ref
 
 QCOW2_MAGIC = b'QFI\xfb'
@@ -44,15 +45,12 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
-class LibvirtVolumeDriver:
+class LibvirtVolumeDriver(Driver):
     kind = 'volume'
-    stopped_state = 'present'
-    initial_state = 'present'
-    restartable_states = ()
-    reports_reboot = False
+    size_fact = 'allocation'  # the size describe() reports
 
     def __init__(self, client, pool_name, require_pool=True):
-        self.client = client
+        super().__init__(client)
         self.pool_name = pool_name
         self.require_pool = require_pool
         self.pool = None
@@ -107,17 +105,14 @@ class LibvirtVolumeDriver:
         for pool in self.client.list_pools():
             if pool_names and pool.name() not in pool_names or not self.client.pool_is_active(pool):
                 continue
-            for vol in self.client.list_volumes(pool):
-                try:
-                    found.append(self._read_volume(vol, pool.name()))
-                except NotFound:  # deleted while we were listing
-                    continue
+            name = pool.name()
+            found.extend(self.read_all(self.client.list_volumes(pool), lambda vol: self._read_volume(vol, name)))
         return found
 
     def describe(self, actual):
         facts = actual['facts']
         return {'name': actual['name'], 'pool': actual['pool'], 'path': facts['path'], 'state': 'present',
-                'spec': dict(actual['spec']), 'allocation': facts['allocation']}
+                'spec': dict(actual['spec']), self.size_fact: facts[self.size_fact]}
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
@@ -240,27 +235,33 @@ class LibvirtVolumeDriver:
                 self.client.resize_volume(vol, spec['capacity'])
         elif how == 'import':
             self._import(name, spec)
-        return {}
+        return None
 
     def _import(self, name, spec):
         creation = self._creation
         # created raw with the file's exact size: the upload fills it byte for byte and libvirt
         # then reads the image format (raw or qcow2) from the content
-        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', creation['size']))
         digest = hashlib.new(creation['algorithm'])
-        try:
-            with open(creation['path'], 'rb') as handle:
-                def read_chunk(_nbytes):
-                    data = handle.read(CHUNK)
-                    digest.update(data)
-                    return data
+        with open(creation['path'], 'rb') as handle:
+            def read_chunk(_nbytes):
+                data = handle.read(CHUNK)
+                digest.update(data)
+                return data
 
-                def verify():
-                    if digest.hexdigest() != creation['digest']:
-                        raise BackendError('%s changed while it was uploaded (%s %s, expected %s); the partial volume '
-                                           'was removed' % (creation['path'], creation['algorithm'],
-                                                            digest.hexdigest(), creation['digest']))
-                self.client.upload_volume(vol, creation['size'], read_chunk, verify)
+            def verify():
+                if digest.hexdigest() != creation['digest']:
+                    raise BackendError('%s changed while it was uploaded (%s %s, expected %s); the partial volume '
+                                       'was removed' % (creation['path'], creation['algorithm'],
+                                                        digest.hexdigest(), creation['digest']))
+            self._upload(name, creation['size'], read_chunk, verify)
+        if spec['capacity'] > creation['image_capacity']:
+            self.client.resize_volume(self.client.lookup_volume_in_pool(self.pool, name), spec['capacity'])
+
+    def _upload(self, name, size, read_chunk, verify=None):
+        """A new raw volume of ``size`` bytes filled by ``read_chunk``; removed again when the upload fails."""
+        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', size))
+        try:
+            self.client.upload_volume(vol, size, read_chunk, verify)
         except BaseException:
             try:
                 self.client.delete_volume(vol)
@@ -268,8 +269,6 @@ class LibvirtVolumeDriver:
                 pass
             raise
         self.client.refresh_pool(self.pool)
-        if spec['capacity'] > creation['image_capacity']:
-            self.client.resize_volume(self.client.lookup_volume_in_pool(self.pool, name), spec['capacity'])
 
     def plan_update(self, actual, spec):
         changes = [key for key in ('format', 'capacity', 'backing_volume') if actual['spec'].get(key) != spec.get(key)]
@@ -278,23 +277,13 @@ class LibvirtVolumeDriver:
     def apply_update(self, actual, plan):
         if 'capacity' in plan.changes:
             self.client.resize_volume(actual['vol'], plan.details['spec']['capacity'], shrink=plan.details['shrink'])
-        return {}
+        return None
 
     def delete(self, actual, options):
         if options.get('wipe'):
             self.client.wipe_volume(actual['vol'])
         self.client.delete_volume(actual['vol'])
-        return {}
-
-    # -- run state (none) ----------------------------------------------------------
-    def state(self, name):
-        return 'present'
-
-    def steps(self, current, target):
-        return []
-
-    def perform(self, name, action):  # pragma: no cover - volumes have no state transitions
-        raise BackendError('volumes have no action %s' % action)
+        return None
 
 
 class LibvirtSeedDriver(LibvirtVolumeDriver):
@@ -305,6 +294,7 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
     """
 
     kind = 'cloud-init seed'
+    size_fact = 'capacity'
 
     def __init__(self, client, pool_name, files=None, require_pool=True):
         super().__init__(client, pool_name, require_pool=require_pool)
@@ -321,11 +311,6 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
         actual['spec'] = dict(marker or {'content_sha256': None, 'files': []})
         return actual
 
-    def describe(self, actual):
-        facts = actual['facts']
-        return {'name': actual['name'], 'pool': actual['pool'], 'path': facts['path'], 'state': 'present',
-                'spec': dict(actual['spec']), 'capacity': facts['capacity']}
-
     def desired(self, partial, actual):
         if actual is None:
             self._lookup_pool()
@@ -337,18 +322,9 @@ class LibvirtSeedDriver(LibvirtVolumeDriver):
 
     def create(self, name, spec):
         image = _cloud_init.build_iso(self.files, spec['content_sha256'])
-        vol = self.client.create_volume(self.pool, storagexml.render_volume(name, 'raw', len(image)))
         chunks = [image[i:i + CHUNK] for i in range(0, len(image), CHUNK)]
-        try:
-            self.client.upload_volume(vol, len(image), lambda _nbytes: chunks.pop(0) if chunks else b'')
-        except BaseException:
-            try:
-                self.client.delete_volume(vol)
-            except BackendError:
-                pass
-            raise
-        self.client.refresh_pool(self.pool)
-        return {}
+        self._upload(name, len(image), lambda _nbytes: chunks.pop(0) if chunks else b'')
+        return None
 
     def plan_update(self, actual, spec):
         return Plan(['content'] if actual['spec'] != spec else [], details={'spec': spec})

@@ -28,8 +28,9 @@ import time
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
 MIB = 1024 ** 2
 # Environment podman adds to every container, ignored unless the user sets it.
@@ -107,29 +108,23 @@ def _network_mode(host_config):
     return 'bridge' if mode in ('bridge', 'default') else mode
 
 
-class PodmanContainerDriver:
+class PodmanContainerDriver(Driver):
     kind = 'container'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
+    stopped_state = initial_state = 'stopped'
     restartable_states = ('running',)
-    reports_reboot = False
+    # what the plan predicts (also in check mode): whether the update replaces the container, and why
+    result_fields = {'recreated': False, 'recreate_reasons': []}
 
     def __init__(self, client, pull=True, stop_timeout=None, target=None):
-        self.client = client
+        super().__init__(client)
         self.pull = pull
         self.stop_timeout = stop_timeout
         self.target = target
         self._images = {}
-        # What the last plan predicts (also in check mode): the module adds it to its result.
-        self.notes = {'recreated': False, 'recreate_reasons': []}
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
-        try:
-            data = self.client.inspect_container(name)
-        except NotFound:
-            return None
-        return self._normalize(data)
+        return self.read_one(self.client.inspect_container, self._normalize, name)
 
     def list(self):
         return [self._normalize(data) for data in self.client.inspect_containers(
@@ -183,18 +178,23 @@ class PodmanContainerDriver:
                 'status': actual['status'], 'exit_code': actual['exit_code'], 'spec': dict(actual['spec'])}
 
     # -- desired spec -----------------------------------------------------------
+    def align(self, partial, actual):
+        """A value the user sets explicitly is theirs even when the image or podman set it too."""
+        if actual is None:
+            return None
+        spec = dict(actual['spec'], env=dict(actual['spec']['env']), labels=dict(actual['spec']['labels']))
+        for key, raw in (('env', 'raw_env'), ('labels', 'raw_labels')):
+            for name, value in (partial.get(key) or {}).items():
+                if name not in spec[key] and actual[raw].get(name) == value:
+                    spec[key][name] = value
+        if partial.get('command') is not None and spec['command'] is None and \
+                partial['command'] == actual['raw_command']:
+            spec['command'] = list(partial['command'])
+        return dict(actual, spec=spec)
+
     def desired(self, partial, actual):
         if actual is None and not partial.get('image'):
             raise SpecError('image', 'is required to create a container (the container does not exist yet)')
-        if actual is not None:
-            # A value the user sets explicitly is theirs even when the image or podman set it too.
-            for key, raw in (('env', 'raw_env'), ('labels', 'raw_labels')):
-                for name, value in (partial.get(key) or {}).items():
-                    if name not in actual['spec'][key] and actual[raw].get(name) == value:
-                        actual['spec'][key][name] = value
-            if partial.get('command') is not None and actual['spec']['command'] is None and \
-                    partial['command'] == actual['raw_command']:
-                actual['spec']['command'] = list(partial['command'])
         spec = cspec.merge(partial, actual['spec'] if actual else None)
         if 'image' in partial:
             spec['image_id'] = self._resolve_image(partial['image'])
@@ -228,7 +228,7 @@ class PodmanContainerDriver:
         if not self.pull:
             raise SpecError('image', '%r is not present in local storage and pull is false: load, import or build '
                                      'it on this host first (podman load, podman import, podman build)' % ref)
-        self.notes.setdefault('warnings', []).append(
+        self.found.warnings.append(
             'image %s is not present in local storage: it is pulled before the container is created' % ref)
         return None
 
@@ -299,15 +299,14 @@ class PodmanContainerDriver:
                 continue  # one reason is enough
             else:
                 recreate.append(field)
-        self.notes['recreated'] = bool(recreate)
-        self.notes['recreate_reasons'] = recreate
-        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates})
+        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates},
+                    extra={'recreated': bool(recreate), 'recreate_reasons': recreate})
 
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         if plan.details['recreate']:
             self._recreate(actual, spec)
-            return {}
+            return None
         name = actual['id']
         fields = [f for f in plan.details['updates'] if f in _UPDATABLE]
         if fields:
@@ -321,7 +320,7 @@ class PodmanContainerDriver:
                 self.client.network_connect(network, name)
             for network in sorted(old - new):
                 self.client.network_disconnect(network, name)
-        return {}
+        return None
 
     def _recreate(self, actual, spec):
         """Replace the container by one built from ``spec``, in the same run state; roll back on failure."""
@@ -383,7 +382,7 @@ class PodmanContainerDriver:
 
     def delete(self, actual, options):
         self.client.remove_container(actual['id'])
-        return {}
+        return None
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):

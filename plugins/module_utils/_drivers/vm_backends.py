@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import ENV
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
+# backend -> VM driver class, for the backends whose driver takes the client alone (vSphere's takes
+# the placement options too: vm_driver builds it)
 VM_DRIVERS = {
     'libvirt': LibvirtVMDriver,
-    'vsphere': VSphereVMDriver,
 }
 
 # Options of the vm module for vSphere placement and VM settings (doc fragment virtfleet.virt.vsphere.placement).
@@ -51,8 +53,7 @@ def vsphere_argument_spec():
 
 # Connection options that may come from the environment: a value that only mirrors the
 # environment is not refused on libvirt (VMWARE_HOST may be set for other tools).
-_ENV = {'hostname': 'VMWARE_HOST', 'port': 'VMWARE_PORT', 'validate_certs': 'VMWARE_VALIDATE_CERTS',
-        'ca_path': 'VMWARE_CA_PATH', 'proxy_host': 'VMWARE_PROXY_HOST', 'proxy_port': 'VMWARE_PROXY_PORT'}
+_ENV = dict((key, ENV[key]) for key in CONNECTION_ONLY)
 
 
 def _from_env(key, value):
@@ -87,7 +88,7 @@ def vm_driver(session, params):
     check_options(session.backend, params)
     if session.backend == 'vsphere':
         placement = dict((key, params.get(key)) for key in VSPHERE_VM_OPTIONS)
-        return VSphereVMDriver(session.client, placement, force=params.get('force', False))
+        return VSphereVMDriver(session.client, placement)
     if session.backend not in VM_DRIVERS:
         raise SpecError('backend', 'VMs are not managed on the %s backend' % session.backend)
     return VM_DRIVERS[session.backend](session.client)

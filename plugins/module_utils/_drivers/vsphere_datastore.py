@@ -28,7 +28,7 @@ import re
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 DATASTORE_PROPS = ('name', 'parent', 'summary.type', 'summary.url', 'summary.capacity', 'summary.freeSpace',
                    'summary.uncommitted', 'summary.accessible', 'summary.maintenanceMode', 'info', 'vm')
@@ -121,8 +121,6 @@ class VSphereDatastoreDriver(HostScopedDriver):
     kind = 'datastore'
     stopped_state = 'active'     # nothing to stop before an unmount
     initial_state = 'active'     # a fresh mount is accessible
-    restartable_states = ()
-    reports_reboot = False
 
     def __init__(self, client, placement=None, managing=False, unmounting=False, task_timeout=None):
         super().__init__(client, placement, managing)
@@ -130,6 +128,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
         # what must not be unmounted
         self.unmounting = unmounting
         self.task_timeout = task_timeout
+        self.found.extra['refreshed'] = False  # a storage_pool result field on every backend; a datastore is not rescanned
 
     # -- reading ----------------------------------------------------------------------------
     def _query(self):
@@ -298,7 +297,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
                         exc.details['performed'] = True  # still mounted where this run mounted it: a change
                 raise
             done.append(host)
-        return {}
+        return None
 
     def _undo(self, name, done):
         """Unmount from the hosts in ``done``: ``(whether it worked, what to tell)``."""
@@ -326,7 +325,7 @@ class VSphereDatastoreDriver(HostScopedDriver):
 
     def delete(self, actual, options):
         self._unmount(actual, self._targets(actual))
-        return {}
+        return None
 
     def _check_unmountable(self, actual):
         """Refuse datastores other than NFS, and NFS datastores that VMs on the chosen hosts use."""
@@ -367,9 +366,3 @@ class VSphereDatastoreDriver(HostScopedDriver):
                                        'instead - nothing was changed' % (exc.msg, ', '.join(others)))
                 self.client.destroy_datastore(row['ref'], row['name'], self.task_timeout)
                 return
-
-    def steps(self, current, target):
-        return []
-
-    def perform(self, name, action):  # pragma: no cover - no state transitions for datastores
-        raise SpecError('state', 'a datastore has no %s' % action)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import HOST_FACTS
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 MIB = 1024 * 1024
@@ -87,7 +88,7 @@ def _div(value, by):
     return value // by if value is not None and by else None
 
 
-class HostScopedDriver:
+class HostScopedDriver(Driver):
     """Base of the drivers of objects that live on a set of ESXi hosts (port groups, datastores).
 
     The placement options (``datacenter``, ``cluster``, ``host``) choose the hosts: one host unless
@@ -97,7 +98,7 @@ class HostScopedDriver:
     """
 
     def __init__(self, client, placement=None, managing=True):
-        self.client = client
+        super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items()
                               if k in ('datacenter', 'cluster', 'host') and v is not None)
         self.single = managing and not (self.placement.get('cluster') or self.placement.get('host'))

@@ -21,7 +21,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_ho
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver, split_file
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 # Options of the migrate module that place the VM on vSphere.
 TARGET_OPTIONS = ('datacenter', 'folder', 'cluster', 'host', 'resource_pool', 'datastore')

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HostScopedDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 DEFAULT_VSWITCH = 'vSwitch0'
 MAX_VLAN = 4095   # 4095: all VLANs (trunk to the guest, VGT)
@@ -63,10 +63,6 @@ def validate_partial(params):
 
 class VSpherePortgroupDriver(HostScopedDriver):
     kind = 'port group'
-    stopped_state = 'present'
-    initial_state = 'present'
-    restartable_states = ()
-    reports_reboot = False
 
     def __init__(self, client, placement=None, listing=False):
         super().__init__(client, placement, managing=not listing)
@@ -196,7 +192,7 @@ class VSpherePortgroupDriver(HostScopedDriver):
 
     def create(self, name, spec):
         self._add(name, spec, spec['hosts'])
-        return {}
+        return None
 
     def _add(self, name, spec, hosts):
         """Add the port group to ``hosts``; on failure, remove it again where this run added it."""
@@ -249,7 +245,7 @@ class VSpherePortgroupDriver(HostScopedDriver):
             if written:
                 exc.details['performed'] = True  # VLANs already changed on some hosts
             raise
-        return {}
+        return None
 
     def delete(self, actual, options):
         refs = self._refs()
@@ -264,10 +260,4 @@ class VSpherePortgroupDriver(HostScopedDriver):
             if written:
                 exc.details['performed'] = True  # already removed from some hosts
             raise
-        return {}
-
-    def steps(self, current, target):
-        return []
-
-    def perform(self, name, action):  # pragma: no cover - no state transitions for port groups
-        raise SpecError('state', 'a port group has no %s' % action)
+        return None

@@ -33,8 +33,9 @@ except ImportError:  # pragma: no cover - Python 2 is not supported by this coll
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VM_FULL, VM_LIGHT, STATE_NAMES
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._reconcile import Plan, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 TAG_PREFIX = 'virtfleet.tags.'
 PENDING_KEY = 'virtfleet.pending'
@@ -97,20 +98,12 @@ def _tag_key(name):
     return TAG_PREFIX + quote(name, safe='')
 
 
-class VSphereVMDriver:
-    kind = 'VM'
-    stopped_state = 'stopped'
-    initial_state = 'stopped'
-    restartable_states = ('running', 'paused')
-    reports_reboot = True
-
-    def __init__(self, client, placement=None, force=False):
-        self.client = client
+class VSphereVMDriver(VMDriver):
+    def __init__(self, client, placement=None):
+        super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
-        self.force = force
         self._inv = None
         self._refs = {}
-        self._target = None   # where a new VM goes, resolved by desired()
 
     # -- reading --------------------------------------------------------------------
     def inventory(self, vm_props=VM_LIGHT):
@@ -236,13 +229,11 @@ class VSphereVMDriver:
             item['size'] = dev.get('capacity_kb', 0) // 1024
         return item
 
-    def describe(self, actual, addresses=True):
-        view = {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
+    def describe(self, actual):
+        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
-                'vsphere': dict(actual['vsphere'])}
-        if addresses:
-            view['addresses'] = self.addresses(actual) if actual['state'] == 'running' else []
-        return view
+                'vsphere': dict(actual['vsphere']),
+                'addresses': self.addresses(actual) if actual['state'] == 'running' else []}
 
     def addresses(self, actual):
         labels = dict((d['key'], d.get('label')) for d in actual['devices'])
@@ -274,8 +265,8 @@ class VSphereVMDriver:
         spec['interfaces'].sort(key=lambda n: macs.index(n['mac']) if n.get('mac') in macs else len(macs))
         inv = self.inventory()
         if actual is None:
-            self._target = self._resolve_target(inv)
-            dc, hosts = self._target['dc'], self._target['hosts']
+            target = self._resolve_target(inv)
+            dc, hosts = target['dc'], target['hosts']
         else:
             self._validate_placement(inv)
             dc, hosts = actual['dc'], [actual['host']] if actual['host'] else []
@@ -374,7 +365,7 @@ class VSphereVMDriver:
         return dict((k, self.placement[k]) for k in ('memory_hot_add', 'cpu_hot_add', 'guest_id') if k in self.placement)
 
     def create(self, name, spec):
-        target = self._target
+        target = self._resolve_target(self.inventory())  # as desired() found it: the inventory is read once
         options = self._option_values()
         config = {'name': name, 'guest_id': options.get('guest_id', DEFAULT_GUEST_ID),
                   'datastore': target['datastore']['name'], 'memory_mb': spec['memory'], 'vcpus': spec['vcpus'],
@@ -388,7 +379,7 @@ class VSphereVMDriver:
         ref = self.client.create_vm(target['folder']['ref'], target['pool']['ref'],
                                     target['host']['ref'] if target['host'] else None, config)
         self._refs[name] = ref
-        return {}
+        return None
 
     def _device_changes(self, actual, spec, dc, hosts, default_store):
         """Device changes from the actual VM's devices (None: a new VM) to ``spec``'s."""
@@ -494,7 +485,7 @@ class VSphereVMDriver:
             config['devices'] = self._device_changes(actual, spec, actual['dc'], hosts,
                                                      actual['vsphere']['datastore'])
         self.client.reconfigure_vm(actual['ref'], actual['name'], config)
-        return {'reboot_required': bool(cold)}
+        return Result(reboot_required=bool(cold))
 
     def delete(self, actual, options):
         files = [d.get('file') for d in actual['devices'] if d['kind'] == 'disk' and d.get('file')]
@@ -505,7 +496,7 @@ class VSphereVMDriver:
             self.client.unregister_vm(actual['ref'], actual['name'])
             deleted = []
         self._refs.pop(actual['name'], None)
-        return {'deleted_volumes': deleted}
+        return Result(extra={'deleted_volumes': deleted})
 
     # -- power ------------------------------------------------------------------------------
     def _ref(self, name):
@@ -542,10 +533,11 @@ class VSphereVMDriver:
         elif action == 'suspend':
             self.client.suspend(ref, name)
         elif action == 'shutdown':
-            if not self.client.shutdown_guest(ref, name) and not self.force:
+            if not self.client.shutdown_guest(ref, name):
+                # the reconcile loop goes on with force (power off after shutdown_timeout), fails without
                 raise BackendError('VM %s cannot be shut down gracefully: VMware Tools are not running in the guest. '
                                    'Set force: true to power it off (after shutdown_timeout; 0 powers it off at once)'
-                                   % name)
+                                   % name, not_graceful=True)
         elif action in ('power_off', 'destroy'):
             self.client.power_off(ref, name)
         else:

@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract between a resource driver and ``_reconcile.ensure``.
+
+A driver manages one kind of resource on one backend. ``_reconcile.ensure`` calls, in order:
+
+``read(name)``
+    the actual resource (an opaque dict the driver alone reads) or ``None``; reads only
+``align(partial, actual)``
+    the actual resource as seen against the user's request, as a new dict (by default
+    ``actual`` itself): a value the request names that the normalized view leaves out but the
+    backend holds (an image's default command, a raw XML fragment the domain already has)
+    shows in the copy, so it is no change; ``actual`` itself is never changed
+``desired(partial, actual)``
+    the full desired spec: the user's partial spec merged with the actual one (or the
+    defaults of a new resource) and checked against the backend; writes nothing
+``describe(actual)``
+    the public, normalized view: ``{'state': ..., 'spec': {...}, ...}``
+``create(name, spec)``, ``plan_update(actual, spec)``, ``apply_update(actual, plan)``, ``delete(actual, options)``
+    the writes; ``plan_update`` returns a ``Plan`` and writes nothing; the others return a
+    ``Result`` (or ``None``): warnings, result fields, ``reboot_required`` after an update
+``steps(current, target)``, ``perform(name, action)``, ``state(name)``
+    state transitions (power for VMs, active/inactive for networks and pools): ``steps``
+    returns the ``Step`` list from ``current`` to ``target``, ``perform`` runs one action
+    (returning a ``Result`` or ``None``) and ``state`` reads the state now
+
+The class attributes say how the loop treats the resource: ``kind`` names it in messages,
+``stopped_state`` is reached before a removal, ``initial_state`` is the state of a resource
+just created, ``restartable_states`` are those a pending change restarts from (with
+``restart_if_required``), ``reports_reboot`` adds ``reboot_required`` to the outcome and
+``result_fields`` are result fields (with their defaults) that every run keeping the resource
+reports; a ``Plan``'s ``extra`` fills them in. ``found`` (a ``Result``) collects what the driver
+notices while reading and validating (an image that is to be pulled, a pool it rescanned):
+``ensure`` adds it to the outcome when it is done. Nothing else travels from a driver to the
+module's result: no driver attributes are read after the run.
+
+The defaults here fit a resource without run states (a volume, a port group, a datastore):
+it is simply ``present``.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
+
+
+class Driver:
+    kind = 'resource'
+    stopped_state = 'present'
+    initial_state = 'present'
+    restartable_states = ()
+    reports_reboot = False
+    result_fields = {}
+
+    def __init__(self, client):
+        self.client = client
+        self.found = Result()
+
+    # -- reading --------------------------------------------------------------------
+    def read(self, name):
+        raise NotImplementedError
+
+    @staticmethod
+    def read_one(lookup, read, name):
+        """``read(lookup(name))``; ``None`` when ``lookup`` finds no such object."""
+        try:
+            obj = lookup(name)
+        except NotFound:
+            return None
+        return read(obj)
+
+    @staticmethod
+    def read_all(objects, read):
+        """``read`` of each of ``objects``, leaving out those removed while the list was read."""
+        found = []
+        for obj in objects:
+            try:
+                found.append(read(obj))
+            except NotFound:
+                continue
+        return found
+
+    def align(self, partial, actual):
+        return actual
+
+    def describe(self, actual):
+        raise NotImplementedError
+
+    # -- desired spec -------------------------------------------------------------------
+    def desired(self, partial, actual):
+        raise NotImplementedError
+
+    # -- writing --------------------------------------------------------------------------
+    def create(self, name, spec):
+        raise NotImplementedError
+
+    def plan_update(self, actual, spec):
+        raise NotImplementedError
+
+    def apply_update(self, actual, plan):
+        raise NotImplementedError
+
+    def delete(self, actual, options):
+        raise NotImplementedError
+
+    # -- run state: none by default ------------------------------------------------------
+    def state(self, name):
+        return self.initial_state
+
+    def steps(self, current, target):
+        return []
+
+    def perform(self, name, action):  # pragma: no cover - steps() names no action
+        raise BackendError('%s has no action %s' % (self.kind, action))
+
+
+class VMDriver(Driver):
+    """A virtual machine: power states, and changes a running guest takes at its next restart."""
+    kind = 'VM'
+    stopped_state = initial_state = 'stopped'
+    restartable_states = ('running', 'paused')
+    reports_reboot = True
+
+
+class ActivatedDriver(Driver):
+    """A resource defined and started apart (a libvirt network or storage pool)."""
+    stopped_state = initial_state = 'inactive'
+    restartable_states = ('active',)
