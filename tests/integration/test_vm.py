@@ -346,10 +346,6 @@ def _tags_of(dom, flags):
     return None if elem is None else dict((t.get('name'), t.text or '') for t in elem)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason='product bug (issue #19 report): the live tags update passes libvirt a prefixed element, '
-                          'libvirt refuses it ("failed to create a new XML namespace"): the module warns and '
-                          'reports tags pending until a restart')
 def test_tags_change_live(ansible, conn, guests):
     name, disk, log = guests.new('livetags')
     args = guests.spec(name, disk, log, state='running')
@@ -359,6 +355,14 @@ def test_tags_change_live(ansible, conn, guests):
     _require(r.get('changed') and _tags_of(dom, INACTIVE) == {'tier': 'web'}, r)
     assert not r.get('warnings') and r['reboot_required'] is False, r
     assert _tags_of(dom, 0) == {'tier': 'web'}
+    assert ansible.task('vm', dict(args, tags={'tier': 'web'}))['changed'] is False
+    # replaced, then all removed: live and persistent alike
+    r = ansible.task('vm', dict(args, tags={'tier': 'db', 'team': 'ops'}))
+    assert r['changed'] and not r.get('warnings') and r['reboot_required'] is False, r
+    assert _tags_of(dom, 0) == _tags_of(dom, INACTIVE) == {'tier': 'db', 'team': 'ops'}
+    r = ansible.task('vm', dict(args, tags={}))
+    assert r['changed'] and not r.get('warnings') and r['reboot_required'] is False, r
+    assert not _tags_of(dom, 0) and not _tags_of(dom, INACTIVE), (_tags_of(dom, 0), _tags_of(dom, INACTIVE))
 
 
 def test_autostart(ansible, conn, guests):

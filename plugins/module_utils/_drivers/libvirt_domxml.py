@@ -359,10 +359,18 @@ def _render_tags(root, tags):
         root.remove(metadata)
 
 
-def tags_element(tags):
-    elem = etree.Element(TAGS_ELEMENT, nsmap={TAGS_PREFIX: TAGS_NS})
+def tags_element(tags, namespaced=True):
+    """The ``<vf:tags>`` metadata element; ``namespaced=False`` gives the same element without a namespace,
+    as ``virDomainSetMetadata`` takes it (libvirt puts it in the namespace it is given, and refuses an element
+    that already has one)."""
+    if namespaced:
+        elem = etree.Element(TAGS_ELEMENT, nsmap={TAGS_PREFIX: TAGS_NS})
+        name = '{%s}tag' % TAGS_NS
+    else:
+        elem = etree.Element('tags')
+        name = 'tag'
     for key in sorted(tags):
-        tag = etree.SubElement(elem, '{%s}tag' % TAGS_NS, name=key)
+        tag = etree.SubElement(elem, name, name=key)
         tag.text = tags[key]
     return elem
 

@@ -261,7 +261,7 @@ class LibvirtVMDriver(VMDriver):
         elif op in ('title', 'description'):
             self.client.set_metadata_live(dom, op, value or '')
         elif op == 'tags':
-            xml = domxml.to_string(domxml.tags_element(value)) if value else None
+            xml = domxml.to_string(domxml.tags_element(value, namespaced=False)) if value else None
             self.client.set_metadata_live(dom, 'element', xml, domxml.TAGS_PREFIX, domxml.TAGS_NS)
         elif op == 'attach_disk':
             self.client.attach_device_live(dom, domxml.to_string(domxml.disk_element(value)))
