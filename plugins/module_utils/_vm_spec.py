@@ -12,6 +12,7 @@ user wants changed, and nothing that libvirt or vSphere filled in by itself.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import string
 
@@ -381,7 +382,15 @@ def _merge_interfaces(desired, actual, defaults=None):
         item.update(want)
         item.setdefault('model', defaults['nic_model'])
         merged.append(item)
+    # The same NICs in another order are no change: each keeps its MAC and its PCI address, so the guest
+    # sees them as before whatever the order of the list (a reorder would otherwise be 'changed' forever).
+    if len(merged) == len(actual) and sorted(map(_canonical, merged)) == sorted(map(_canonical, actual)):
+        return [dict(item) for item in actual]
     return merged
+
+
+def _canonical(item):
+    return json.dumps(item, sort_keys=True)
 
 
 # Device defaults where the user names none; a backend passes its own to ``merge``.

@@ -166,6 +166,8 @@ options:
       - Each names exactly one of O(interfaces[].network), O(interfaces[].bridge) or O(interfaces[].direct).
       - A MAC address libvirt assigned stays stable - interfaces are matched by O(interfaces[].mac) when given,
         else by their source.
+      - The same interfaces listed in another order are no change - each keeps its MAC and its PCI address,
+        so the guest sees them as before.
     type: list
     elements: dict
     suboptions:

@@ -283,10 +283,9 @@ def test_nic_unplug_and_macs_stay_with_their_nics(ansible, conn, guests, test_ne
     assert [(n['source'], n['mac']) for n in r['vm']['spec']['interfaces']] == macs
     mac_of = dict(macs)
 
-    # the list reordered: each NIC keeps its MAC, in the running guest and in the definition; nothing is
-    # unplugged or pending (that the second such run is changed: false is test_reordered_nics_are_idempotent)
+    # the list reordered: no change; each NIC keeps its MAC, in the running guest and in the definition
     r = ansible.task('vm', dict(args, interfaces=[{'network': other_network}, {'network': test_network}]))
-    assert not r.get('failed') and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
+    assert r['changed'] is False and r['reboot_required'] is False and r['vm']['pending_restart'] == [], r
     assert dict((n['source'], n['mac']) for n in r['vm']['spec']['interfaces']) == mac_of
     assert _nic_macs(dom, INACTIVE) == macs and _nic_macs(dom, 0) == macs
 
@@ -307,19 +306,16 @@ def test_nic_unplug_and_macs_stay_with_their_nics(ansible, conn, guests, test_ne
     assert _nic_macs(dom, 0) == [(other_network, mac_of[other_network])] == _nic_macs(dom, INACTIVE)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason='product bug (issue #19 report): a reordered interfaces list is reported changed on every '
-                          'run -- the compare is order-sensitive while the definition keeps its order')
 def test_reordered_nics_are_idempotent(ansible, conn, guests, test_network, other_network):
     name, disk, log = guests.new('nicorder')
     args = guests.spec(name, disk, log, interfaces=[{'network': test_network}, {'network': other_network}])
     _require(ansible.task('vm', args).get('changed'), 'created')
     swapped = dict(args, interfaces=[{'network': other_network}, {'network': test_network}])
-    ansible.task('vm', swapped)
     before = domain_snapshot(conn, name)
-    r = ansible.task('vm', swapped)
-    _require(not r.get('failed') and domain_snapshot(conn, name) == before, r)
-    assert r['changed'] is False, r
+    for check in (True, False, False):
+        r = ansible.task('vm', swapped, check=check)
+        assert r['changed'] is False and not r.get('failed'), r
+        assert domain_snapshot(conn, name) == before
 
 
 def test_title_and_description_change_live(ansible, conn, guests):
