@@ -971,6 +971,10 @@ class MigrateTarget(Target):
         for key in ('destination_username', 'destination_password', 'copy_storage', 'tls', 'tls_destination',
                     'post_copy', 'post_copy_after', 'post_copy_after_iterations'):
             args.pop(key, None)
+        # the direction from the rest of the set: hypothesis draws runs of similar sets, and a run of one direction
+        # would find the VM at its destination after the first set of the run
+        digest = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode('utf-8')).digest()
+        source, dest = ('hv1', 'hv2') if digest[0] % 2 else ('hv2', 'hv1')
         if args['name'] == names[1]:  # defined and stopped: offline
             args['mode'] = 'offline'
             args['persistent'] = True
@@ -998,10 +1002,6 @@ class MigrateTarget(Target):
                 for key in ('migration_uri', 'listen_address', 'parallel_connections'):
                     args.pop(key, None)
         args['timeout'] = draw(st.integers(30, 120))
-        # the direction from the rest of the set: hypothesis draws runs of similar sets, and a run of one direction
-        # would find the VM at its destination after the first set of the run
-        digest = hashlib.sha256(json.dumps(args, sort_keys=True, default=str).encode('utf-8')).digest()
-        source, dest = ('hv1', 'hv2') if digest[0] % 2 else ('hv2', 'hv1')
         args.update(uri=self.uris[source], destination=self.tcp_uris[dest], destination_connect_uri=self.uris[dest])
         return args
 
