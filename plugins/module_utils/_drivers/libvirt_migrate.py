@@ -517,14 +517,17 @@ class LibvirtMigrateDriver:
                 aborted_at = now
                 try:
                     self.source.abort_domain_job(dom)
-                except BackendError:
-                    pass  # it ended on its own between the poll and the abort
+                except (BackendError, NotFound):
+                    pass  # it ended on its own between the poll and the abort (the source may have let go of it)
                 continue
             if self.opts.get('post_copy') and not job['postcopy'] and self._should_switch(stats, now - started):
                 try:
                     self.source.start_postcopy(dom)
                     job['postcopy'] = True
-                except BackendError as exc:  # e.g. still copying storage: try again at the next poll
+                except (BackendError, NotFound) as exc:
+                    # still copying storage: try again at the next poll; or the migration completed between
+                    # the poll and the switch, and the source no longer has the domain: the call's own
+                    # return says how the job ended
                     job['switch_errors'] = job['switch_errors'][-2:] + [exc.msg]
         return job
 
