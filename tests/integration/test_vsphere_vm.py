@@ -180,6 +180,18 @@ def test_lifecycle(ansible, vsphere, vsphere_args, vsphere_vms):
     assert real.runtime.powerState == 'poweredOn'
     assert not _vm(ansible, vsphere_args, more)['changed']
 
+    # removing the first NIC leaves the second one as it was (same device, same MAC): NICs are matched by what
+    # they are, not by position. A positional match would re-point the first NIC at DVPG and remove the second,
+    # leaving the first NIC's device and MAC.
+    second = (nics[1].key, nics[1].macAddress)
+    fewer = dict(more, interfaces=[{'network': DVPG}])
+    r = _vm(ansible, vsphere_args, fewer)
+    assert r['changed'] and [n['mac'] for n in r['vm']['spec']['interfaces']] == [second[1].lower()], r
+    real = vsphere_vm(vsphere, name)
+    assert [(n.key, n.macAddress) for n in _nics(real)] == [second]
+    assert _nic_network(real, _nics(real)[0]) == DVPG and real.runtime.powerState == 'poweredOn'
+    assert not _vm(ansible, vsphere_args, fewer)['changed']
+
     # tags: replaced exactly, removed ones are gone
     fleet2 = _unique('life2')
     assert _tagged(vsphere, 'fleet', fleet2) == []
