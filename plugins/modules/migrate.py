@@ -370,19 +370,19 @@ job:
            postcopy: false, wall_time_ms: 1650}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate, vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_migrate import (
     TARGET_OPTIONS, VSphereMigrateDriver)
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 
 def argument_spec():
+    """The options; those of one backend are refused on the other when set (a switch: when not at its default)."""
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
-    spec.update(
-        name=dict(type='str', required=True),
+    spec['name'] = dict(type='str', required=True)
+    spec.update(_module.only(
+        'libvirt',
         destination=dict(type='str'),
         destination_connect_uri=dict(type='str'),
         destination_username=dict(type='str'),
@@ -406,30 +406,11 @@ def argument_spec():
         max_downtime=dict(type='int'),
         tls=dict(type='bool', default=False),
         tls_destination=dict(type='str'),
-        timeout=dict(type='int', default=1800),
-        destination_memory_reserve=dict(type='raw'),
-    )
-    spec.update((key, dict(type='str')) for key in TARGET_OPTIONS)
+    ))
+    spec['timeout'] = dict(type='int', default=1800)
+    spec.update(_module.only('libvirt', destination_memory_reserve=dict(type='raw')))
+    spec.update(_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS)))
     return spec
-
-
-# libvirt-only options: refused on vSphere when set (those with a default: when not at their default)
-LIBVIRT_ONLY = ('destination', 'destination_connect_uri', 'destination_username', 'destination_password', 'mode',
-                'migration_uri', 'listen_address', 'copy_storage', 'peer_to_peer', 'tunnelled', 'persistent',
-                'undefine_source', 'unsafe', 'auto_converge', 'post_copy', 'post_copy_after',
-                'post_copy_after_iterations', 'compression', 'parallel_connections', 'bandwidth', 'max_downtime',
-                'tls', 'tls_destination', 'destination_memory_reserve')
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('libvirt',)) for key in LIBVIRT_ONLY] +
-                                                [(key, ('vsphere',)) for key in TARGET_OPTIONS]))
-
-
-def _check_options(backend, params):
-    defaults = dict((key, value.get('default')) for key, value in argument_spec().items())
-    given = dict((key, None if key in LIBVIRT_ONLY and value == defaults.get(key) else value)
-                 for key, value in params.items())
-    vm_backends.refuse_options(backend, given, ONLY)
-    if backend == 'libvirt' and not params['destination']:
-        raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
 
 
 def _libvirt(module, session, name):
@@ -456,14 +437,16 @@ def _vsphere(module, session, name):
 BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
+def migrate(module, session):
+    if session.backend == 'libvirt' and not module.params['destination']:
+        raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
+    name = _vm_spec.validate_name(module.params['name'])
+    outcome, before, after, diff_keys = BACKENDS[session.backend](module, session, name)
+    _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=diff_keys)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        _check_options(session.backend, params)
-        name = _vm_spec.validate_name(params['name'])
-        outcome, before, after, diff_keys = BACKENDS[session.backend](module, session, name)
-        _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=diff_keys)
+    _module.run(argument_spec(), migrate)
 
 
 if __name__ == '__main__':

@@ -358,17 +358,10 @@ actions:
   sample: [created, start]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _network_spec, _reconcile, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_network
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_network
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_network import LibvirtNetworkDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-
-VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host', 'vlan', 'vswitch')
-LIBVIRT_OPTIONS = ('autostart', 'mode', 'bridge', 'mtu', 'domain', 'ipv4', 'ipv6', 'dhcp_hosts', 'dns_hosts')
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
-                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
 
 
 def argument_spec():
@@ -378,6 +371,9 @@ def argument_spec():
     spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=list(_network_spec.STATES)),
+    )
+    spec.update(_module.only(
+        'libvirt',
         autostart=dict(type='bool'),
         mode=dict(type='str', choices=list(_network_spec.MODES)),
         bridge=dict(type='str'),
@@ -391,24 +387,33 @@ def argument_spec():
             mac=dict(type='str', required=True), ip=dict(type='str', required=True), name=dict(type='str'))),
         dns_hosts=dict(type='list', elements='dict', options=dict(
             ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True))),
+    ))
+    spec.update(
+        # libvirt only too, refused on vSphere with its own reason (see _vsphere)
         restart=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=60),
+    )
+    spec.update(_module.only(
+        'vsphere',
         datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
         vlan=dict(type='int', aliases=['vlan_id']), vswitch=dict(type='str', aliases=['switch']),
-    )
+    ))
     return spec
 
 
-def _libvirt(session, params):
-    """(driver, name, partial spec, target state) of a libvirt network."""
+def _libvirt(module):
+    """``(name, partial, state, target, opts)`` of a libvirt network."""
+    params = module.params
     name = _vm_spec.validate_name(params['name'])
     partial = _network_spec.partial_from_params(params) if params['state'] != 'absent' else {}
     target = _network_spec.target_state(params['state'])
-    return LibvirtNetworkDriver(session.client, activating=target == 'active'), name, partial, target
+    return name, partial, params['state'], target, _module.reconcile_options(
+        module, restart_if_required=params['restart'])
 
 
-def _vsphere(session, params):
-    """(driver, name, partial spec, target state) of a standard port group on ESXi hosts."""
+def _vsphere(module):
+    """``(name, partial, state, target, opts)`` of a standard port group on ESXi hosts."""
+    params = module.params
     if params['state'] not in ('present', 'absent'):
         raise SpecError('state', 'a vSphere port group is present or absent; %s applies to libvirt networks only'
                         % params['state'])
@@ -420,24 +425,28 @@ def _vsphere(session, params):
         raise SpecError('name', '%r is not a valid port group name: it must not be empty or start or end with '
                                 'a space' % (name,))
     partial = dict(vsphere_network.validate_partial(params), name=name) if params['state'] != 'absent' else {}
-    return vsphere_network.VSpherePortgroupDriver(session.client, params), name, partial, None
+    return name, partial, params['state'], None, _module.reconcile_options(module)
 
 
-# backend -> builder of (driver, name, partial spec, target state)
-BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
+# backend -> factory(client, params) of the driver
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtNetworkDriver(
+        client, activating=_network_spec.target_state(params['state']) == 'active'),
+    'vsphere': vsphere_network.VSpherePortgroupDriver,
+}
+
+
+def ensure(module, session):
+    name, partial, state, target, opts = (_libvirt if session.backend == 'libvirt' else _vsphere)(module)
+    driver = DRIVERS[session.backend](session.client, module.params)
+    affected = driver.attached_vms(name)
+    outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
+    outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)
+    _module.ensure_result(module, 'network', outcome, before, after, reboot_key=None)
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, params, ONLY)
-        driver, name, partial, target = BACKENDS[session.backend](session, params)
-        opts = _module.reconcile_options(module, restart_if_required=params['restart'])
-        affected = driver.attached_vms(name)
-        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)
-        _module.ensure_result(module, 'network', outcome, before, after, reboot_key=None)
+    _module.run(argument_spec(), ensure)
 
 
 if __name__ == '__main__':

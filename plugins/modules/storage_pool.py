@@ -319,22 +319,14 @@ refreshed:
   type: bool
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _storage_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_datastore
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_datastore
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
-VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host')
-# libvirt-only switches that default to false: only true counts as set
-LIBVIRT_FLAGS = ('build', 'force', 'refresh', 'delete_data', 'restart_if_required')
-LIBVIRT_OPTIONS = ('path', 'autostart') + LIBVIRT_FLAGS
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
-                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
-
 
 def argument_spec():
+    """The options; the libvirt switches that default to false are refused on vSphere only when true."""
     # the secret options name a libvirt secret; they are not the secret itself
     auth = dict(username=dict(type='str', required=True), secret_uuid=dict(type='str', no_log=False),
                 secret_usage=dict(type='str', no_log=False))
@@ -348,36 +340,37 @@ def argument_spec():
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'active', 'inactive', 'absent']),
         type=dict(type='str', choices=sorted(_storage_spec.POOL_TYPES)),
-        path=dict(type='path'),
-        source=dict(type='dict', options=source),
+    )
+    spec.update(_module.only('libvirt', path=dict(type='path')))
+    spec['source'] = dict(type='dict', options=source)
+    spec.update(_module.only(
+        'libvirt',
         autostart=dict(type='bool'),
         build=dict(type='bool', default=False),
         force=dict(type='bool', default=False),
         refresh=dict(type='bool', default=False),
         delete_data=dict(type='bool', default=False),
         restart_if_required=dict(type='bool', default=False),
-        wait_timeout=dict(type='int', default=60),
-        datacenter=dict(type='str'),
-        cluster=dict(type='str'),
-        host=dict(type='str', aliases=['esxi_hostname']),
-    )
+    ))
+    spec['wait_timeout'] = dict(type='int', default=60)
+    spec.update(_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                             host=dict(type='str', aliases=['esxi_hostname'])))
     return spec
 
 
-def _libvirt(module, session):
-    """(driver, name, partial spec, target state, reconcile options) of a libvirt storage pool."""
+def _libvirt(module):
+    """``(name, partial, state, target, opts)`` of a libvirt storage pool."""
     params = module.params
     name = _storage_spec.validate_name(params['name'])
     partial = dict(_storage_spec.pool_partial_from_params(params), name=name)
     target = None if params['state'] in ('present', 'absent') else params['state']
     opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
                                      delete_options={'delete_data': params['delete_data']})
-    driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'], refresh=params['refresh'])
-    return driver, name, partial, target, opts
+    return name, partial, params['state'], target, opts
 
 
-def _vsphere(module, session):
-    """(driver, name, partial spec, target state, reconcile options) of an NFS datastore on ESXi hosts."""
+def _vsphere(module):
+    """``(name, partial, state, target, opts)`` of an NFS datastore on ESXi hosts."""
     params = module.params
     if params['state'] == 'inactive':
         raise SpecError('state', 'a vSphere datastore is mounted (present or active) or unmounted (absent); '
@@ -385,25 +378,24 @@ def _vsphere(module, session):
     name = vsphere_datastore.validate_name(params['name'])
     partial = dict(vsphere_datastore.validate_partial(params), name=name)
     opts = _module.reconcile_options(module)
-    driver = vsphere_datastore.VSphereDatastoreDriver(session.client, params, managing=True,
-                                                      unmounting=params['state'] == 'absent',
-                                                      task_timeout=params['wait_timeout'])
-    return driver, name, partial if params['state'] != 'absent' else {}, None, opts
+    return name, partial if params['state'] != 'absent' else {}, params['state'], None, opts
 
 
-# backend -> builder of (driver, name, partial spec, target state, reconcile options)
-BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
+def request(module, backend):
+    return _libvirt(module) if backend == 'libvirt' else _vsphere(module)
+
+
+# backend -> factory(client, params) of the driver
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtPoolDriver(client, build=params['build'], force=params['force'],
+                                                        refresh=params['refresh']),
+    'vsphere': lambda client, params: vsphere_datastore.VSphereDatastoreDriver(
+        client, params, managing=True, unmounting=params['state'] == 'absent', task_timeout=params['wait_timeout']),
+}
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, dict(params, **dict((key, params[key] or None)
-                                                                        for key in LIBVIRT_FLAGS)), ONLY)
-        driver, name, partial, target, opts = BACKENDS[session.backend](module, session)
-        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        _module.ensure_result(module, 'pool', outcome, before, after)
+    _module.run(argument_spec(), _module.ensure('pool', DRIVERS, request))
 
 
 if __name__ == '__main__':

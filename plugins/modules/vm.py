@@ -374,11 +374,10 @@ deleted_volumes:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
-from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import (
+    refuse_new_disks, vm_options, vm_request, vsphere_options)
 
 
 def argument_spec():
@@ -386,16 +385,17 @@ def argument_spec():
     spec.update(_module.wait_argument_spec())
     spec.update(vm_options())
     spec['disks']['options']['size'] = dict(type='raw')
-    spec.update(vm_backends.vsphere_argument_spec())
+    spec.update(vsphere_options())
     return spec
 
 
+def request(module, backend):
+    refuse_new_disks(backend, module.params)
+    return vm_request(module.params, _module.reconcile_options(module))
+
+
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    with _module.Session(module) as session:
-        request = vm_request(module.params, _module.reconcile_options(module))
-        outcome, before, after = _reconcile.ensure(vm_backends.vm_driver(session, module.params), *request)
-        _module.ensure_result(module, 'vm', outcome, before, after)
+    _module.run(argument_spec(), _module.ensure('vm', vm_backends.DRIVERS, request))
 
 
 if __name__ == '__main__':
