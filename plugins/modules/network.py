@@ -61,32 +61,32 @@ options:
     choices: [present, active, started, inactive, absent]
     default: present
   autostart:
-    description: Start the network when libvirtd starts. Honoured together with any O(state).
+    description: libvirt only. Start the network when libvirtd starts. Honoured together with any O(state).
     type: bool
   mode:
     description:
-      - Forward mode. V(nat) - guests reach outside through NAT; V(route) - routed without NAT;
-        V(isolated) - no forwarding (guests reach only each other and the host); V(open) - no firewall rules
-        at all; V(bridge) - attach to an existing host bridge named by O(bridge) (no addresses, DHCP or DNS).
+      - libvirt only. Forward mode. V(nat) - guests reach outside through NAT; V(route) - routed without NAT;
+        V(isolated) - no forwarding (guests reach only each other and the host); V(open) - no firewall rules at all;
+        V(bridge) - attach to an existing host bridge named by O(bridge) (no addresses, DHCP or DNS).
       - Default for a new network - V(nat). V(nat), V(route) and V(open) need O(ipv4) or O(ipv6).
     type: str
     choices: [nat, route, isolated, bridge, open]
   bridge:
     description:
-      - Bridge device name (at most 15 characters). For mode V(bridge), the existing host bridge to attach to;
-        otherwise the bridge libvirt creates, which must not exist yet. Left out for a new network, libvirt
-        picks a free C(virbrN).
+      - libvirt only. Bridge device name (at most 15 characters). For mode V(bridge), the existing host bridge to attach
+        to; otherwise the bridge libvirt creates, which must not exist yet. Left out for a new network, libvirt picks a
+        free C(virbrN).
     type: str
   mtu:
-    description: MTU of the bridge. V(0) removes the setting (libvirt's default applies).
+    description: libvirt only. MTU of the bridge. V(0) removes the setting (libvirt's default applies).
     type: int
   domain:
-    description: DNS domain of the network's DHCP clients. An empty string removes it.
+    description: libvirt only. DNS domain of the network's DHCP clients. An empty string removes it.
     type: str
   ipv4:
     description:
-      - The network's IPv4 address (the host's address on the bridge) and subnet, with an optional DHCP range.
-        When given, it is complete - a DHCP range left out is removed. An empty dict V({}) removes IPv4.
+      - libvirt only. The network's IPv4 address (the host's address on the bridge) and subnet, with an optional DHCP
+        range. When given, it is complete - a DHCP range left out is removed. An empty dict V({}) removes IPv4.
       - The subnet must not overlap that of another active network.
     type: dict
     suboptions:
@@ -110,7 +110,8 @@ options:
             required: true
   ipv6:
     description:
-      - The network's IPv6 address and subnet, with an optional DHCPv6 range; as O(ipv4). V({}) removes IPv6.
+      - libvirt only. The network's IPv6 address and subnet, with an optional DHCPv6 range; as O(ipv4). V({}) removes
+        IPv6.
     type: dict
     suboptions:
       address:
@@ -133,8 +134,8 @@ options:
             required: true
   dhcp_hosts:
     description:
-      - Static DHCP (IPv4) leases. When given, the list is complete - hosts not listed are removed; V([]) removes
-        all. Left out, they are not touched. Changed without restarting the network.
+      - libvirt only. Static DHCP (IPv4) leases. When given, the list is complete - hosts not listed are removed; V([])
+        removes all. Left out, they are not touched. Changed without restarting the network.
       - Each O(dhcp_hosts[].ip) lies in the O(ipv4) subnet; MACs, addresses and names are unique.
     type: list
     elements: dict
@@ -152,8 +153,8 @@ options:
         type: str
   dns_hosts:
     description:
-      - DNS host entries the network's dnsmasq answers. When given, the list is complete; V([]) removes all.
-        Left out, they are not touched. Changed without restarting the network.
+      - libvirt only. DNS host entries the network's dnsmasq answers. When given, the list is complete; V([]) removes
+        all. Left out, they are not touched. Changed without restarting the network.
     type: list
     elements: dict
     suboptions:

@@ -35,7 +35,7 @@ options:
     description: Only this network. Left out, every network.
     type: str
   states:
-    description: Only networks in these states.
+    description: libvirt only. Only networks in these states.
     type: list
     elements: str
     choices: [active, inactive]

@@ -66,11 +66,11 @@ options:
     choices: [dir, fs, netfs, logical, disk, iscsi, rbd]
   path:
     description:
+      - libvirt only (ESXi mounts a datastore below C(/vmfs/volumes) by its O(name)).
       - Target path - the directory of a V(dir) pool, the mount point of V(fs) and V(netfs) pools.
         Required for those; defaults to C(/dev) for V(disk) and C(/dev/disk/by-path) for V(iscsi).
         V(rbd) pools have none. A V(logical) pool's path is always C(/dev/<volume group>) (libvirt sets it so);
         another path is refused - name the volume group with O(source.name).
-      - libvirt only (ESXi mounts a datastore below C(/vmfs/volumes) by its O(name)).
     type: path
   source:
     description:
@@ -126,10 +126,11 @@ options:
             description: Usage name of the libvirt secret (instead of O(source.auth.secret_uuid)).
             type: str
   autostart:
-    description: Start the pool when libvirtd starts. Honoured with every O(state) except V(absent). libvirt only.
+    description: libvirt only. Start the pool when libvirtd starts. Honoured with every O(state) except V(absent).
     type: bool
   build:
     description:
+      - libvirt only (refused on vSphere when true).
       - Build the pool when this run defines it - create the directory (V(dir), and the mount point of V(fs)
         and V(netfs)), make the filesystem (V(fs)), write the partition table (V(disk)), create the
         physical volumes and volume group (V(logical)). An existing pool is never built again.
@@ -138,31 +139,30 @@ options:
         The check runs C(blkid) on the host, before anything is written; over a remote URI the module
         cannot look at the device, so building V(fs), V(disk) and V(logical) pools there needs O(force=true).
         On failure, the pool is not left defined.
-      - libvirt only (refused on vSphere when true).
     type: bool
     default: false
   force:
-    description: With O(build=true), format the device even when it holds data (destroys that data). libvirt only.
+    description: libvirt only. With O(build=true), format the device even when it holds data (destroys that data).
     type: bool
     default: false
   refresh:
     description:
-      - Rescan an active pool's volumes before reading it (for volumes added or removed outside libvirt).
-        Does not count as a change. libvirt only.
+      - libvirt only. Rescan an active pool's volumes before reading it (for volumes added or removed outside
+        libvirt). Does not count as a change.
     type: bool
     default: false
   delete_data:
     description:
+      - libvirt only. On vSphere the data on the NFS server is always kept.
       - With O(state=absent), delete the pool's volumes and its data first - the directory of V(dir),
         the mount point of V(fs)/V(netfs), the volume group of V(logical). Without it, everything is kept.
-      - libvirt only. On vSphere the data on the NFS server is always kept.
     type: bool
     default: false
   restart_if_required:
     description:
-      - When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that they take
-        effect. Without it the new definition is saved, the running pool keeps the old one until it restarts,
-        and RV(pool.pending_restart) is true. libvirt only.
+      - libvirt only. When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that
+        they take effect. Without it the new definition is saved, the running pool keeps the old one until it
+        restarts, and RV(pool.pending_restart) is true.
     type: bool
     default: false
   wait_timeout:
