@@ -381,36 +381,37 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Spec
 def argument_spec():
     """The options; those of one backend are refused on the other when set (a switch: when not at its default)."""
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
-    spec['name'] = dict(type='str', required=True)
-    spec.update(_module.only(
-        'libvirt',
-        destination=dict(type='str'),
-        destination_connect_uri=dict(type='str'),
-        destination_username=dict(type='str'),
-        destination_password=dict(type='str', no_log=True),
-        mode=dict(type='str', default='live', choices=['live', 'offline']),
-        migration_uri=dict(type='str'),
-        listen_address=dict(type='str'),
-        copy_storage=dict(type='str', choices=['all', 'incremental']),
-        peer_to_peer=dict(type='bool', default=True),
-        tunnelled=dict(type='bool', default=False),
-        persistent=dict(type='bool', default=True),
-        undefine_source=dict(type='bool', default=True),
-        unsafe=dict(type='bool', default=False),
-        auto_converge=dict(type='bool', default=False),
-        post_copy=dict(type='bool', default=False),
-        post_copy_after=dict(type='int'),
-        post_copy_after_iterations=dict(type='int'),
-        compression=dict(type='list', elements='str', choices=list(libvirt_migrate.COMPRESSION_METHODS)),
-        parallel_connections=dict(type='int'),
-        bandwidth=dict(type='int'),
-        max_downtime=dict(type='int'),
-        tls=dict(type='bool', default=False),
-        tls_destination=dict(type='str'),
-    ))
-    spec['timeout'] = dict(type='int', default=1800)
-    spec.update(_module.only('libvirt', destination_memory_reserve=dict(type='raw')))
-    spec.update(_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS)))
+    spec.update(
+        name=dict(type='str', required=True),
+        **_module.only(
+            'libvirt',
+            destination=dict(type='str'),
+            destination_connect_uri=dict(type='str'),
+            destination_username=dict(type='str'),
+            destination_password=dict(type='str', no_log=True),
+            mode=dict(type='str', default='live', choices=['live', 'offline']),
+            migration_uri=dict(type='str'),
+            listen_address=dict(type='str'),
+            copy_storage=dict(type='str', choices=['all', 'incremental']),
+            peer_to_peer=dict(type='bool', default=True),
+            tunnelled=dict(type='bool', default=False),
+            persistent=dict(type='bool', default=True),
+            undefine_source=dict(type='bool', default=True),
+            unsafe=dict(type='bool', default=False),
+            auto_converge=dict(type='bool', default=False),
+            post_copy=dict(type='bool', default=False),
+            post_copy_after=dict(type='int'),
+            post_copy_after_iterations=dict(type='int'),
+            compression=dict(type='list', elements='str', choices=list(libvirt_migrate.COMPRESSION_METHODS)),
+            parallel_connections=dict(type='int'),
+            bandwidth=dict(type='int'),
+            max_downtime=dict(type='int'),
+            tls=dict(type='bool', default=False),
+            tls_destination=dict(type='str')),
+        timeout=dict(type='int', default=1800),
+        **_module.only('libvirt', destination_memory_reserve=dict(type='raw')),
+        **_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS)),
+    )
     return spec
 
 

@@ -372,33 +372,27 @@ def argument_spec():
     spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=list(_network_spec.STATES)),
-    )
-    spec.update(_module.only(
-        'libvirt',
-        autostart=dict(type='bool'),
-        mode=dict(type='str', choices=list(_network_spec.MODES)),
-        bridge=dict(type='str'),
-        mtu=dict(type='int'),
-        domain=dict(type='str'),
-        ipv4=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
-                                            dhcp_range=dhcp_range)),
-        ipv6=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
-                                            dhcp_range=dhcp_range)),
-        dhcp_hosts=dict(type='list', elements='dict', options=dict(
-            mac=dict(type='str', required=True), ip=dict(type='str', required=True), name=dict(type='str'))),
-        dns_hosts=dict(type='list', elements='dict', options=dict(
-            ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True))),
-    ))
-    spec.update(
-        # libvirt only too, refused on vSphere with its own reason (see _vsphere)
-        restart=dict(type='bool', default=False),
+        **_module.only(
+            'libvirt',
+            autostart=dict(type='bool'),
+            mode=dict(type='str', choices=list(_network_spec.MODES)),
+            bridge=dict(type='str'),
+            mtu=dict(type='int'),
+            domain=dict(type='str'),
+            ipv4=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
+                                                dhcp_range=dhcp_range)),
+            ipv6=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
+                                                dhcp_range=dhcp_range)),
+            dhcp_hosts=dict(type='list', elements='dict', options=dict(
+                mac=dict(type='str', required=True), ip=dict(type='str', required=True), name=dict(type='str'))),
+            dns_hosts=dict(type='list', elements='dict', options=dict(
+                ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True)))),
+        restart=dict(type='bool', default=False),  # libvirt only too, refused on vSphere with its own reason
         wait_timeout=dict(type='int', default=60),
+        **_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                       host=dict(type='str', aliases=['esxi_hostname']), vlan=dict(type='int', aliases=['vlan_id']),
+                       vswitch=dict(type='str', aliases=['switch'])),
     )
-    spec.update(_module.only(
-        'vsphere',
-        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
-        vlan=dict(type='int', aliases=['vlan_id']), vswitch=dict(type='str', aliases=['switch']),
-    ))
     return spec
 
 

@@ -340,21 +340,16 @@ def argument_spec():
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'active', 'inactive', 'absent']),
         type=dict(type='str', choices=sorted(_storage_spec.POOL_TYPES)),
+        **_module.only('libvirt', path=dict(type='path')),
+        source=dict(type='dict', options=source),
+        **_module.only('libvirt', autostart=dict(type='bool'), build=dict(type='bool', default=False),
+                       force=dict(type='bool', default=False), refresh=dict(type='bool', default=False),
+                       delete_data=dict(type='bool', default=False),
+                       restart_if_required=dict(type='bool', default=False)),
+        wait_timeout=dict(type='int', default=60),
+        **_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                       host=dict(type='str', aliases=['esxi_hostname'])),
     )
-    spec.update(_module.only('libvirt', path=dict(type='path')))
-    spec['source'] = dict(type='dict', options=source)
-    spec.update(_module.only(
-        'libvirt',
-        autostart=dict(type='bool'),
-        build=dict(type='bool', default=False),
-        force=dict(type='bool', default=False),
-        refresh=dict(type='bool', default=False),
-        delete_data=dict(type='bool', default=False),
-        restart_if_required=dict(type='bool', default=False),
-    ))
-    spec['wait_timeout'] = dict(type='int', default=60)
-    spec.update(_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
-                             host=dict(type='str', aliases=['esxi_hostname'])))
     return spec
 
 
