@@ -194,3 +194,16 @@ def test_the_runner_hands_the_session_to_the_operation(monkeypatch, capsys):
                   lambda module, session: module.exit_json(changed=False, backend=session.backend,
                                                            name=module.params['name']))
     assert result['backend'] == 'vsphere' and result['name'] == 'web1' and not result.get('failed')
+
+
+class ListingDriver:
+    def read(self, name):
+        return {'name': name} if name == 'web1' else None
+
+    def list(self):
+        return [{'name': 'web1'}, {'name': 'web2'}]
+
+
+@pytest.mark.parametrize('name,listed', [(None, ['web1', 'web2']), ('web1', ['web1']), ('nope', [])])
+def test_an_info_module_finds_the_named_resource_or_all(name, listed):
+    assert [actual['name'] for actual in _module.found(ListingDriver(), name)] == listed
