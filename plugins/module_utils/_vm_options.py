@@ -40,11 +40,11 @@ def vm_options():
         machine=dict(type='str', backends=LIBVIRT),
         firmware=dict(type='str', choices=list(_vm_spec.FIRMWARES)),
         memory=dict(type='raw'),
-        max_memory=dict(type='raw', backends=LIBVIRT, hint='vSphere has no separate maximum; set memory_hot_add: '
-                                                          'true to grow memory of a running VM'),
+        max_memory=dict(type='raw', backends=LIBVIRT,
+                        hint='vSphere has no separate maximum; set memory_hot_add: true to grow memory of a running VM'),
         vcpus=dict(type='int'),
-        max_vcpus=dict(type='int', backends=LIBVIRT, hint='vSphere has no separate maximum; set cpu_hot_add: '
-                                                         'true to add vCPUs to a running VM'),
+        max_vcpus=dict(type='int', backends=LIBVIRT,
+                       hint='vSphere has no separate maximum; set cpu_hot_add: true to add vCPUs to a running VM'),
         cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_vm_spec.CPU_MODES)),
                                            model=dict(type='str')), backends=LIBVIRT),
         boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES), backends=LIBVIRT),
