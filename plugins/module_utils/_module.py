@@ -1,7 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtfleet.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every module shares: connection options, error handling, results.
+"""What every module shares: option declarations, the runner, connection options, error handling, results.
+
+A module declares its options once, as an argument spec whose options may carry ``backends``
+(the backends that take the option) and ``hint`` (what to do instead when it is refused);
+``argument_spec`` strips those for ansible-core, ``refuse_options`` enforces them, and
+``tests/unit/test_option_docs.py`` holds each module's documentation to them. ``run`` is the
+runner: ``AnsibleModule`` → ``Session`` → options checked against the backend → the module's
+operation (``ensure`` for a plain ensure module).
 
 Connection options are declared once here and documented once per backend
 in ``plugins/doc_fragments``.
@@ -13,7 +20,7 @@ import copy
 import os
 
 from ansible.module_utils import basic
-from ansible.module_utils.basic import env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile, _xml
@@ -23,12 +30,107 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._clients import pod
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import MissingLibrary, SpecError, VirtError
 
 
+# Keys of an option declaration that are ours, not ansible-core's: ``backends`` (the backends that take
+# the option; left out: all) and ``hint`` (what to do instead, said when the option is refused).
+DECLARATION_KEYS = ('backends', 'hint')
+
+# How the documentation names each backend: the description of an option declared for one backend
+# starts with "<name> only" ("vSphere only.", "libvirt only.").
+BACKEND_NAMES = {'libvirt': 'libvirt', 'vsphere': 'vSphere', 'podman': 'Podman'}
+
+
+def only(backend, **options):
+    """``options`` declared for ``backend`` alone: ``spec.update(_module.only('vsphere', host=dict(type='str')))``."""
+    return dict((key, dict(option, backends=(backend,))) for key, option in options.items())
+
+
+def argument_spec(options):
+    """The argument spec ansible-core sees: the declared ``options`` without ``backends`` and ``hint``."""
+    return dict((key, dict((k, v) for k, v in option.items() if k not in DECLARATION_KEYS))
+                for key, option in options.items())
+
+
+def backends_of(options):
+    """option -> the backends that take it, for the declared ``options`` restricted to some backends."""
+    return dict((key, tuple(option['backends'])) for key, option in options.items() if option.get('backends'))
+
+
+def _mirrors_env(option, value):
+    """Whether ``value`` only mirrors the environment variable the option falls back to: a vSphere connection
+    option whose value comes from VMWARE_HOST (set for other tools) is not the choice of a libvirt task."""
+    fallback = option.get('fallback') or ()
+    if len(fallback) < 2 or fallback[0] is not env_fallback:
+        return False
+    names = [name for name in fallback[1] if name in os.environ]
+    if not names:
+        return False
+    env = os.environ[names[0]]
+    return str(value).lower() in (env.lower(), str(env in ('1', 'true', 'yes', 'on')).lower())
+
+
+def refuse_options(backend, params, options):
+    """Refuse the options set for a backend they do not apply to, naming the first one (by name), the
+    backends it applies to, the backend the task runs on and what to do instead.
+
+    An option counts as set when its value is neither None nor its default (a switch left at false)
+    and does not only mirror the environment variable it falls back to.
+    """
+    for key in sorted(options):
+        option, value = options[key], params.get(key)
+        backends = option.get('backends')
+        if (not backends or backend in backends or value is None or value == option.get('default')
+                or _mirrors_env(option, value)):
+            continue
+        raise SpecError(key, 'applies to the %s backend only, and this task runs on %s; %s'
+                        % (' and '.join(backends), backend, option.get('hint') or 'remove it'))
+
+
+def new_module(options):
+    """The ``AnsibleModule`` of the declared ``options`` (``checked_spec`` of their argument spec)."""
+    return AnsibleModule(argument_spec=checked_spec(argument_spec(options)), supports_check_mode=True)
+
+
+def run(options, operate, backend=None):
+    """The module runner: ``new_module(options)`` → ``Session`` (``backend``: see ``Session``) → the options
+    checked against the session's backend (``refuse_options``) → ``operate(module, session)``, which ends
+    the run (``ensure_result``, ``module.exit_json``). Errors become ``fail_json`` (``Session``).
+    """
+    module = new_module(options)
+    with Session(module, backend) as session:
+        refuse_options(session.backend, module.params, options)
+        operate(module, session)
+
+
+def ensure(key, drivers, request, diff_keys=('state', 'spec'), reboot_key='reboot_required'):
+    """The operation of a plain ensure module, for ``run``.
+
+    ``request(module, backend)`` gives ``(name, partial, state, target, opts)`` for ``_reconcile.ensure``
+    (the input validated, nothing read yet); ``drivers`` maps each backend to the factory
+    ``(client, params)`` of its driver. The result is ``ensure_result`` under ``key``.
+    """
+    def operate(module, session):
+        name, partial, state, target, opts = request(module, session.backend)
+        driver = drivers[session.backend](session.client, module.params)
+        outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
+        ensure_result(module, key, outcome, before, after, diff_keys=diff_keys, reboot_key=reboot_key)
+    return operate
+
+
+def found(driver, name):
+    """What an info module lists: the resource named ``name`` (none when it does not exist), or all of them."""
+    if name is None:
+        return driver.list()
+    actual = driver.read(name)
+    return [actual] if actual else []
+
+
 def connection_argument_spec(*backends):
     """Options that pick and reach the backend (doc fragment ``virtfleet.virt.libvirt``).
 
     A module that also runs on vSphere asks for ``'vsphere'`` too and gets the
     ``backend`` option and the vSphere connection options (doc fragment
-    ``virtfleet.virt.vsphere``); ``username``/``password`` serve both backends.
+    ``virtfleet.virt.vsphere``), declared for vSphere only; ``username``/``password``
+    serve both backends.
     """
     spec = dict(
         uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
@@ -36,12 +138,11 @@ def connection_argument_spec(*backends):
         password=dict(type='str', no_log=True, fallback=(env_fallback, ['VIRTFLEET_PASSWORD'])),
     )
     if 'vsphere' in backends:
-        spec.update(
-            backend=dict(type='str', default='auto', choices=['auto', 'libvirt', 'vsphere']),
-            **dict((key, dict(type=kind, fallback=(env_fallback, [VSPHERE_ENV[key]]))) for key, kind in (
-                ('hostname', 'str'), ('port', 'int'), ('validate_certs', 'bool'), ('ca_path', 'path'),
-                ('proxy_host', 'str'), ('proxy_port', 'int')))
-        )
+        spec['backend'] = dict(type='str', default='auto', choices=['auto', 'libvirt', 'vsphere'])
+        spec.update(only('vsphere', **dict((key, dict(type=kind, fallback=(env_fallback, [VSPHERE_ENV[key]])))
+                                           for key, kind in (('hostname', 'str'), ('port', 'int'),
+                                                             ('validate_certs', 'bool'), ('ca_path', 'path'),
+                                                             ('proxy_host', 'str'), ('proxy_port', 'int')))))
     return spec
 
 

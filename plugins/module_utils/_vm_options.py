@@ -1,19 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtfleet.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The argument spec of one VM, shared by the ``vm`` module and each item of ``fleet``."""
+"""The options of one VM, shared by the ``vm`` module and each item of ``fleet``, declared with the
+backends that take them (see ``_module.argument_spec``)."""
 
 from __future__ import annotations
 
 import copy
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 VM_STATES = ['present', 'running', 'stopped', 'paused', 'absent']
+LIBVIRT = ('libvirt',)
 
 
 def vm_options():
-    """Options that describe one VM: identity, state and spec (no connection or wait options)."""
+    """Options that describe one VM: identity, state and spec (no connection or wait options).
+
+    Those libvirt alone takes are declared so (``backends``, with a ``hint`` where vSphere has another way).
+    """
     disk = dict(
         path=dict(type='path'), pool=dict(type='str'), volume=dict(type='str'),
         device=dict(type='str', choices=list(_vm_spec.DISK_DEVICES), default='disk'),
@@ -29,33 +35,51 @@ def vm_options():
     return dict(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=list(VM_STATES)),
-        domain_type=dict(type='str', choices=['kvm', 'qemu']),
+        domain_type=dict(type='str', choices=['kvm', 'qemu'], backends=LIBVIRT),
         arch=dict(type='str'),
-        machine=dict(type='str'),
+        machine=dict(type='str', backends=LIBVIRT),
         firmware=dict(type='str', choices=list(_vm_spec.FIRMWARES)),
         memory=dict(type='raw'),
-        max_memory=dict(type='raw'),
+        max_memory=dict(type='raw', backends=LIBVIRT,
+                        hint='vSphere has no separate maximum; set memory_hot_add: true to grow memory of a running VM'),
         vcpus=dict(type='int'),
-        max_vcpus=dict(type='int'),
+        max_vcpus=dict(type='int', backends=LIBVIRT,
+                       hint='vSphere has no separate maximum; set cpu_hot_add: true to add vCPUs to a running VM'),
         cpu=dict(type='dict', options=dict(mode=dict(type='str', choices=list(_vm_spec.CPU_MODES)),
-                                           model=dict(type='str'))),
-        boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES)),
+                                           model=dict(type='str')), backends=LIBVIRT),
+        boot=dict(type='list', elements='str', choices=list(_vm_spec.BOOT_DEVICES), backends=LIBVIRT),
         disks=dict(type='list', elements='dict', options=disk),
         interfaces=dict(type='list', elements='dict', options=nic),
         graphics=dict(type='dict', options=dict(
             type=dict(type='str', choices=list(_vm_spec.GRAPHICS_TYPES), default='vnc'),
-            listen=dict(type='str', default='127.0.0.1'), port=dict(type='int', default=-1))),
+            listen=dict(type='str', default='127.0.0.1'), port=dict(type='int', default=-1)), backends=LIBVIRT),
         serial=dict(type='list', elements='dict', options=dict(
             type=dict(type='str', choices=list(_vm_spec.SERIAL_TYPES), default='pty'),
-            path=dict(type='path'), host=dict(type='str'), port=dict(type='int'))),
-        autostart=dict(type='bool'),
-        title=dict(type='str'),
+            path=dict(type='path'), host=dict(type='str'), port=dict(type='int')), backends=LIBVIRT),
+        autostart=dict(type='bool', backends=LIBVIRT),
+        title=dict(type='str', backends=LIBVIRT, hint='use description (the VM\'s notes) on vSphere'),
         description=dict(type='str'),
         tags=dict(type='dict'),
-        xml=dict(type='str'),
+        xml=dict(type='str', backends=LIBVIRT),
         restart_if_required=dict(type='bool', default=False),
         delete_volumes=dict(type='bool', default=False),
     )
+
+
+def vsphere_options():
+    """The vm module's options of vSphere placement and VM settings (doc fragment virtfleet.virt.vsphere.placement)."""
+    return dict((key, dict(type=kind, backends=('vsphere',))) for key, kind in (
+        ('datacenter', 'str'), ('cluster', 'str'), ('host', 'str'), ('resource_pool', 'str'), ('folder', 'str'),
+        ('datastore', 'str'), ('guest_id', 'str'), ('memory_hot_add', 'bool'), ('cpu_hot_add', 'bool')))
+
+
+def refuse_new_disks(backend, params):
+    """A disk given by size (a new disk the backend creates) is refused on libvirt, which does not create disks yet."""
+    if backend == 'libvirt':
+        for index, disk in enumerate(params.get('disks') or []):
+            if disk.get('size') is not None:
+                raise SpecError('disks[%d].size' % index, 'the libvirt backend does not create or grow disks yet; '
+                                'create the volume first (virtfleet.virt.volume) and name it with pool and volume')
 
 
 def vm_request(params, opts):

@@ -142,7 +142,7 @@ actions:
   sample: ['updated: content']
 '''
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _module, _reconcile, _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtSeedDriver
@@ -162,7 +162,8 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # not _module.run: pycdlib is checked before the connection opens
+    module = _module.new_module(argument_spec())
     params = module.params
     if params['state'] == 'present' and not _cloud_init.HAS_PYCDLIB:
         module.fail_json(msg=missing_required_lib('pycdlib'), exception=_cloud_init.PYCDLIB_IMPORT_ERROR)

@@ -237,9 +237,7 @@ actions:
   sample: [created, start]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module, _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
@@ -267,21 +265,26 @@ def argument_spec():
     return spec
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+# state option -> the run state the container ends in (else its run state is left alone)
+TARGETS = {'started': 'running', 'running': 'running', 'stopped': 'stopped'}
+
+
+def request(module, _backend):
     params = module.params
-    with _module.Session(module, backend='podman') as session:
-        name = _container_spec.validate_name(params['name'])
-        if params['stop_timeout'] is not None and params['stop_timeout'] < 0:
-            raise SpecError('stop_timeout', 'must be 0 or more seconds, got %d' % params['stop_timeout'])
-        state = 'running' if params['state'] == 'started' else params['state']
-        partial = _container_spec.partial_from_params(params) if state != 'absent' else {}
-        target = state if state in ('running', 'stopped') else None
-        driver = PodmanContainerDriver(session.client, pull=params['pull'], stop_timeout=params['stop_timeout'],
-                                       target=target)
-        opts = _module.reconcile_options(module)
-        outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
-        _module.ensure_result(module, 'container', outcome, before, after)
+    name = _container_spec.validate_name(params['name'])
+    if params['stop_timeout'] is not None and params['stop_timeout'] < 0:
+        raise SpecError('stop_timeout', 'must be 0 or more seconds, got %d' % params['stop_timeout'])
+    state = 'running' if params['state'] == 'started' else params['state']
+    partial = _container_spec.partial_from_params(params) if state != 'absent' else {}
+    return name, partial, state, TARGETS.get(params['state']), _module.reconcile_options(module)
+
+
+DRIVERS = {'podman': lambda client, params: PodmanContainerDriver(
+    client, pull=params['pull'], stop_timeout=params['stop_timeout'], target=TARGETS.get(params['state']))}
+
+
+def main():
+    _module.run(argument_spec(), _module.ensure('container', DRIVERS, request), backend='podman')
 
 
 if __name__ == '__main__':

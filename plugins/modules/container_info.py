@@ -65,38 +65,38 @@ containers:
             spec: {image: localhost/web:1.4, ports: ['127.0.0.1:8080:80/tcp'], labels: {fleet: shop}}}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
 
 
-def main():
+def argument_spec():
     spec = podman.argument_spec()
     spec.update(
         name=dict(type='str'),
         states=dict(type='list', elements='str', choices=['running', 'paused', 'stopped', 'stopping']),
         labels=dict(type='dict'),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    return spec
+
+
+def list_containers(module, session):
     params = module.params
-    with _module.Session(module, backend='podman') as session:
-        driver = PodmanContainerDriver(session.client)
-        if params['name'] is not None:
-            found = driver.read(_container_spec.validate_name(params['name']))
-            actuals = [found] if found else []
-        else:
-            actuals = driver.list()
-        wanted = dict((k, '' if v is None else str(v)) for k, v in (params['labels'] or {}).items())
-        containers = []
-        for actual in actuals:
-            if params['states'] and actual['state'] not in params['states']:
-                continue
-            if any(actual['raw_labels'].get(k) != v for k, v in wanted.items()):
-                continue
-            containers.append(driver.describe(actual))
-        module.exit_json(changed=False, containers=sorted(containers, key=lambda c: c['name']))
+    driver = PodmanContainerDriver(session.client)
+    actuals = _module.found(driver, None if params['name'] is None else _container_spec.validate_name(params['name']))
+    wanted = dict((k, '' if v is None else str(v)) for k, v in (params['labels'] or {}).items())
+    containers = []
+    for actual in actuals:
+        if params['states'] and actual['state'] not in params['states']:
+            continue
+        if any(actual['raw_labels'].get(k) != v for k, v in wanted.items()):
+            continue
+        containers.append(driver.describe(actual))
+    module.exit_json(changed=False, containers=sorted(containers, key=lambda c: c['name']))
+
+
+def main():
+    _module.run(argument_spec(), list_containers, backend='podman')
 
 
 if __name__ == '__main__':

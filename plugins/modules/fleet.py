@@ -123,7 +123,6 @@ summary:
   sample: {total: 20, changed: 2, failed: 0, skipped: 0}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
@@ -134,7 +133,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import 
 
 def item_spec():
     """Each item: the vm module's options, plus per-item wait options (no defaults: the module's apply)."""
-    item = vm_options()
+    item = _module.argument_spec(vm_options())  # libvirt takes every option of a VM
     for key, option in _module.wait_argument_spec().items():
         item[key] = dict(option, default=None)
     return item
@@ -189,7 +188,8 @@ def _item_result(item):
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
+    # not _module.run: the items are validated before the connection opens, one by one
+    module = _module.new_module(argument_spec())
     params = module.params
     if params['workers'] < 1:
         module.fail_json(msg='workers must be at least 1, got %d' % params['workers'])

@@ -132,28 +132,30 @@ host:
       sample: {x86_64: [kvm, qemu]}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_host import LibvirtHostDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import HOST_OPTIONS, VSphereHostDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import VSphereHostDriver
 
 # backend -> factory(client, params) of the host driver
 DRIVERS = {
     'libvirt': lambda client, params: LibvirtHostDriver(client),
     'vsphere': VSphereHostDriver,
 }
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict((key, ('vsphere',)) for key in HOST_OPTIONS))
+
+
+def argument_spec():
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
+    spec.update(_module.only('vsphere', host=dict(type='str', aliases=['esxi_hostname']),
+                             datacenter=dict(type='str'), cluster=dict(type='str')))
+    return spec
+
+
+def describe(module, session):
+    module.exit_json(changed=False, host=DRIVERS[session.backend](session.client, module.params).describe())
 
 
 def main():
-    spec = _module.connection_argument_spec('libvirt', 'vsphere')
-    spec.update(host=dict(type='str', aliases=['esxi_hostname']), datacenter=dict(type='str'), cluster=dict(type='str'))
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, module.params, ONLY)
-        module.exit_json(changed=False, host=DRIVERS[session.backend](session.client, module.params).describe())
+    _module.run(argument_spec(), describe)
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ description:
     Pre-checks (also in check mode) - the destination host is connected and not in maintenance mode, the
     datastore is accessible and mounted there, the VM's port groups exist there, and vSphere's own relocation
     checks (C(VmProvisioningChecker.CheckRelocate_Task)) pass where the server offers them. O(timeout) bounds the
-    task. The libvirt-only options below are refused there. The rest of this description is about libvirt.
+    task. The options marked libvirt only are refused there. The rest of this description is about libvirt.
   - Declarative - "VM O(name) runs on the host O(destination)". When it already runs there and not on the
     source O(uri), nothing changes (RV(ignore:changed=false)); otherwise it is migrated.
   - O(mode=live) moves a running (or paused) VM without stopping it; O(mode=offline) moves the definition of a
@@ -63,7 +63,7 @@ options:
     required: true
   destination:
     description:
-      - libvirt URI of the destination host, as the source host reaches it, for example
+      - libvirt only. libvirt URI of the destination host, as the source host reaches it, for example
         C(qemu+tls://hv2.example.com/system) or C(qemu+ssh://root@hv2/system).
       - With O(peer_to_peer=true) the source libvirtd connects to it (so it needs credentials or certificates
         on the source host, not on the Ansible host).
@@ -71,35 +71,35 @@ options:
     type: str
   destination_connect_uri:
     description:
-      - libvirt URI the module itself uses to reach the destination (pre-checks, confirming the result, and the
-        migration when O(peer_to_peer=false)).
+      - libvirt only. libvirt URI the module itself uses to reach the destination (pre-checks, confirming the result,
+        and the migration when O(peer_to_peer=false)).
       - Default - O(destination). Set it when the Ansible host reaches the destination by another address
         than the source host does (for example a management network).
     type: str
   destination_username:
-    description: User name for the module's connection to the destination, when its URI needs one.
+    description: libvirt only. User name for the module's connection to the destination, when its URI needs one.
     type: str
   destination_password:
-    description: Password for the module's connection to the destination. Never logged or returned.
+    description: libvirt only. Password for the module's connection to the destination. Never logged or returned.
     type: str
   mode:
     description:
-      - V(live) - migrate a running or paused VM without stopping it (it keeps its power state).
+      - libvirt only. V(live) - migrate a running or paused VM without stopping it (it keeps its power state).
       - V(offline) - move the persistent definition of a defined-but-stopped VM. Disks are not copied.
     type: str
     choices: [live, offline]
     default: live
   migration_uri:
     description:
-      - Where the migration data goes, when not to the address the destination offers (its
+      - libvirt only. Where the migration data goes, when not to the address the destination offers (its
         C(migration_host)); for example C(tcp://10.0.0.2) to use a dedicated migration network.
     type: str
   listen_address:
-    description: Address the destination QEMU listens on for the incoming migration data.
+    description: libvirt only. Address the destination QEMU listens on for the incoming migration data.
     type: str
   copy_storage:
     description:
-      - Copy the disks to the destination during a live migration, for hosts without shared storage.
+      - libvirt only. Copy the disks to the destination during a live migration, for hosts without shared storage.
       - V(all) copies whole disks. The destination needs the image already, or a storage pool whose target is the
         image's directory, where libvirt creates it (checked before anything moves).
       - V(incremental) copies only the top image of each disk. libvirt cannot create it - the destination needs it
@@ -108,84 +108,85 @@ options:
     choices: [all, incremental]
   peer_to_peer:
     description:
-      - The source libvirtd connects to O(destination) and runs the migration itself, so a failure of the
+      - libvirt only. The source libvirtd connects to O(destination) and runs the migration itself, so a failure of the
         Ansible host or of its connections cannot stop it half-way.
       - V(false) - the module drives it through its own connections to both hosts.
     type: bool
     default: true
   tunnelled:
     description:
-      - Send the migration data through the libvirt connection between the two daemons (needs O(peer_to_peer));
-        then only the libvirt port has to be open between the hosts.
+      - libvirt only. Send the migration data through the libvirt connection between the two daemons (needs
+        O(peer_to_peer)); then only the libvirt port has to be open between the hosts.
     type: bool
     default: false
   persistent:
-    description: Define the VM persistently on the destination (else it is transient there until defined).
+    description: libvirt only. Define the VM persistently on the destination (else it is transient there until defined).
     type: bool
     default: true
   undefine_source:
     description:
-      - Remove the VM's definition from the source once it runs on the destination.
+      - libvirt only. Remove the VM's definition from the source once it runs on the destination.
       - With V(false) the source keeps a stopped definition; the module reports it in a warning.
     type: bool
     default: true
   unsafe:
     description:
-      - Migrate even when libvirt considers it unsafe, typically because it cannot recognise the disks' storage
-        as shared (a cluster file system it does not know) while their cache mode is not C(none).
+      - libvirt only. Migrate even when libvirt considers it unsafe, typically because it cannot recognise the disks'
+        storage as shared (a cluster file system it does not know) while their cache mode is not C(none).
       - Only for storage you know to be shared and coherent between the hosts.
     type: bool
     default: false
   auto_converge:
-    description: Throttle the guest's vCPUs when memory is dirtied faster than it is transferred.
+    description: libvirt only. Throttle the guest's vCPUs when memory is dirtied faster than it is transferred.
     type: bool
     default: false
   post_copy:
     description:
-      - Allow switching to post-copy - the VM starts running on the destination and fetches the rest of its memory
-        from the source on demand. This makes any migration finish, but a failure after the switch loses the VM
-        on both hosts until recovered (see notes).
+      - libvirt only. Allow switching to post-copy - the VM starts running on the destination and fetches the rest of
+        its memory from the source on demand. This makes any migration finish, but a failure after the switch loses the
+        VM on both hosts until recovered (see notes).
       - The switch happens after O(post_copy_after) seconds, or when pre-copy does not converge - after
         O(post_copy_after_iterations) passes over the guest memory - whichever comes first.
     type: bool
     default: false
   post_copy_after:
-    description: With O(post_copy), switch to post-copy this many seconds after the migration started.
+    description: libvirt only. With O(post_copy), switch to post-copy this many seconds after the migration started.
     type: int
   post_copy_after_iterations:
     description:
-      - With O(post_copy), switch to post-copy when pre-copy has made this many passes over the guest memory
-        without finishing.
+      - libvirt only. With O(post_copy), switch to post-copy when pre-copy has made this many passes over the guest
+        memory without finishing.
       - Default - 3 when O(post_copy=true).
     type: int
   compression:
     description:
-      - Compress the migration data with these methods - V(xbzrle) (delta of re-sent pages), V(mt) (multi-threaded
-        page compression), V(zlib) and V(zstd) (of the parallel streams; need O(parallel_connections) and a
-        libvirt newer than 9.0, which refuses them).
+      - libvirt only. Compress the migration data with these methods - V(xbzrle) (delta of re-sent pages), V(mt)
+        (multi-threaded page compression), V(zlib) and V(zstd) (of the parallel streams; need O(parallel_connections)
+        and a libvirt newer than 9.0, which refuses them).
       - libvirt validates the combination with the other options and refuses it before anything moves.
     type: list
     elements: str
     choices: [xbzrle, mt, zlib, zstd]
   parallel_connections:
-    description: Migrate memory over this many parallel connections (libvirt parallel/multifd migration).
+    description: libvirt only. Migrate memory over this many parallel connections (libvirt parallel/multifd migration).
     type: int
   bandwidth:
-    description: Maximum bandwidth of the migration, in MiB/s.
+    description: libvirt only. Maximum bandwidth of the migration, in MiB/s.
     type: int
   max_downtime:
     description:
-      - Maximum time, in milliseconds, the VM may be paused at the end of the live migration. It is set on the
-        source VM before the migration starts.
+      - libvirt only. Maximum time, in milliseconds, the VM may be paused at the end of the live migration. It is set on
+        the source VM before the migration starts.
     type: int
   tls:
     description:
-      - Encrypt the migration data with TLS (libvirt C(VIR_MIGRATE_TLS)); both hosts need the QEMU migration
-        certificates (C(migrate_tls_x509_cert_dir) of C(qemu.conf)).
+      - libvirt only. Encrypt the migration data with TLS (libvirt C(VIR_MIGRATE_TLS)); both hosts need the QEMU
+        migration certificates (C(migrate_tls_x509_cert_dir) of C(qemu.conf)).
     type: bool
     default: false
   tls_destination:
-    description: With O(tls), the host name expected in the destination's certificate, when not the one in its URI.
+    description:
+      - libvirt only. With O(tls), the host name expected in the destination's certificate, when not the one in its URI.
     type: str
   timeout:
     description:
@@ -196,8 +197,8 @@ options:
     default: 1800
   destination_memory_reserve:
     description:
-      - Memory that must stay available on the destination on top of the VM's memory, in MiB as an integer or
-        as a string with a unit (V(4GiB)). Checked before a live migration.
+      - libvirt only. Memory that must stay available on the destination on top of the VM's memory, in MiB as an integer
+        or as a string with a unit (V(4GiB)). Checked before a live migration.
     type: raw
   host:
     description: vSphere only. ESXi host the VM must run on (vMotion). In O(cluster) when both are set.
@@ -370,66 +371,48 @@ job:
            postcopy: false, wall_time_ms: 1650}
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate, vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_migrate import (
     TARGET_OPTIONS, VSphereMigrateDriver)
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 
 def argument_spec():
+    """The options; those of one backend are refused on the other when set (a switch: when not at its default)."""
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str', required=True),
-        destination=dict(type='str'),
-        destination_connect_uri=dict(type='str'),
-        destination_username=dict(type='str'),
-        destination_password=dict(type='str', no_log=True),
-        mode=dict(type='str', default='live', choices=['live', 'offline']),
-        migration_uri=dict(type='str'),
-        listen_address=dict(type='str'),
-        copy_storage=dict(type='str', choices=['all', 'incremental']),
-        peer_to_peer=dict(type='bool', default=True),
-        tunnelled=dict(type='bool', default=False),
-        persistent=dict(type='bool', default=True),
-        undefine_source=dict(type='bool', default=True),
-        unsafe=dict(type='bool', default=False),
-        auto_converge=dict(type='bool', default=False),
-        post_copy=dict(type='bool', default=False),
-        post_copy_after=dict(type='int'),
-        post_copy_after_iterations=dict(type='int'),
-        compression=dict(type='list', elements='str', choices=list(libvirt_migrate.COMPRESSION_METHODS)),
-        parallel_connections=dict(type='int'),
-        bandwidth=dict(type='int'),
-        max_downtime=dict(type='int'),
-        tls=dict(type='bool', default=False),
-        tls_destination=dict(type='str'),
+        **_module.only(
+            'libvirt',
+            destination=dict(type='str'),
+            destination_connect_uri=dict(type='str'),
+            destination_username=dict(type='str'),
+            destination_password=dict(type='str', no_log=True),
+            mode=dict(type='str', default='live', choices=['live', 'offline']),
+            migration_uri=dict(type='str'),
+            listen_address=dict(type='str'),
+            copy_storage=dict(type='str', choices=['all', 'incremental']),
+            peer_to_peer=dict(type='bool', default=True),
+            tunnelled=dict(type='bool', default=False),
+            persistent=dict(type='bool', default=True),
+            undefine_source=dict(type='bool', default=True),
+            unsafe=dict(type='bool', default=False),
+            auto_converge=dict(type='bool', default=False),
+            post_copy=dict(type='bool', default=False),
+            post_copy_after=dict(type='int'),
+            post_copy_after_iterations=dict(type='int'),
+            compression=dict(type='list', elements='str', choices=list(libvirt_migrate.COMPRESSION_METHODS)),
+            parallel_connections=dict(type='int'),
+            bandwidth=dict(type='int'),
+            max_downtime=dict(type='int'),
+            tls=dict(type='bool', default=False),
+            tls_destination=dict(type='str')),
         timeout=dict(type='int', default=1800),
-        destination_memory_reserve=dict(type='raw'),
+        **_module.only('libvirt', destination_memory_reserve=dict(type='raw')),
+        **_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS)),
     )
-    spec.update((key, dict(type='str')) for key in TARGET_OPTIONS)
     return spec
-
-
-# libvirt-only options: refused on vSphere when set (those with a default: when not at their default)
-LIBVIRT_ONLY = ('destination', 'destination_connect_uri', 'destination_username', 'destination_password', 'mode',
-                'migration_uri', 'listen_address', 'copy_storage', 'peer_to_peer', 'tunnelled', 'persistent',
-                'undefine_source', 'unsafe', 'auto_converge', 'post_copy', 'post_copy_after',
-                'post_copy_after_iterations', 'compression', 'parallel_connections', 'bandwidth', 'max_downtime',
-                'tls', 'tls_destination', 'destination_memory_reserve')
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('libvirt',)) for key in LIBVIRT_ONLY] +
-                                                [(key, ('vsphere',)) for key in TARGET_OPTIONS]))
-
-
-def _check_options(backend, params):
-    defaults = dict((key, value.get('default')) for key, value in argument_spec().items())
-    given = dict((key, None if key in LIBVIRT_ONLY and value == defaults.get(key) else value)
-                 for key, value in params.items())
-    vm_backends.refuse_options(backend, given, ONLY)
-    if backend == 'libvirt' and not params['destination']:
-        raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
 
 
 def _libvirt(module, session, name):
@@ -456,14 +439,16 @@ def _vsphere(module, session, name):
 BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
+def migrate(module, session):
+    if session.backend == 'libvirt' and not module.params['destination']:
+        raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
+    name = _vm_spec.validate_name(module.params['name'])
+    outcome, before, after, diff_keys = BACKENDS[session.backend](module, session, name)
+    _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=diff_keys)
+
+
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        _check_options(session.backend, params)
-        name = _vm_spec.validate_name(params['name'])
-        outcome, before, after, diff_keys = BACKENDS[session.backend](module, session, name)
-        _module.ensure_result(module, 'vm', outcome, before, after, diff_keys=diff_keys)
+    _module.run(argument_spec(), migrate)
 
 
 if __name__ == '__main__':

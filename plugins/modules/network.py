@@ -61,32 +61,32 @@ options:
     choices: [present, active, started, inactive, absent]
     default: present
   autostart:
-    description: Start the network when libvirtd starts. Honoured together with any O(state).
+    description: libvirt only. Start the network when libvirtd starts. Honoured together with any O(state).
     type: bool
   mode:
     description:
-      - Forward mode. V(nat) - guests reach outside through NAT; V(route) - routed without NAT;
-        V(isolated) - no forwarding (guests reach only each other and the host); V(open) - no firewall rules
-        at all; V(bridge) - attach to an existing host bridge named by O(bridge) (no addresses, DHCP or DNS).
+      - libvirt only. Forward mode. V(nat) - guests reach outside through NAT; V(route) - routed without NAT;
+        V(isolated) - no forwarding (guests reach only each other and the host); V(open) - no firewall rules at all;
+        V(bridge) - attach to an existing host bridge named by O(bridge) (no addresses, DHCP or DNS).
       - Default for a new network - V(nat). V(nat), V(route) and V(open) need O(ipv4) or O(ipv6).
     type: str
     choices: [nat, route, isolated, bridge, open]
   bridge:
     description:
-      - Bridge device name (at most 15 characters). For mode V(bridge), the existing host bridge to attach to;
-        otherwise the bridge libvirt creates, which must not exist yet. Left out for a new network, libvirt
-        picks a free C(virbrN).
+      - libvirt only. Bridge device name (at most 15 characters). For mode V(bridge), the existing host bridge to attach
+        to; otherwise the bridge libvirt creates, which must not exist yet. Left out for a new network, libvirt picks a
+        free C(virbrN).
     type: str
   mtu:
-    description: MTU of the bridge. V(0) removes the setting (libvirt's default applies).
+    description: libvirt only. MTU of the bridge. V(0) removes the setting (libvirt's default applies).
     type: int
   domain:
-    description: DNS domain of the network's DHCP clients. An empty string removes it.
+    description: libvirt only. DNS domain of the network's DHCP clients. An empty string removes it.
     type: str
   ipv4:
     description:
-      - The network's IPv4 address (the host's address on the bridge) and subnet, with an optional DHCP range.
-        When given, it is complete - a DHCP range left out is removed. An empty dict V({}) removes IPv4.
+      - libvirt only. The network's IPv4 address (the host's address on the bridge) and subnet, with an optional DHCP
+        range. When given, it is complete - a DHCP range left out is removed. An empty dict V({}) removes IPv4.
       - The subnet must not overlap that of another active network.
     type: dict
     suboptions:
@@ -110,7 +110,8 @@ options:
             required: true
   ipv6:
     description:
-      - The network's IPv6 address and subnet, with an optional DHCPv6 range; as O(ipv4). V({}) removes IPv6.
+      - libvirt only. The network's IPv6 address and subnet, with an optional DHCPv6 range; as O(ipv4). V({}) removes
+        IPv6.
     type: dict
     suboptions:
       address:
@@ -133,8 +134,8 @@ options:
             required: true
   dhcp_hosts:
     description:
-      - Static DHCP (IPv4) leases. When given, the list is complete - hosts not listed are removed; V([]) removes
-        all. Left out, they are not touched. Changed without restarting the network.
+      - libvirt only. Static DHCP (IPv4) leases. When given, the list is complete - hosts not listed are removed; V([])
+        removes all. Left out, they are not touched. Changed without restarting the network.
       - Each O(dhcp_hosts[].ip) lies in the O(ipv4) subnet; MACs, addresses and names are unique.
     type: list
     elements: dict
@@ -152,8 +153,8 @@ options:
         type: str
   dns_hosts:
     description:
-      - DNS host entries the network's dnsmasq answers. When given, the list is complete; V([]) removes all.
-        Left out, they are not touched. Changed without restarting the network.
+      - libvirt only. DNS host entries the network's dnsmasq answers. When given, the list is complete; V([]) removes
+        all. Left out, they are not touched. Changed without restarting the network.
     type: list
     elements: dict
     suboptions:
@@ -358,17 +359,10 @@ actions:
   sample: [created, start]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _network_spec, _reconcile, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_network
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_network
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_network import LibvirtNetworkDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-
-VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host', 'vlan', 'vswitch')
-LIBVIRT_OPTIONS = ('autostart', 'mode', 'bridge', 'mtu', 'domain', 'ipv4', 'ipv6', 'dhcp_hosts', 'dns_hosts')
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
-                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
 
 
 def argument_spec():
@@ -378,37 +372,43 @@ def argument_spec():
     spec.update(
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=list(_network_spec.STATES)),
-        autostart=dict(type='bool'),
-        mode=dict(type='str', choices=list(_network_spec.MODES)),
-        bridge=dict(type='str'),
-        mtu=dict(type='int'),
-        domain=dict(type='str'),
-        ipv4=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
-                                            dhcp_range=dhcp_range)),
-        ipv6=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
-                                            dhcp_range=dhcp_range)),
-        dhcp_hosts=dict(type='list', elements='dict', options=dict(
-            mac=dict(type='str', required=True), ip=dict(type='str', required=True), name=dict(type='str'))),
-        dns_hosts=dict(type='list', elements='dict', options=dict(
-            ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True))),
-        restart=dict(type='bool', default=False),
+        **_module.only(
+            'libvirt',
+            autostart=dict(type='bool'),
+            mode=dict(type='str', choices=list(_network_spec.MODES)),
+            bridge=dict(type='str'),
+            mtu=dict(type='int'),
+            domain=dict(type='str'),
+            ipv4=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
+                                                dhcp_range=dhcp_range)),
+            ipv6=dict(type='dict', options=dict(address=dict(type='str'), prefix=dict(type='int'),
+                                                dhcp_range=dhcp_range)),
+            dhcp_hosts=dict(type='list', elements='dict', options=dict(
+                mac=dict(type='str', required=True), ip=dict(type='str', required=True), name=dict(type='str'))),
+            dns_hosts=dict(type='list', elements='dict', options=dict(
+                ip=dict(type='str', required=True), hostnames=dict(type='list', elements='str', required=True)))),
+        restart=dict(type='bool', default=False),  # libvirt only too, refused on vSphere with its own reason
         wait_timeout=dict(type='int', default=60),
-        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
-        vlan=dict(type='int', aliases=['vlan_id']), vswitch=dict(type='str', aliases=['switch']),
+        **_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                       host=dict(type='str', aliases=['esxi_hostname']), vlan=dict(type='int', aliases=['vlan_id']),
+                       vswitch=dict(type='str', aliases=['switch'])),
     )
     return spec
 
 
-def _libvirt(session, params):
-    """(driver, name, partial spec, target state) of a libvirt network."""
+def _libvirt(module):
+    """``(name, partial, state, target, opts)`` of a libvirt network."""
+    params = module.params
     name = _vm_spec.validate_name(params['name'])
     partial = _network_spec.partial_from_params(params) if params['state'] != 'absent' else {}
     target = _network_spec.target_state(params['state'])
-    return LibvirtNetworkDriver(session.client, activating=target == 'active'), name, partial, target
+    return name, partial, params['state'], target, _module.reconcile_options(
+        module, restart_if_required=params['restart'])
 
 
-def _vsphere(session, params):
-    """(driver, name, partial spec, target state) of a standard port group on ESXi hosts."""
+def _vsphere(module):
+    """``(name, partial, state, target, opts)`` of a standard port group on ESXi hosts."""
+    params = module.params
     if params['state'] not in ('present', 'absent'):
         raise SpecError('state', 'a vSphere port group is present or absent; %s applies to libvirt networks only'
                         % params['state'])
@@ -420,24 +420,28 @@ def _vsphere(session, params):
         raise SpecError('name', '%r is not a valid port group name: it must not be empty or start or end with '
                                 'a space' % (name,))
     partial = dict(vsphere_network.validate_partial(params), name=name) if params['state'] != 'absent' else {}
-    return vsphere_network.VSpherePortgroupDriver(session.client, params), name, partial, None
+    return name, partial, params['state'], None, _module.reconcile_options(module)
 
 
-# backend -> builder of (driver, name, partial spec, target state)
-BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
+# backend -> factory(client, params) of the driver
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtNetworkDriver(
+        client, activating=_network_spec.target_state(params['state']) == 'active'),
+    'vsphere': vsphere_network.VSpherePortgroupDriver,
+}
+
+
+def ensure(module, session):
+    name, partial, state, target, opts = (_libvirt if session.backend == 'libvirt' else _vsphere)(module)
+    driver = DRIVERS[session.backend](session.client, module.params)
+    affected = driver.attached_vms(name)
+    outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
+    outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)
+    _module.ensure_result(module, 'network', outcome, before, after, reboot_key=None)
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, params, ONLY)
-        driver, name, partial, target = BACKENDS[session.backend](session, params)
-        opts = _module.reconcile_options(module, restart_if_required=params['restart'])
-        affected = driver.attached_vms(name)
-        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)
-        _module.ensure_result(module, 'network', outcome, before, after, reboot_key=None)
+    _module.run(argument_spec(), ensure)
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ options:
     description: Only this network. Left out, every network.
     type: str
   states:
-    description: Only networks in these states.
+    description: libvirt only. Only networks in these states.
     type: list
     elements: str
     choices: [active, inactive]
@@ -86,24 +86,23 @@ networks:
 # On vSphere an entry is {name, state: present, backend: vsphere, type: standard|distributed, datacenter, spec,
 # portgroups}; see RV(virtfleet.virt.network#module:network).
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_network import LibvirtNetworkDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_network import VSpherePortgroupDriver
 
-ONLY = dict(vm_backends.CONNECTION_ONLY, states=('libvirt',), datacenter=('vsphere',), cluster=('vsphere',),
-            host=('vsphere',))
+
+def argument_spec():
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
+    spec['name'] = dict(type='str')
+    spec.update(_module.only('libvirt', states=dict(type='list', elements='str', choices=['active', 'inactive'])))
+    spec.update(_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                             host=dict(type='str', aliases=['esxi_hostname'])))
+    return spec
 
 
 def _libvirt(session, params):
     driver = LibvirtNetworkDriver(session.client)
-    if params['name'] is not None:
-        found = driver.read(_vm_spec.validate_name(params['name']))
-        actuals = [found] if found else []
-    else:
-        actuals = driver.list()
+    actuals = _module.found(driver, None if params['name'] is None else _vm_spec.validate_name(params['name']))
     return [driver.describe(actual) for actual in actuals
             if not params['states'] or actual['state'] in params['states']]
 
@@ -116,19 +115,13 @@ def _vsphere(session, params):
 BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
+def list_networks(module, session):
+    networks = BACKENDS[session.backend](session, module.params)
+    module.exit_json(changed=False, networks=sorted(networks, key=lambda net: (net['name'], net.get('type', ''))))
+
+
 def main():
-    spec = _module.connection_argument_spec('libvirt', 'vsphere')
-    spec.update(
-        name=dict(type='str'),
-        states=dict(type='list', elements='str', choices=['active', 'inactive']),
-        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, params, ONLY)
-        networks = BACKENDS[session.backend](session, params)
-        module.exit_json(changed=False, networks=sorted(networks, key=lambda net: (net['name'], net.get('type', ''))))
+    _module.run(argument_spec(), list_networks)
 
 
 if __name__ == '__main__':

@@ -66,11 +66,11 @@ options:
     choices: [dir, fs, netfs, logical, disk, iscsi, rbd]
   path:
     description:
+      - libvirt only (ESXi mounts a datastore below C(/vmfs/volumes) by its O(name)).
       - Target path - the directory of a V(dir) pool, the mount point of V(fs) and V(netfs) pools.
         Required for those; defaults to C(/dev) for V(disk) and C(/dev/disk/by-path) for V(iscsi).
         V(rbd) pools have none. A V(logical) pool's path is always C(/dev/<volume group>) (libvirt sets it so);
         another path is refused - name the volume group with O(source.name).
-      - libvirt only (ESXi mounts a datastore below C(/vmfs/volumes) by its O(name)).
     type: path
   source:
     description:
@@ -126,10 +126,11 @@ options:
             description: Usage name of the libvirt secret (instead of O(source.auth.secret_uuid)).
             type: str
   autostart:
-    description: Start the pool when libvirtd starts. Honoured with every O(state) except V(absent). libvirt only.
+    description: libvirt only. Start the pool when libvirtd starts. Honoured with every O(state) except V(absent).
     type: bool
   build:
     description:
+      - libvirt only (refused on vSphere when true).
       - Build the pool when this run defines it - create the directory (V(dir), and the mount point of V(fs)
         and V(netfs)), make the filesystem (V(fs)), write the partition table (V(disk)), create the
         physical volumes and volume group (V(logical)). An existing pool is never built again.
@@ -138,31 +139,30 @@ options:
         The check runs C(blkid) on the host, before anything is written; over a remote URI the module
         cannot look at the device, so building V(fs), V(disk) and V(logical) pools there needs O(force=true).
         On failure, the pool is not left defined.
-      - libvirt only (refused on vSphere when true).
     type: bool
     default: false
   force:
-    description: With O(build=true), format the device even when it holds data (destroys that data). libvirt only.
+    description: libvirt only. With O(build=true), format the device even when it holds data (destroys that data).
     type: bool
     default: false
   refresh:
     description:
-      - Rescan an active pool's volumes before reading it (for volumes added or removed outside libvirt).
-        Does not count as a change. libvirt only.
+      - libvirt only. Rescan an active pool's volumes before reading it (for volumes added or removed outside
+        libvirt). Does not count as a change.
     type: bool
     default: false
   delete_data:
     description:
+      - libvirt only. On vSphere the data on the NFS server is always kept.
       - With O(state=absent), delete the pool's volumes and its data first - the directory of V(dir),
         the mount point of V(fs)/V(netfs), the volume group of V(logical). Without it, everything is kept.
-      - libvirt only. On vSphere the data on the NFS server is always kept.
     type: bool
     default: false
   restart_if_required:
     description:
-      - When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that they take
-        effect. Without it the new definition is saved, the running pool keeps the old one until it restarts,
-        and RV(pool.pending_restart) is true. libvirt only.
+      - libvirt only. When O(path) or O(source) of an active pool change, restart the pool (stop, start) so that
+        they take effect. Without it the new definition is saved, the running pool keeps the old one until it
+        restarts, and RV(pool.pending_restart) is true.
     type: bool
     default: false
   wait_timeout:
@@ -319,22 +319,14 @@ refreshed:
   type: bool
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _storage_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends, vsphere_datastore
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_datastore
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
-VSPHERE_OPTIONS = ('datacenter', 'cluster', 'host')
-# libvirt-only switches that default to false: only true counts as set
-LIBVIRT_FLAGS = ('build', 'force', 'refresh', 'delete_data', 'restart_if_required')
-LIBVIRT_OPTIONS = ('path', 'autostart') + LIBVIRT_FLAGS
-ONLY = dict(vm_backends.CONNECTION_ONLY, **dict([(key, ('vsphere',)) for key in VSPHERE_OPTIONS] +
-                                                [(key, ('libvirt',)) for key in LIBVIRT_OPTIONS]))
-
 
 def argument_spec():
+    """The options; the libvirt switches that default to false are refused on vSphere only when true."""
     # the secret options name a libvirt secret; they are not the secret itself
     auth = dict(username=dict(type='str', required=True), secret_uuid=dict(type='str', no_log=False),
                 secret_usage=dict(type='str', no_log=False))
@@ -348,36 +340,32 @@ def argument_spec():
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'active', 'inactive', 'absent']),
         type=dict(type='str', choices=sorted(_storage_spec.POOL_TYPES)),
-        path=dict(type='path'),
+        **_module.only('libvirt', path=dict(type='path')),
         source=dict(type='dict', options=source),
-        autostart=dict(type='bool'),
-        build=dict(type='bool', default=False),
-        force=dict(type='bool', default=False),
-        refresh=dict(type='bool', default=False),
-        delete_data=dict(type='bool', default=False),
-        restart_if_required=dict(type='bool', default=False),
+        **_module.only('libvirt', autostart=dict(type='bool'), build=dict(type='bool', default=False),
+                       force=dict(type='bool', default=False), refresh=dict(type='bool', default=False),
+                       delete_data=dict(type='bool', default=False),
+                       restart_if_required=dict(type='bool', default=False)),
         wait_timeout=dict(type='int', default=60),
-        datacenter=dict(type='str'),
-        cluster=dict(type='str'),
-        host=dict(type='str', aliases=['esxi_hostname']),
+        **_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                       host=dict(type='str', aliases=['esxi_hostname'])),
     )
     return spec
 
 
-def _libvirt(module, session):
-    """(driver, name, partial spec, target state, reconcile options) of a libvirt storage pool."""
+def _libvirt(module):
+    """``(name, partial, state, target, opts)`` of a libvirt storage pool."""
     params = module.params
     name = _storage_spec.validate_name(params['name'])
     partial = dict(_storage_spec.pool_partial_from_params(params), name=name)
     target = None if params['state'] in ('present', 'absent') else params['state']
     opts = _module.reconcile_options(module, restart_if_required=params['restart_if_required'],
                                      delete_options={'delete_data': params['delete_data']})
-    driver = LibvirtPoolDriver(session.client, build=params['build'], force=params['force'], refresh=params['refresh'])
-    return driver, name, partial, target, opts
+    return name, partial, params['state'], target, opts
 
 
-def _vsphere(module, session):
-    """(driver, name, partial spec, target state, reconcile options) of an NFS datastore on ESXi hosts."""
+def _vsphere(module):
+    """``(name, partial, state, target, opts)`` of an NFS datastore on ESXi hosts."""
     params = module.params
     if params['state'] == 'inactive':
         raise SpecError('state', 'a vSphere datastore is mounted (present or active) or unmounted (absent); '
@@ -385,25 +373,24 @@ def _vsphere(module, session):
     name = vsphere_datastore.validate_name(params['name'])
     partial = dict(vsphere_datastore.validate_partial(params), name=name)
     opts = _module.reconcile_options(module)
-    driver = vsphere_datastore.VSphereDatastoreDriver(session.client, params, managing=True,
-                                                      unmounting=params['state'] == 'absent',
-                                                      task_timeout=params['wait_timeout'])
-    return driver, name, partial if params['state'] != 'absent' else {}, None, opts
+    return name, partial if params['state'] != 'absent' else {}, params['state'], None, opts
 
 
-# backend -> builder of (driver, name, partial spec, target state, reconcile options)
-BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
+def request(module, backend):
+    return _libvirt(module) if backend == 'libvirt' else _vsphere(module)
+
+
+# backend -> factory(client, params) of the driver
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtPoolDriver(client, build=params['build'], force=params['force'],
+                                                        refresh=params['refresh']),
+    'vsphere': lambda client, params: vsphere_datastore.VSphereDatastoreDriver(
+        client, params, managing=True, unmounting=params['state'] == 'absent', task_timeout=params['wait_timeout']),
+}
 
 
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, dict(params, **dict((key, params[key] or None)
-                                                                        for key in LIBVIRT_FLAGS)), ONLY)
-        driver, name, partial, target, opts = BACKENDS[session.backend](module, session)
-        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], target, opts)
-        _module.ensure_result(module, 'pool', outcome, before, after)
+    _module.run(argument_spec(), _module.ensure('pool', DRIVERS, request))
 
 
 if __name__ == '__main__':

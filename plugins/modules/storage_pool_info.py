@@ -93,27 +93,30 @@ pools:
             pending_restart: false, uuid: 0b3c3a8e-6a34-4a39-9a2f-7c0f4e1a2b3c}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_pool import LibvirtPoolDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_datastore import (
     DATASTORE_TYPES, VSphereDatastoreDriver)
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
-ONLY = dict(vm_backends.CONNECTION_ONLY, datacenter=('vsphere',), cluster=('vsphere',), host=('vsphere',))
 TYPES = {'libvirt': sorted(_storage_spec.POOL_TYPES), 'vsphere': list(DATASTORE_TYPES)}
+
+
+def argument_spec():
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
+    spec.update(
+        name=dict(type='str'),
+        types=dict(type='list', elements='str', choices=sorted(TYPES['libvirt'] + TYPES['vsphere'])),
+        states=dict(type='list', elements='str', choices=list(_storage_spec.POOL_STATES)),
+    )
+    spec.update(_module.only('vsphere', datacenter=dict(type='str'), cluster=dict(type='str'),
+                             host=dict(type='str', aliases=['esxi_hostname'])))
+    return spec
 
 
 def _libvirt(session, params):
     driver = LibvirtPoolDriver(session.client)
-    if params['name'] is not None:
-        found = driver.read(params['name'])
-        actuals = [found] if found else []
-    else:
-        actuals = driver.list()
-    return [driver.describe(actual) for actual in actuals]
+    return [driver.describe(actual) for actual in _module.found(driver, params['name'])]
 
 
 def _vsphere(session, params):
@@ -124,28 +127,22 @@ def _vsphere(session, params):
 BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
-def main():
-    spec = _module.connection_argument_spec('libvirt', 'vsphere')
-    spec.update(
-        name=dict(type='str'),
-        types=dict(type='list', elements='str', choices=sorted(TYPES['libvirt'] + TYPES['vsphere'])),
-        states=dict(type='list', elements='str', choices=list(_storage_spec.POOL_STATES)),
-        datacenter=dict(type='str'), cluster=dict(type='str'), host=dict(type='str', aliases=['esxi_hostname']),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+def list_pools(module, session):
     params = module.params
-    with _module.Session(module) as session:
-        vm_backends.refuse_options(session.backend, params, ONLY)
-        wrong = [t for t in params['types'] or [] if t not in TYPES[session.backend]]
-        if wrong:
-            raise SpecError('types', '%s %s not a type of %s; types there: %s' % (
-                ', '.join(wrong), 'is' if len(wrong) == 1 else 'are',
-                'libvirt storage pools' if session.backend == 'libvirt' else 'vSphere datastores',
-                ', '.join(TYPES[session.backend])))
-        pools = [pool for pool in BACKENDS[session.backend](session, params)
-                 if (not params['types'] or pool['spec']['type'] in params['types'])
-                 and (not params['states'] or pool['state'] in params['states'])]
-        module.exit_json(changed=False, pools=sorted(pools, key=lambda pool: pool['name']))
+    wrong = [t for t in params['types'] or [] if t not in TYPES[session.backend]]
+    if wrong:
+        raise SpecError('types', '%s %s not a type of %s; types there: %s' % (
+            ', '.join(wrong), 'is' if len(wrong) == 1 else 'are',
+            'libvirt storage pools' if session.backend == 'libvirt' else 'vSphere datastores',
+            ', '.join(TYPES[session.backend])))
+    pools = [pool for pool in BACKENDS[session.backend](session, params)
+             if (not params['types'] or pool['spec']['type'] in params['types'])
+             and (not params['states'] or pool['state'] in params['states'])]
+    module.exit_json(changed=False, pools=sorted(pools, key=lambda pool: pool['name']))
+
+
+def main():
+    _module.run(argument_spec(), list_pools)
 
 
 if __name__ == '__main__':

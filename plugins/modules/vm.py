@@ -61,7 +61,8 @@ options:
     default: present
   domain_type:
     description:
-      - Hypervisor type. Default for a new VM - V(kvm) when the host can use KVM, otherwise V(qemu) (TCG emulation).
+      - libvirt only. Hypervisor type. Default for a new VM - V(kvm) when the host can use KVM, otherwise V(qemu) (TCG
+        emulation).
     type: str
     choices: [kvm, qemu]
   arch:
@@ -69,7 +70,7 @@ options:
     type: str
   machine:
     description:
-      - Machine type, such as V(pc) or V(q35). An alias matches the versioned type libvirt expands it to.
+      - libvirt only. Machine type, such as V(pc) or V(q35). An alias matches the versioned type libvirt expands it to.
       - Default for a new VM - the host's default.
     type: str
   firmware:
@@ -83,7 +84,8 @@ options:
     type: raw
   max_memory:
     description:
-      - Maximum memory (balloon ceiling), same units as O(memory). A running VM can change O(memory) live up to it.
+      - libvirt only. Maximum memory (balloon ceiling), same units as O(memory). A running VM can change O(memory) live
+        up to it.
       - Default - O(memory). Raising O(memory) past it raises it too.
     type: raw
   vcpus:
@@ -92,11 +94,11 @@ options:
     type: int
   max_vcpus:
     description:
-      - Maximum vCPUs (hot-plug ceiling). Default - O(vcpus). Raising O(vcpus) past it raises it too.
+      - libvirt only. Maximum vCPUs (hot-plug ceiling). Default - O(vcpus). Raising O(vcpus) past it raises it too.
     type: int
   cpu:
     description:
-      - Guest CPU. Left out, libvirt's default applies (host-passthrough is not chosen for you).
+      - libvirt only. Guest CPU. Left out, libvirt's default applies (host-passthrough is not chosen for you).
     type: dict
     suboptions:
       mode:
@@ -107,7 +109,7 @@ options:
         description: CPU model name for mode V(custom), such as V(qemu64) or V(Skylake-Client).
         type: str
   boot:
-    description: Boot device order.
+    description: libvirt only. Boot device order.
     type: list
     elements: str
     choices: [hd, cdrom, network, fd]
@@ -192,7 +194,7 @@ options:
         description: MAC address. Assigned by libvirt (and kept) when left out.
         type: str
   graphics:
-    description: Graphical console. V(none) removes it.
+    description: libvirt only. Graphical console. V(none) removes it.
     type: dict
     suboptions:
       type:
@@ -210,7 +212,7 @@ options:
         default: -1
   serial:
     description:
-      - Serial ports; the first is also the guest console. When given, the list is complete.
+      - libvirt only. Serial ports; the first is also the guest console. When given, the list is complete.
     type: list
     elements: dict
     suboptions:
@@ -230,10 +232,10 @@ options:
         description: Listen port for V(tcp).
         type: int
   autostart:
-    description: Start the VM when the hypervisor starts.
+    description: libvirt only. Start the VM when the hypervisor starts.
     type: bool
   title:
-    description: Short one-line title. An empty string removes it.
+    description: libvirt only. Short one-line title. An empty string removes it.
     type: str
   description:
     description: Free-form description. An empty string removes it.
@@ -246,9 +248,9 @@ options:
     type: dict
   xml:
     description:
-      - Escape hatch for what the spec lacks - a C(<domain>) element whose children are merged into the
-        definition. A top-level element replaces the element of the same name; each child of C(<devices>) is
-        added unless an equal device exists. Elements the spec manages (memory, vcpu, os, metadata, ...) are refused.
+      - libvirt only. Escape hatch for what the spec lacks - a C(<domain>) element whose children are merged into the
+        definition. A top-level element replaces the element of the same name; each child of C(<devices>) is added
+        unless an equal device exists. Elements the spec manages (memory, vcpu, os, metadata, ...) are refused.
       - Compared as a subset of the actual definition, so defaults libvirt adds do not cause changes.
     type: str
   restart_if_required:
@@ -374,11 +376,10 @@ deleted_volumes:
   elements: str
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
-from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import (
+    refuse_new_disks, vm_options, vm_request, vsphere_options)
 
 
 def argument_spec():
@@ -386,16 +387,17 @@ def argument_spec():
     spec.update(_module.wait_argument_spec())
     spec.update(vm_options())
     spec['disks']['options']['size'] = dict(type='raw')
-    spec.update(vm_backends.vsphere_argument_spec())
+    spec.update(vsphere_options())
     return spec
 
 
+def request(module, backend):
+    refuse_new_disks(backend, module.params)
+    return vm_request(module.params, _module.reconcile_options(module))
+
+
 def main():
-    module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), supports_check_mode=True)
-    with _module.Session(module) as session:
-        request = vm_request(module.params, _module.reconcile_options(module))
-        outcome, before, after = _reconcile.ensure(vm_backends.vm_driver(session, module.params), *request)
-        _module.ensure_result(module, 'vm', outcome, before, after)
+    _module.run(argument_spec(), _module.ensure('vm', vm_backends.DRIVERS, request))
 
 
 if __name__ == '__main__':

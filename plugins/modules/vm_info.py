@@ -67,13 +67,11 @@ vms:
             spec: {memory: 2048, vcpus: 2, tags: {fleet: shop}}, addresses: [], pending_restart: []}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 
 
-def main():
+def argument_spec():
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str'),
@@ -81,24 +79,26 @@ def main():
                     choices=['running', 'paused', 'stopped', 'shutting_down', 'crashed', 'pmsuspended']),
         tags=dict(type='dict'),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    return spec
+
+
+def list_vms(module, session):
     params = module.params
-    with _module.Session(module) as session:
-        driver = vm_backends.vm_driver(session, params)
-        if params['name'] is not None:
-            found = driver.read(_vm_spec.validate_name(params['name']))
-            actuals = [found] if found else []
-        else:
-            actuals = driver.list()
-        wanted_tags = dict((k, '' if v is None else str(v)) for k, v in (params['tags'] or {}).items())
-        vms = []
-        for actual in actuals:
-            if params['states'] and actual['state'] not in params['states']:
-                continue
-            if any(actual['spec']['tags'].get(k) != v for k, v in wanted_tags.items()):
-                continue
-            vms.append(driver.describe(actual))
-        module.exit_json(changed=False, vms=sorted(vms, key=lambda vm: vm['name']))
+    driver = vm_backends.DRIVERS[session.backend](session.client, params)
+    actuals = _module.found(driver, None if params['name'] is None else _vm_spec.validate_name(params['name']))
+    wanted_tags = dict((k, '' if v is None else str(v)) for k, v in (params['tags'] or {}).items())
+    vms = []
+    for actual in actuals:
+        if params['states'] and actual['state'] not in params['states']:
+            continue
+        if any(actual['spec']['tags'].get(k) != v for k, v in wanted_tags.items()):
+            continue
+        vms.append(driver.describe(actual))
+    module.exit_json(changed=False, vms=sorted(vms, key=lambda vm: vm['name']))
+
+
+def main():
+    _module.run(argument_spec(), list_vms)
 
 
 if __name__ == '__main__':

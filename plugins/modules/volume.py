@@ -174,9 +174,7 @@ actions:
   sample: ['updated: capacity']
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
 
 
@@ -198,17 +196,22 @@ def argument_spec():
     return spec
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+def request(module, _backend):
     params = module.params
-    with _module.Session(module) as session:
-        pool = _storage_spec.validate_name(params['pool'], 'pool')
-        name = _storage_spec.validate_name(params['name'], 'name', 'volume')
-        partial = _storage_spec.volume_partial_from_params(params) if params['state'] != 'absent' else {}
-        opts = _module.reconcile_options(module, delete_options={'wipe': params['wipe']})
-        driver = LibvirtVolumeDriver(session.client, pool, require_pool=params['state'] != 'absent')
-        outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], None, opts)
-        _module.ensure_result(module, 'volume', outcome, before, after)
+    _storage_spec.validate_name(params['pool'], 'pool')
+    name = _storage_spec.validate_name(params['name'], 'name', 'volume')
+    partial = _storage_spec.volume_partial_from_params(params) if params['state'] != 'absent' else {}
+    return name, partial, params['state'], None, _module.reconcile_options(
+        module, delete_options={'wipe': params['wipe']})
+
+
+# backend -> factory(client, params) of the driver (the pool name checked by request)
+DRIVERS = {'libvirt': lambda client, params: LibvirtVolumeDriver(client, params['pool'],
+                                                                 require_pool=params['state'] != 'absent')}
+
+
+def main():
+    _module.run(argument_spec(), _module.ensure('volume', DRIVERS, request))
 
 
 if __name__ == '__main__':

@@ -63,28 +63,32 @@ volumes:
             spec: {format: qcow2, capacity: 21474836480, backing_volume: debian-12.qcow2}, allocation: 200704}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
 
 
-def main():
+def argument_spec():
     spec = _module.connection_argument_spec()
     spec.update(
         pool=dict(type='str'),
         name=dict(type='str'),
         formats=dict(type='list', elements='str'),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    return spec
+
+
+def list_volumes(module, session):
     params = module.params
-    with _module.Session(module) as session:
-        driver = LibvirtVolumeDriver(session.client, params['pool'])
-        actuals = driver.list([params['pool']] if params['pool'] else None)
-        volumes = [driver.describe(actual) for actual in actuals
-                   if (params['name'] is None or actual['name'] == params['name'])
-                   and (not params['formats'] or actual['spec']['format'] in params['formats'])]
-        module.exit_json(changed=False, volumes=sorted(volumes, key=lambda vol: (vol['pool'], vol['name'])))
+    driver = LibvirtVolumeDriver(session.client, params['pool'])
+    actuals = driver.list([params['pool']] if params['pool'] else None)
+    volumes = [driver.describe(actual) for actual in actuals
+               if (params['name'] is None or actual['name'] == params['name'])
+               and (not params['formats'] or actual['spec']['format'] in params['formats'])]
+    module.exit_json(changed=False, volumes=sorted(volumes, key=lambda vol: (vol['pool'], vol['name'])))
+
+
+def main():
+    _module.run(argument_spec(), list_volumes)
 
 
 if __name__ == '__main__':

@@ -130,9 +130,11 @@ def define_dir_pool(conn, name, path):
     return pool
 
 
-def vm_only():
-    """The vm module's options that one backend only takes: option -> backends (``vm_backends.ONLY``)."""
-    return importlib.import_module(MODULE_PACKAGE.replace('.modules.', '.module_utils._drivers.') + 'vm_backends').ONLY
+def declared_backends(module):
+    """The module's options that some backends only take: option -> backends (its declaration,
+    ``_module.backends_of``)."""
+    _module = importlib.import_module(MODULE_PACKAGE.replace('.modules.', '.module_utils.') + '_module')
+    return _module.backends_of(importlib.import_module(MODULE_PACKAGE + module).argument_spec())
 
 
 class Target:
@@ -177,12 +179,9 @@ class Target:
         return st.just(args)
 
     def invalid_only(self):
-        """The options the module refuses on this target's backend (its ``ONLY`` table, or the vm module's)."""
-        mod = importlib.import_module(MODULE_PACKAGE + self.module)
-        only = getattr(mod, 'ONLY', None)
-        if only is None and 'backend' in self.spec:
-            only = vm_only()
-        return set(k for k, backends in (only or {}).items() if k in self.spec and self.backend not in backends)
+        """The options the module refuses on this target's backend (declared with other backends)."""
+        only = declared_backends(self.module)
+        return set(k for k, backends in only.items() if k in self.spec and self.backend not in backends)
 
     def builder(self):
         hints, bad_hints = self.hints()
@@ -366,7 +365,7 @@ class FleetTarget(VmTarget):
         hints, bad = self.conn_hints()
         item_hints, item_bad = self.vm_hints()
         from ansible_collections.virtfleet.virt.plugins.modules import fleet  # pylint: disable=import-outside-toplevel
-        foreign = set(k for k, backends in vm_only().items() if 'libvirt' not in backends)
+        foreign = set(k for k, backends in declared_backends('vm').items() if 'libvirt' not in backends)
         items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5, invalid_only=foreign)
         good = items.options((), items.spec, 'valid')
         # a valid set: valid items, each for a VM of its own (two items for one VM are refused)

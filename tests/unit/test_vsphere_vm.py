@@ -1,10 +1,11 @@
-"""The vSphere VM driver's logic with a fake client: targets, plans, pending changes, option checks."""
+"""The vSphere VM driver's logic with a fake client: targets, plans, pending changes, backend selection.
+
+The options each backend takes: ``test_module_options.py``."""
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm as drv
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
 
@@ -138,19 +139,6 @@ def test_connection_spec_adds_vsphere_only_on_request():
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
     assert spec['password']['no_log'] and spec['backend']['default'] == 'auto'
     assert spec['validate_certs']['fallback'][1] == ['VMWARE_VALIDATE_CERTS']
-
-
-def test_options_of_the_other_backend_are_refused(monkeypatch):
-    monkeypatch.delenv('VMWARE_HOST', raising=False)
-    with pytest.raises(SpecError, match='cluster: applies to the vsphere backend only'):
-        vm_backends.check_options('libvirt', {'cluster': 'C0'})
-    with pytest.raises(SpecError, match='xml: applies to the libvirt backend only'):
-        vm_backends.check_options('vsphere', {'xml': '<domain/>'})
-    with pytest.raises(SpecError, match=r'disks\[0\].size'):
-        vm_backends.check_options('libvirt', {'disks': [{'size': 8}]})
-    # a hostname that only mirrors VMWARE_HOST is not the user's choice for a libvirt task
-    monkeypatch.setenv('VMWARE_HOST', 'vc1')
-    vm_backends.check_options('libvirt', {'hostname': 'vc1'})
 
 
 def test_new_disk_by_size_pairs_with_the_disk_it_created():
