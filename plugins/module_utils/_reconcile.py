@@ -171,6 +171,8 @@ def _converged(driver, name, partial):
 
 
 def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
+    if not (opts.check_mode or raced):
+        driver.rescan(name)  # a write to the backend's view of the resource: never in check mode
     actual = driver.read(name)
 
     if state == 'absent':
