@@ -48,6 +48,9 @@ class FakeClient:
     def shutdown_guest(self, ref, name):
         return False
 
+    def power_on(self, ref, name):
+        self.calls.append(('power_on', name))
+
 
 def _row(**extra):
     row = {'moid': 'vm-1', 'ref': 'vm-1', 'name': 'web', 'parent': 'f-vm', 'config.template': False,
@@ -107,6 +110,19 @@ def test_pending_change_is_shown_and_applied_once_stopped():
     driver.apply_update(actual, plan)
     config = stopped.calls[-1][2]
     assert config['memory_mb'] == 128 and (drv.PENDING_KEY, '') in config['extra_config']
+
+
+def test_a_start_applies_the_pending_change_and_says_so():
+    row = _row(**{'config.extraConfig': [(drv.PENDING_KEY, '{"memory": 128}')], 'runtime.powerState': 'poweredOff'})
+    client = FakeClient([row])
+    result = drv.VSphereVMDriver(client).perform('web', 'start')
+    assert result.actions == ['applied pending: memory']
+    config = client.calls[0][2]
+    assert config['memory_mb'] == 128 and (drv.PENDING_KEY, '') in config['extra_config']
+    assert client.calls[1][0] == 'power_on'
+    # nothing pending: a plain start, no further action
+    client = FakeClient([_row(**{'runtime.powerState': 'poweredOff'})])
+    assert drv.VSphereVMDriver(client).perform('web', 'start') is None and [c[0] for c in client.calls] == ['power_on']
 
 
 def test_shutdown_without_tools_needs_force():

@@ -17,7 +17,8 @@ vcpus, disks, interfaces, description, tags, ...).  vSphere specifics:
 - A change a running VM cannot take (memory or vCPUs without hot-add or shrinking,
   firmware, hot-add settings, guest OS) is recorded in extraConfig ``virtfleet.pending``
   and reported in ``pending_restart`` with ``reboot_required``; it is applied when this
-  collection next starts the VM (or updates it while it is stopped).
+  collection next starts the VM (the action ``applied pending: ...`` before ``start``) or
+  updates it while it is stopped.
 """
 
 from __future__ import annotations
@@ -513,21 +514,24 @@ class VSphereVMDriver(VMDriver):
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
 
     def _apply_pending(self, name):
+        """Write the changes that waited for the VM to stop (``virtfleet.pending``), reported as an action."""
         actual = self.read(name)
         if actual is None or not actual['pending']:
-            return
+            return None
         plan = Plan(['pending'], details={'spec': actual['spec'], 'live': dict(actual['pending']), 'cold': {}})
         self.apply_update(dict(actual, state='stopped'), plan)
+        return Result(actions=['applied pending: %s' % ', '.join(sorted(actual['pending']))])
 
     def perform(self, name, action):
         if action == 'wait':
-            return
+            return None
         ref = self._ref(name)
         if action in ('start', 'start_paused'):
-            self._apply_pending(name)
+            applied = self._apply_pending(name)
             self.client.power_on(ref, name)
             if action == 'start_paused':
                 self.client.suspend(ref, name)
+            return applied
         elif action == 'resume':
             self.client.power_on(ref, name)
         elif action == 'suspend':
@@ -542,3 +546,4 @@ class VSphereVMDriver(VMDriver):
             self.client.power_off(ref, name)
         else:
             raise BackendError('the power action %s is not available on vSphere' % action)
+        return None
