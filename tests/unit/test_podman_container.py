@@ -279,6 +279,7 @@ def test_recreation_swaps_names_and_keeps_the_run_state():
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'env': {'GREETING': 'bonjour'}}, actual))
     driver.apply_update(actual, plan)
+    assert plan.actions == ['stop', 'start'] and plan.state == 'running'
     kinds = [w[0] for w in fake.writes]
     assert kinds == ['create', 'stop', 'rename', 'rename', 'start', 'rm']
     new = driver.read('web')
@@ -321,15 +322,20 @@ def test_old_container_left_after_recreation_is_a_failure_with_changed_true():
         _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running', 'running', _reconcile.Options())
     assert 'was recreated with the new spec, but removing the old container' in err.value.msg
     assert 'podman rm -f cccccccccccc' in err.value.msg
-    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: env']
+    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: env', 'stop', 'start']
     assert not err.value.outcome.warnings  # not mistaken for a concurrent run's change
     assert fake.containers['web']['Id'] == '1' * 64 and any(n.startswith('web-vfold-') for n in fake.containers)
 
 
 def test_check_mode_predicts_recreation_and_writes_nothing():
     fake = FakePodman([inspect_data()])
-    driver = PodmanContainerDriver(fake)
     opts = _reconcile.Options(check_mode=True)
+    # the recreation stops the old container and starts the new one: reported after the update
+    outcome, _before, after = _reconcile.ensure(PodmanContainerDriver(fake), 'web', {'env': {'GREETING': 'bonjour'}},
+                                                'running', 'running', opts)
+    assert outcome.actions == ['updated: env', 'stop', 'start'] and after['state'] == 'running'
+    # into stopped: the old one is stopped and the new one left stopped; no further stop
+    driver = PodmanContainerDriver(fake, target='stopped')
     outcome, before, after = _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running',
                                                'stopped', opts)
     assert outcome.changed and outcome.actions == ['updated: env', 'stop']

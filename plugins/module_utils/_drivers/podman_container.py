@@ -108,6 +108,15 @@ def _network_mode(host_config):
     return 'bridge' if mode in ('bridge', 'default') else mode
 
 
+def _recreation_actions(was, end):
+    """The run-state actions of a recreation: the old container (in state ``was``) stopped, the new one
+    brought to ``end``."""
+    actions = ['unpause'] if was == 'paused' else []
+    actions += ['stop'] if was != 'stopped' else []
+    actions += ['start'] if end in ('running', 'paused') else []
+    return actions + (['pause'] if end == 'paused' else [])
+
+
 class PodmanContainerDriver(Driver):
     kind = 'container'
     stopped_state = initial_state = 'stopped'
@@ -299,13 +308,19 @@ class PodmanContainerDriver(Driver):
                 continue  # one reason is enough
             else:
                 recreate.append(field)
-        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates},
-                    extra={'recreated': bool(recreate), 'recreate_reasons': recreate})
+        details = {'spec': spec, 'recreate': recreate, 'updates': updates}
+        extra = {'recreated': bool(recreate), 'recreate_reasons': recreate}
+        if not recreate:
+            return Plan(changes, details=details, extra=extra)
+        # the new container runs as the old one did, unless the task stops it anyway
+        was = actual['state']
+        end = 'stopped' if self.target == 'stopped' else was
+        return Plan(changes, details=details, extra=extra, actions=_recreation_actions(was, end), state=end)
 
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         if plan.details['recreate']:
-            self._recreate(actual, spec)
+            self._recreate(actual, spec, plan.actions)
             return None
         name = actual['id']
         fields = [f for f in plan.details['updates'] if f in _UPDATABLE]
@@ -322,27 +337,27 @@ class PodmanContainerDriver(Driver):
                 self.client.network_disconnect(network, name)
         return None
 
-    def _recreate(self, actual, spec):
-        """Replace the container by one built from ``spec``, in the same run state; roll back on failure."""
+    def _recreate(self, actual, spec, actions):
+        """Replace the container by one built from ``spec``, taking the run-state ``actions`` of the plan
+        (the old container stopped, the new one started); roll back on failure."""
         name, old_id, was = actual['name'], actual['id'], actual['state']
         self._ensure_image(spec)
         suffix = uuid.uuid4().hex[:8]
         new_id = self.client.create_container(self.create_options('%s-vfnew-%s' % (name, suffix), spec),
                                               spec['image'], spec['command'])
-        end_state = 'stopped' if self.target == 'stopped' else was
         renamed = False
         try:
-            if was == 'paused':
+            if 'unpause' in actions:
                 self.client.unpause_container(old_id)
-            if was != 'stopped':
+            if 'stop' in actions:
                 self.client.stop_container(old_id, self.stop_timeout)
             self.client.rename_container(old_id, '%s-vfold-%s' % (name, suffix))
             renamed = True
             self.client.rename_container(new_id, name)
-            if end_state in ('running', 'paused'):
+            if 'start' in actions:
                 self._start(new_id, name)
-                if end_state == 'paused':
-                    self.client.pause_container(new_id)
+            if 'pause' in actions:
+                self.client.pause_container(new_id)
         except BackendError as exc:
             self._roll_back(name, old_id, new_id, was, renamed, exc)
         try:
