@@ -10,6 +10,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils import _container_s
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as podman_client
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_create import create_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 
 IMAGE_ID = 'a' * 64
@@ -167,7 +168,7 @@ def test_the_image_default_command_is_none_and_set_explicitly_no_change():
     actual = driver.read('web')
     spec = driver.desired({'image': 'localhost/app:2'}, actual)
     assert spec['command'] is None
-    assert '/bin/sh' not in PodmanContainerDriver.create_options('web', spec)
+    assert '/bin/sh' not in create_options('web', spec)
 
 
 def test_an_image_default_set_explicitly_is_no_change():
@@ -266,7 +267,7 @@ def test_create_options():
                      'ports': cs.parse_ports(['127.0.0.1:8080:80', '90', '[::1]::53/udp', '9000:9000']),
                      'volumes': ['/srv:/srv:ro'], 'networks': ['a', 'b'], 'restart_policy': 'on-failure:2',
                      'memory': 64, 'cpus': 1.5}, None)
-    assert PodmanContainerDriver.create_options('web', spec) == [
+    assert create_options('web', spec) == [
         '--name', 'web', '--pull', 'never', '--env', 'A=x y', '--env', 'B=2', '--label', 'l=v',
         '--publish', '[::1]::53/udp', '--publish', '127.0.0.1:8080:80/tcp', '--publish', '90/tcp',
         '--publish', '9000:9000/tcp', '--volume', '/srv:/srv:ro', '--network', 'a', '--network', 'b',
