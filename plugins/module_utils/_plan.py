@@ -35,14 +35,19 @@ class Plan:
     """What an update would do: the spec fields that change and the predicted effects.
 
     ``details`` is the driver's own (what ``apply_update`` needs); ``extra`` are result fields
-    the plan predicts (also in check mode), such as a container's ``recreated``.
+    the plan predicts (also in check mode), such as a container's ``recreated``. An update that
+    replaces the resource stops and starts it: ``actions`` names those run-state actions (reported
+    after the update, also in check mode) and ``state`` is the run state it leaves the resource
+    in (``None``: the state it had).
     """
 
-    def __init__(self, changes, reboot_required=False, details=None, extra=None):
+    def __init__(self, changes, reboot_required=False, details=None, extra=None, actions=None, state=None):
         self.changes = list(changes)
         self.reboot_required = reboot_required
         self.details = details or {}
         self.extra = dict(extra or {})
+        self.actions = list(actions or [])
+        self.state = state
 
 
 class Result:

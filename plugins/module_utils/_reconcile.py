@@ -170,7 +170,16 @@ def _converged(driver, name, partial):
         return False
 
 
+def _updated(outcome, plan):
+    """Report an update that was made: the changed fields, then the run-state actions it took."""
+    outcome.did('updated: %s' % ', '.join(plan.changes))
+    for action in plan.actions:
+        outcome.did(action)
+
+
 def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
+    if not (opts.check_mode or raced):
+        driver.rescan(name)  # a write to the backend's view of the resource: never in check mode
     actual = driver.read(name)
 
     if state == 'absent':
@@ -231,7 +240,7 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                     result = driver.apply_update(actual, plan)
                 except VirtError as exc:
                     if exc.details.get('performed'):  # the update was made; a later step of it failed
-                        outcome.did('updated: %s' % ', '.join(plan.changes))
+                        _updated(outcome, plan)
                         raise
                     if raced or not _converged(driver, name, partial):
                         raise
@@ -246,8 +255,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                     pending_warnings = result.unless_restarted
                     if result.reboot_required is not None:
                         reboot_required = result.reboot_required
-            outcome.did('updated: %s' % ', '.join(plan.changes))
-        current = before['state']
+            _updated(outcome, plan)
+        current = plan.state or before['state']
 
     if not (reboot_required and opts.restart_if_required and current in driver.restartable_states):
         outcome.warnings.extend(pending_warnings)

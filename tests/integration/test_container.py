@@ -131,8 +131,9 @@ def test_lifecycle(play, podman, containers, webroot, persistent_update):
     again, spelled, checked = play(ct(args), ct(same), ct(changed, check=True, diff=True))
     assert again['changed'] is False and again['actions'] == [] and again['recreated'] is False, again
     assert spelled['changed'] is False and spelled['actions'] == [], spelled
-    # check mode predicts the recreation and says why; --diff shows the change
-    assert checked['changed'] is True and checked['actions'] == ['updated: env'], checked
+    # check mode predicts the recreation (the old container stopped, the new one started) and says why;
+    # --diff shows the change
+    assert checked['changed'] is True and checked['actions'] == ['updated: env', 'stop', 'start'], checked
     assert checked['recreated'] is True and checked['recreate_reasons'] == ['env']
     assert checked['diff']['before']['spec']['env']['GREETING'] == 'hello world'
     assert checked['diff']['after']['spec']['env']['GREETING'] == 'bonjour'
@@ -171,6 +172,7 @@ def test_lifecycle(play, podman, containers, webroot, persistent_update):
     changed = dict(changed, networks=args['networks'], memory=96)
     [r] = play(ct(changed, diff=True))
     assert r['changed'] and r['recreated'] is True and r['recreate_reasons'] == ['env'], r
+    assert r['actions'] == ['updated: env', 'stop', 'start'], r
     data = podman.inspect(name)
     assert data['Id'] != before_id and data['Id'] == r['container']['id']
     assert data['State']['Status'] == 'running' and _env(data)['GREETING'] == 'bonjour'

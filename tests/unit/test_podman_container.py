@@ -10,6 +10,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils import _container_s
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman as podman_client
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_create import create_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 
 IMAGE_ID = 'a' * 64
@@ -167,7 +168,7 @@ def test_the_image_default_command_is_none_and_set_explicitly_no_change():
     actual = driver.read('web')
     spec = driver.desired({'image': 'localhost/app:2'}, actual)
     assert spec['command'] is None
-    assert '/bin/sh' not in PodmanContainerDriver.create_options('web', spec)
+    assert '/bin/sh' not in create_options('web', spec)
 
 
 def test_an_image_default_set_explicitly_is_no_change():
@@ -266,7 +267,7 @@ def test_create_options():
                      'ports': cs.parse_ports(['127.0.0.1:8080:80', '90', '[::1]::53/udp', '9000:9000']),
                      'volumes': ['/srv:/srv:ro'], 'networks': ['a', 'b'], 'restart_policy': 'on-failure:2',
                      'memory': 64, 'cpus': 1.5}, None)
-    assert PodmanContainerDriver.create_options('web', spec) == [
+    assert create_options('web', spec) == [
         '--name', 'web', '--pull', 'never', '--env', 'A=x y', '--env', 'B=2', '--label', 'l=v',
         '--publish', '[::1]::53/udp', '--publish', '127.0.0.1:8080:80/tcp', '--publish', '90/tcp',
         '--publish', '9000:9000/tcp', '--volume', '/srv:/srv:ro', '--network', 'a', '--network', 'b',
@@ -279,6 +280,7 @@ def test_recreation_swaps_names_and_keeps_the_run_state():
     actual = driver.read('web')
     plan = driver.plan_update(actual, driver.desired({'env': {'GREETING': 'bonjour'}}, actual))
     driver.apply_update(actual, plan)
+    assert plan.actions == ['stop', 'start'] and plan.state == 'running'
     kinds = [w[0] for w in fake.writes]
     assert kinds == ['create', 'stop', 'rename', 'rename', 'start', 'rm']
     new = driver.read('web')
@@ -321,15 +323,20 @@ def test_old_container_left_after_recreation_is_a_failure_with_changed_true():
         _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running', 'running', _reconcile.Options())
     assert 'was recreated with the new spec, but removing the old container' in err.value.msg
     assert 'podman rm -f cccccccccccc' in err.value.msg
-    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: env']
+    assert err.value.outcome.changed and err.value.outcome.actions == ['updated: env', 'stop', 'start']
     assert not err.value.outcome.warnings  # not mistaken for a concurrent run's change
     assert fake.containers['web']['Id'] == '1' * 64 and any(n.startswith('web-vfold-') for n in fake.containers)
 
 
 def test_check_mode_predicts_recreation_and_writes_nothing():
     fake = FakePodman([inspect_data()])
-    driver = PodmanContainerDriver(fake)
     opts = _reconcile.Options(check_mode=True)
+    # the recreation stops the old container and starts the new one: reported after the update
+    outcome, _before, after = _reconcile.ensure(PodmanContainerDriver(fake), 'web', {'env': {'GREETING': 'bonjour'}},
+                                                'running', 'running', opts)
+    assert outcome.actions == ['updated: env', 'stop', 'start'] and after['state'] == 'running'
+    # into stopped: the old one is stopped and the new one left stopped; no further stop
+    driver = PodmanContainerDriver(fake, target='stopped')
     outcome, before, after = _reconcile.ensure(driver, 'web', {'env': {'GREETING': 'bonjour'}}, 'running',
                                                'stopped', opts)
     assert outcome.changed and outcome.actions == ['updated: env', 'stop']

@@ -134,3 +134,31 @@ def test_build_refuses_a_device_with_other_data(monkeypatch):
     driver._check_empty(spec)
     monkeypatch.setattr(libvirt_pool, 'probe_device', lambda path: {})
     driver._check_empty(spec)
+
+
+class PoolClient(FakeClient):
+    """The 'images' pool as the pool driver reads it, counting rescans."""
+
+    def __init__(self):
+        super().__init__({})
+        self.refreshes = 0
+
+    def pool_autostart(self, pool):
+        return False
+
+    def list_volumes(self, pool):
+        return []
+
+    def refresh_pool(self, pool):
+        self.refreshes += 1
+
+
+@pytest.mark.parametrize('check', [True, False])
+def test_pool_refresh_is_a_step_of_its_own_never_in_check_mode(check):
+    client = PoolClient()
+    driver = libvirt_pool.LibvirtPoolDriver(client, refresh=True)
+    assert driver.read('images') is not None and client.refreshes == 0  # reading never rescans
+    outcome, _before, _after = rc.ensure(driver, 'images', {'name': 'images'}, 'present', None,
+                                         rc.Options(check_mode=check))
+    assert client.refreshes == (0 if check else 1) and outcome.extra['refreshed'] is not check
+    assert not outcome.changed and outcome.actions == []

@@ -7,6 +7,8 @@ import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm as drv
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_devices as devices
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
 
 
@@ -15,19 +17,19 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
     ('scsi', 1, 0, 'sdp'), ('ide', 0, 0, 'hda'), ('ide', 1, 1, 'hdd'), ('sata', 0, 29, 'sdad'),
 ])
 def test_targets_and_slots_round_trip(bus, bus_number, unit, target):
-    assert drv.target_of(bus, bus_number, unit) == target
-    assert drv.slot_of(bus, target) == (bus_number, unit)
+    assert devices.target_of(bus, bus_number, unit) == target
+    assert devices.slot_of(bus, target) == (bus_number, unit)
 
 
 def test_scsi_unit_7_is_never_used():
-    units = [drv.slot_of('scsi', 'sd' + drv._letters(i))[1] for i in range(15)]
+    units = [devices.slot_of('scsi', 'sd' + devices._letters(i))[1] for i in range(15)]
     assert 7 not in units and sorted(units) == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15]
 
 
 def test_split_file():
-    assert drv.split_file('[LocalDS_0] web/web.vmdk') == ('LocalDS_0', 'web/web.vmdk')
-    assert drv.split_file('[ds]') == ('ds', None)
-    assert drv.split_file(None) == (None, None)
+    assert devices.split_file('[LocalDS_0] web/web.vmdk') == ('LocalDS_0', 'web/web.vmdk')
+    assert devices.split_file('[ds]') == ('ds', None)
+    assert devices.split_file(None) == (None, None)
 
 
 class FakeClient:
@@ -48,6 +50,9 @@ class FakeClient:
 
     def shutdown_guest(self, ref, name):
         return False
+
+    def power_on(self, ref, name):
+        self.calls.append(('power_on', name))
 
 
 def _row(**extra):
@@ -79,7 +84,7 @@ def test_running_vm_without_hot_add_gets_a_pending_restart():
     assert plan.details['cold'] == {'memory': 128} and plan.details['live'] == {}
     driver.apply_update(actual, plan)
     _op, _name, config = client.calls[-1]
-    assert 'memory_mb' not in config and (drv.PENDING_KEY, '{"memory": 128}') in config['extra_config']
+    assert 'memory_mb' not in config and (vmconfig.PENDING_KEY, '{"memory": 128}') in config['extra_config']
 
 
 def test_hot_add_grows_live_but_never_shrinks_live():
@@ -93,7 +98,7 @@ def test_hot_add_grows_live_but_never_shrinks_live():
 
 
 def test_pending_change_is_shown_and_applied_once_stopped():
-    row = _row(**{'config.extraConfig': [(drv.PENDING_KEY, '{"memory": 128}')]})
+    row = _row(**{'config.extraConfig': [(vmconfig.PENDING_KEY, '{"memory": 128}')]})
     driver = drv.VSphereVMDriver(FakeClient([row]))
     actual = driver.read('web')
     assert actual['spec']['memory'] == 128 and driver.pending_restart_fields(actual) == ['memory', 'max_memory']
@@ -107,7 +112,20 @@ def test_pending_change_is_shown_and_applied_once_stopped():
     assert plan.changes == ['memory'] and plan.details['live'] == {'memory': 128} and not plan.reboot_required
     driver.apply_update(actual, plan)
     config = stopped.calls[-1][2]
-    assert config['memory_mb'] == 128 and (drv.PENDING_KEY, '') in config['extra_config']
+    assert config['memory_mb'] == 128 and (vmconfig.PENDING_KEY, '') in config['extra_config']
+
+
+def test_a_start_applies_the_pending_change_and_says_so():
+    row = _row(**{'config.extraConfig': [(vmconfig.PENDING_KEY, '{"memory": 128}')], 'runtime.powerState': 'poweredOff'})
+    client = FakeClient([row])
+    result = drv.VSphereVMDriver(client).perform('web', 'start')
+    assert result.actions == ['applied pending: memory']
+    config = client.calls[0][2]
+    assert config['memory_mb'] == 128 and (vmconfig.PENDING_KEY, '') in config['extra_config']
+    assert client.calls[1][0] == 'power_on'
+    # nothing pending: a plain start, no further action
+    client = FakeClient([_row(**{'runtime.powerState': 'poweredOff'})])
+    assert drv.VSphereVMDriver(client).perform('web', 'start') is None and [c[0] for c in client.calls] == ['power_on']
 
 
 def test_shutdown_without_tools_needs_force():

@@ -5,6 +5,10 @@
 
 A driver manages one kind of resource on one backend. ``_reconcile.ensure`` calls, in order:
 
+``rescan(name)``
+    outside check mode only: brings what the backend knows of the resource up to date before it
+    is read (a storage pool's scan of its volumes); a write to the backend's view, so never in
+    check mode; what it did goes to ``found``. By default there is nothing to rescan
 ``read(name)``
     the actual resource (an opaque dict the driver alone reads) or ``None``; reads only
 ``align(partial, actual)``
@@ -31,7 +35,7 @@ just created, ``restartable_states`` are those a pending change restarts from (w
 ``restart_if_required``), ``reports_reboot`` adds ``reboot_required`` to the outcome and
 ``result_fields`` are result fields (with their defaults) that every run keeping the resource
 reports; a ``Plan``'s ``extra`` fills them in. ``found`` (a ``Result``) collects what the driver
-notices while reading and validating (an image that is to be pulled, a pool it rescanned):
+notices while rescanning, reading and validating (a pool it rescanned, an image that is to be pulled):
 ``ensure`` adds it to the outcome when it is done. Nothing else travels from a driver to the
 module's result: no driver attributes are read after the run.
 
@@ -58,6 +62,9 @@ class Driver:
         self.found = Result()
 
     # -- reading --------------------------------------------------------------------
+    def rescan(self, name):
+        return None
+
     def read(self, name):
         raise NotImplementedError
 

@@ -51,14 +51,20 @@ class LibvirtPoolDriver(ActivatedDriver):
         self.found.extra['refreshed'] = False
 
     # -- reading --------------------------------------------------------------
+    def rescan(self, name):
+        """With ``refresh``, rescan an active pool's volumes (for volumes added or removed outside libvirt)."""
+        if not self.refresh:
+            return
+        pool = self.read_one(self.client.lookup_pool, lambda pool: pool, name)
+        if pool is not None and self.client.pool_is_active(pool):
+            self.client.refresh_pool(pool)
+            self.found.extra['refreshed'] = True
+
     def read(self, name):
         return self.read_one(self.client.lookup_pool, self._read_pool, name)
 
     def _read_pool(self, pool):
         active = self.client.pool_is_active(pool)
-        if active and self.refresh and not self.found.extra['refreshed']:
-            self.client.refresh_pool(pool)
-            self.found.extra['refreshed'] = True
         xml = self.client.pool_xml(pool, inactive=True)
         name, uuid, spec, _sizes = storagexml.parse_pool(xml)
         spec['autostart'] = self.client.pool_autostart(pool)

@@ -1,36 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtfleet.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The libvirt VM driver: reads, plans and applies VM specs on one connection."""
+"""The libvirt VM driver: reads, plans and applies VM specs on one connection.
+
+The checks of a desired spec against the host are ``libvirt_vm_checks``; the changes a running
+guest takes live are ``libvirt_vm_live``.
+"""
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_live as live_changes
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_checks import HostChecks
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 _ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
-# Spec fields a running guest can take without a restart (the rest waits for one).
-_NOT_LIVE_COMPARED = ('autostart', 'xml', 'cpu')
-
-
-def _qcow2_magic(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read(4) == b'QFI\xfb'
-    except OSError:
-        return False
 
 
 class LibvirtVMDriver(VMDriver):
     def __init__(self, client):
         super().__init__(client)
-        self._default_type = None
-        self._machines = {}
+        self.host = HostChecks(client)
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
@@ -72,49 +65,12 @@ class LibvirtVMDriver(VMDriver):
         if not live:
             return []
         return [key for key in _vm_spec.FIELDS
-                if key not in _NOT_LIVE_COMPARED and live.get(key) != actual['spec'].get(key)]
+                if key not in live_changes.NOT_LIVE_COMPARED and live.get(key) != actual['spec'].get(key)]
 
     # -- desired spec -----------------------------------------------------------
-    def default_domain_type(self):
-        if self._default_type is None:
-            try:
-                self.client.domain_capabilities(virttype='kvm')
-                self._default_type = 'kvm'
-            except BackendError:
-                self._default_type = 'qemu'
-        return self._default_type
-
-    def _canonical_machine(self, machine, arch, domain_type):
-        key = (machine, arch, domain_type)
-        if key not in self._machines:
-            try:
-                caps = domxml.from_string(self.client.domain_capabilities(
-                    virttype=domain_type, machine=machine, arch=arch))
-            except BackendError as exc:
-                raise SpecError('machine', '%r is not a machine type this host offers for %s/%s: %s'
-                                % (machine, arch, domain_type, exc.msg))
-            self._machines[key] = caps.findtext('machine') or machine
-        return self._machines[key]
-
     def desired(self, partial, actual):
         spec = _vm_spec.merge(partial, actual['spec'] if actual else None)
-        if not spec.get('domain_type'):
-            spec['domain_type'] = self.default_domain_type()
-        old = actual['spec'] if actual else {}
-        if spec.get('machine') and spec['machine'] != old.get('machine') and \
-                self._canonical_machine(spec['machine'], spec['arch'], spec['domain_type']) == old.get('machine'):
-            spec['machine'] = old['machine']
-        old_disks = [_vm_spec._disk_key(d) for d in old.get('disks') or []]
-        for index, disk in enumerate(spec['disks']):
-            if _vm_spec._disk_key(disk) not in old_disks:
-                self._resolve_disk(disk, index)
-            disk.setdefault('format', 'raw')
-        old_nics = [(n['type'], n['source']) for n in old.get('interfaces') or []]
-        for index, nic in enumerate(spec['interfaces']):
-            if (nic['type'], nic['source']) not in old_nics:
-                self._check_nic_source(nic, index)
-        if partial.get('xml'):
-            domxml.check_fragment(partial['xml'])
+        self.host.spec(partial, spec, actual['spec'] if actual else {})
         return spec
 
     def align(self, partial, actual):
@@ -123,48 +79,6 @@ class LibvirtVMDriver(VMDriver):
             return actual
         satisfied = domxml.fragment_satisfied(partial['xml'], actual['xml'])
         return dict(actual, spec=dict(actual['spec'], xml=partial['xml'] if satisfied else None))
-
-    def _resolve_disk(self, disk, index):
-        param = 'disks[%d]' % index
-        if disk.get('volume'):
-            try:
-                vol = self.client.lookup_volume(disk['pool'], disk['volume'])
-            except NotFound:
-                raise SpecError(param, 'volume %r not found in storage pool %r on %s; create it first '
-                                       '(virtfleet.virt.volume) or fix pool/volume'
-                                % (disk['volume'], disk['pool'], self.client.uri))
-            if 'format' not in disk:
-                fmt = domxml.from_string(self.client.volume_xml(vol)).find('target/format')
-                if fmt is not None and fmt.get('type') in _vm_spec.DISK_FORMATS:
-                    disk['format'] = fmt.get('type')
-            return
-        path = disk.get('path')
-        if not path:
-            return
-        try:
-            self.client.lookup_volume_by_path(path)
-            known = True
-        except NotFound:
-            known = False
-        if not known and self.client.is_local() and not os.path.exists(path):
-            if disk.get('device') == 'cdrom':
-                raise SpecError(param + '.path', 'ISO image %s does not exist' % path)
-            raise SpecError(param + '.path', '%s does not exist; create the image first (for example '
-                                             'with virtfleet.virt.volume or qemu-img) or fix the path' % path)
-        if 'format' not in disk and disk.get('device') != 'cdrom' and self.client.is_local():
-            disk['format'] = 'qcow2' if _qcow2_magic(path) else 'raw'
-
-    def _check_nic_source(self, nic, index):
-        param = 'interfaces[%d].%s' % (index, nic['type'])
-        if nic['type'] == 'network':
-            try:
-                self.client.lookup_network(nic['source'])
-            except NotFound:
-                raise SpecError(param, 'network %r does not exist on %s; create it with virtfleet.virt.network '
-                                       'or use one of: %s' % (nic['source'], self.client.uri,
-                                                              ', '.join(self.client.list_network_names()) or 'none'))
-        elif self.client.is_local() and not os.path.exists('/sys/class/net/%s' % nic['source']):
-            raise SpecError(param, 'host interface %r does not exist on this host' % nic['source'])
 
     # -- writing ------------------------------------------------------------------
     def create(self, name, spec):
@@ -176,48 +90,9 @@ class LibvirtVMDriver(VMDriver):
                 self.client.undefine_domain(dom)
                 raise
 
-    def _live_plan(self, actual, spec):
-        """Live operations that bring a running guest to ``spec``, and the fields that need a restart."""
-        live = actual.get('live_spec')
-        if not live:
-            return [], []
-        ops, leftover = [], []
-        for key in _vm_spec.FIELDS:
-            if key in _NOT_LIVE_COMPARED or live.get(key) == spec.get(key):
-                continue
-            if key == 'memory' and spec['memory'] <= live['max_memory']:
-                ops.append(('memory', spec['memory']))
-            elif key == 'vcpus' and spec['vcpus'] <= live['max_vcpus']:
-                ops.append(('vcpus', spec['vcpus']))
-            elif key in ('title', 'description', 'tags'):
-                ops.append((key, spec.get(key)))
-            elif key == 'disks':
-                leftover.extend(self._device_ops(ops, live['disks'], spec['disks'], 'target', 'disk'))
-            elif key == 'interfaces':
-                leftover.extend(self._device_ops(ops, live['interfaces'], spec['interfaces'], 'mac', 'interface'))
-            else:
-                leftover.append(key)
-        return ops, sorted(set(leftover))
-
-    @staticmethod
-    def _device_ops(ops, live_items, wanted_items, key, kind):
-        live_by = dict((item.get(key), item) for item in live_items)
-        wanted_keys = set(item.get(key) for item in wanted_items if item.get(key))
-        leftover = []
-        for item in wanted_items:
-            have = live_by.get(item.get(key)) if item.get(key) else None
-            if have is None:
-                ops.append(('attach_' + kind, item))
-            elif have != item:
-                leftover.append(kind + 's')
-        for item_key, item in live_by.items():
-            if item_key not in wanted_keys:
-                ops.append(('detach_' + kind, item))
-        return leftover
-
     def plan_update(self, actual, spec):
         changes = _vm_spec.changed_fields(actual['spec'], spec)
-        ops, leftover = self._live_plan(actual, spec)
+        ops, leftover = live_changes.plan(actual.get('live_spec'), spec)
         pending = self.pending_restart_fields(actual)
         return Plan(changes, reboot_required=bool(leftover or pending),
                     details={'live_ops': ops, 'spec': spec})
@@ -232,49 +107,9 @@ class LibvirtVMDriver(VMDriver):
             self.client.set_autostart(dom, spec['autostart'])
         warnings = []
         if plan.details['live_ops']:
-            new_macs = self._new_macs(dom, actual)
-            for op, value in plan.details['live_ops']:
-                try:
-                    self._live_op(dom, op, value, new_macs)
-                except BackendError as exc:
-                    warnings.append('%s could not be applied to the running guest (%s); it is in the '
-                                    'persistent configuration and takes effect at the next start'
-                                    % (op.replace('_', ' '), exc.msg))
+            warnings = live_changes.LiveUpdate(self.client, dom).apply(actual, plan.details['live_ops'])
         after = self._read_domain(dom)
         return Result(warnings=warnings, reboot_required=bool(self.pending_restart_fields(after)))
-
-    def _new_macs(self, dom, actual):
-        """MACs libvirt generated for interfaces added by this run, by (type, source), in order."""
-        known = set(n.get('mac') for n in actual['spec']['interfaces'])
-        defined = domxml.parse(self.client.domain_xml(dom, inactive=True))[2]['interfaces']
-        found = {}
-        for nic in defined:
-            if nic.get('mac') not in known:
-                found.setdefault((nic['type'], nic['source']), []).append(nic['mac'])
-        return found
-
-    def _live_op(self, dom, op, value, new_macs):
-        if op == 'memory':
-            self.client.set_memory_live(dom, value * 1024)
-        elif op == 'vcpus':
-            self.client.set_vcpus_live(dom, value)
-        elif op in ('title', 'description'):
-            self.client.set_metadata_live(dom, op, value or '')
-        elif op == 'tags':
-            xml = domxml.to_string(domxml.tags_element(value, namespaced=False)) if value else None
-            self.client.set_metadata_live(dom, 'element', xml, domxml.TAGS_PREFIX, domxml.TAGS_NS)
-        elif op == 'attach_disk':
-            self.client.attach_device_live(dom, domxml.to_string(domxml.disk_element(value)))
-        elif op == 'detach_disk':
-            self.client.detach_device_live(dom, domxml.to_string(domxml.disk_element(value)))
-        elif op == 'attach_interface':
-            item = dict(value)
-            if not item.get('mac'):
-                macs = new_macs.get((item['type'], item['source'])) or [None]
-                item['mac'] = macs.pop(0)
-            self.client.attach_device_live(dom, domxml.to_string(domxml.interface_element(item)))
-        elif op == 'detach_interface':
-            self.client.detach_device_live(dom, domxml.to_string(domxml.interface_element(value)))
 
     def delete(self, actual, options):
         volumes, kept = [], []

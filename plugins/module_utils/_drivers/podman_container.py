@@ -17,27 +17,32 @@ cgroup only, where they are lost at the next start and invisible to
 ``podman inspect``).  Everything else recreates the container.  Recreation
 creates the new container under a temporary name first (which checks image,
 volumes and networks), then swaps the names; when the new one fails to start,
-the old one is put back as it was.
+the old one is put back as it was (``podman_container_create``). The run state and its
+actions are ``podman_container_run``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import time
-import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_create import (
+    MIB,
+    Recreation,
+    create_options,
+    recreation_actions,
+    resource_options,
+)
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_run import RunState, run_state
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
 
-MIB = 1024 ** 2
 # Environment podman adds to every container, ignored unless the user sets it.
 INJECTED_ENV = {'container': 'podman', 'TERM': 'xterm'}
 INJECTED_ENV_ANY_VALUE = ('HOSTNAME', 'HOME')
 _ANONYMOUS_VOLUME = re.compile(r'^[0-9a-f]{64}$')
-_STATES = {'running': 'running', 'paused': 'paused', 'stopping': 'stopping'}
 # Spec fields `podman update` can change on a Podman that keeps the change.
 _UPDATABLE = ('memory', 'cpus', 'restart_policy')
 
@@ -48,11 +53,6 @@ def _env_dict(items):
         key, _sep, value = item.partition('=')
         env[key] = value
     return env
-
-
-def run_state(status):
-    """Podman's status (created, exited, running, ...) as a run state of the collection."""
-    return _STATES.get(status, 'stopped')
 
 
 def _ports(bindings):
@@ -118,8 +118,8 @@ class PodmanContainerDriver(Driver):
     def __init__(self, client, pull=True, stop_timeout=None, target=None):
         super().__init__(client)
         self.pull = pull
-        self.stop_timeout = stop_timeout
         self.target = target
+        self.run = RunState(client, stop_timeout)
         self._images = {}
 
     # -- reading --------------------------------------------------------------
@@ -245,46 +245,9 @@ class PodmanContainerDriver(Driver):
                             % (spec['image'], exc.msg))
 
     # -- writing ------------------------------------------------------------------
-    @staticmethod
-    def create_options(name, spec):
-        """``podman create`` options for ``spec`` (the image and command follow them)."""
-        opts = ['--name', name, '--pull', 'never']
-        for key, value in sorted(spec['env'].items()):
-            opts += ['--env', '%s=%s' % (key, value)]
-        for key, value in sorted(spec['labels'].items()):
-            opts += ['--label', '%s=%s' % (key, value)]
-        for port in spec['ports']:
-            opts += ['--publish', PodmanContainerDriver.publish_option(port)]
-        for volume in spec['volumes']:
-            opts += ['--volume', volume]
-        for network in spec['networks'] or []:
-            opts += ['--network', network]
-        if spec['restart_policy'] != 'no':
-            opts += ['--restart', spec['restart_policy']]
-        opts += PodmanContainerDriver._resource_options(spec)
-        return opts
-
-    @staticmethod
-    def publish_option(port):
-        """A canonical port as ``podman --publish`` takes it."""
-        ip, host_port, container_port, protocol = cspec.parse_canonical_port(port)
-        target = '%d/%s' % (container_port, protocol)
-        if ip == '0.0.0.0':
-            return '%d:%s' % (host_port, target) if host_port else target
-        return '%s:%s:%s' % ('[%s]' % ip if ':' in ip else ip, host_port or '', target)
-
-    @staticmethod
-    def _resource_options(spec, fields=('memory', 'cpus')):
-        opts = []
-        if 'memory' in fields and spec['memory'] is not None:
-            opts += ['--memory', '%db' % int(round(spec['memory'] * MIB))]
-        if 'cpus' in fields and spec['cpus'] is not None:
-            opts += ['--cpus', '%g' % spec['cpus']]
-        return opts
-
     def create(self, name, spec):
         self._ensure_image(spec)
-        self.client.create_container(self.create_options(name, spec), spec['image'], spec['command'])
+        self.client.create_container(create_options(name, spec), spec['image'], spec['command'])
 
     def plan_update(self, actual, spec):
         changes = cspec.changed_fields(actual['spec'], spec)
@@ -299,18 +262,25 @@ class PodmanContainerDriver(Driver):
                 continue  # one reason is enough
             else:
                 recreate.append(field)
-        return Plan(changes, details={'spec': spec, 'recreate': recreate, 'updates': updates},
-                    extra={'recreated': bool(recreate), 'recreate_reasons': recreate})
+        details = {'spec': spec, 'recreate': recreate, 'updates': updates}
+        extra = {'recreated': bool(recreate), 'recreate_reasons': recreate}
+        if not recreate:
+            return Plan(changes, details=details, extra=extra)
+        # the new container runs as the old one did, unless the task stops it anyway
+        was = actual['state']
+        end = 'stopped' if self.target == 'stopped' else was
+        return Plan(changes, details=details, extra=extra, actions=recreation_actions(was, end), state=end)
 
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         if plan.details['recreate']:
-            self._recreate(actual, spec)
+            self._ensure_image(spec)
+            Recreation(self.client, self.run).replace(actual, spec, plan.actions)
             return None
         name = actual['id']
         fields = [f for f in plan.details['updates'] if f in _UPDATABLE]
         if fields:
-            opts = self._resource_options(spec, fields)
+            opts = resource_options(spec, fields)
             if 'restart_policy' in fields:
                 opts += ['--restart', spec['restart_policy']]
             self.client.update_container(name, opts)
@@ -322,71 +292,13 @@ class PodmanContainerDriver(Driver):
                 self.client.network_disconnect(network, name)
         return None
 
-    def _recreate(self, actual, spec):
-        """Replace the container by one built from ``spec``, in the same run state; roll back on failure."""
-        name, old_id, was = actual['name'], actual['id'], actual['state']
-        self._ensure_image(spec)
-        suffix = uuid.uuid4().hex[:8]
-        new_id = self.client.create_container(self.create_options('%s-vfnew-%s' % (name, suffix), spec),
-                                              spec['image'], spec['command'])
-        end_state = 'stopped' if self.target == 'stopped' else was
-        renamed = False
-        try:
-            if was == 'paused':
-                self.client.unpause_container(old_id)
-            if was != 'stopped':
-                self.client.stop_container(old_id, self.stop_timeout)
-            self.client.rename_container(old_id, '%s-vfold-%s' % (name, suffix))
-            renamed = True
-            self.client.rename_container(new_id, name)
-            if end_state in ('running', 'paused'):
-                self._start(new_id, name)
-                if end_state == 'paused':
-                    self.client.pause_container(new_id)
-        except BackendError as exc:
-            self._roll_back(name, old_id, new_id, was, renamed, exc)
-        try:
-            self._remove_old(old_id)
-        except BackendError as exc:
-            # the new container is in place: the change was made, only the old one is left over
-            raise BackendError('container %s was recreated with the new spec, but removing the old container '
-                               '(ID %s, renamed %s-vfold-%s) failed: %s. Remove it with podman rm -f %s'
-                               % (name, old_id[:12], name, suffix, exc.msg, old_id[:12]), performed=True)
-
-    def _remove_old(self, old_id, attempts=3):
-        """Remove the replaced container; podman may be restarting it (a restart policy and a command that
-        exits at once) and refuse for a moment, so try again."""
-        for attempt in range(attempts):
-            try:
-                return self.client.remove_container(old_id, force=True)
-            except BackendError:
-                if attempt == attempts - 1:
-                    raise
-                time.sleep(1)
-
-    def _roll_back(self, name, old_id, new_id, was, renamed, exc):
-        problems = []
-        for step in (lambda: self.client.remove_container(new_id, force=True),
-                     lambda: renamed and self.client.rename_container(old_id, name),
-                     lambda: was in ('running', 'paused') and self._start(old_id, name),
-                     lambda: was == 'paused' and self.client.pause_container(old_id)):
-            try:
-                step()
-            except BackendError as rollback_exc:
-                problems.append(rollback_exc.msg)
-        if problems:
-            raise BackendError('recreating container %s failed (%s) and restoring the old container (ID %s) failed '
-                               'too: %s' % (name, exc.msg, old_id[:12], '; '.join(problems)))
-        raise BackendError('recreating container %s failed: %s. The old container (ID %s) was restored as it was.'
-                           % (name, exc.msg, old_id[:12]))
-
     def delete(self, actual, options):
         self.client.remove_container(actual['id'])
         return None
 
     # -- run state ----------------------------------------------------------------
     def state(self, name):
-        return run_state((self.client.inspect_container(name).get('State') or {}).get('Status'))
+        return self.run.state(name)
 
     def steps(self, current, target):
         steps = cspec.run_steps(current, target)
@@ -394,23 +306,5 @@ class PodmanContainerDriver(Driver):
             raise BackendError('cannot bring a container from state %s to %s' % (current, target))
         return [Step(action, until) for action, until in steps]
 
-    def _start(self, ref, name):
-        self.client.start_container(ref)
-        state = self.client.inspect_container(ref).get('State') or {}
-        if run_state(state.get('Status')) != 'running':
-            logs = self.client.container_logs(ref).strip()
-            raise BackendError('container %s stopped right after it started (status %s, exit code %s)%s'
-                               % (name, state.get('Status'), state.get('ExitCode'),
-                                  '; its last output: %s' % logs[-500:] if logs else ''), performed=True)
-
     def perform(self, name, action):
-        if action == 'wait':
-            return
-        if action == 'start':
-            self._start(name, name)
-        elif action == 'stop':
-            self.client.stop_container(name, self.stop_timeout)
-        elif action == 'unpause':
-            self.client.unpause_container(name)
-        else:  # pragma: no cover - the step table names only the actions above
-            raise BackendError('unknown container action %s' % action)
+        return self.run.perform(name, action)

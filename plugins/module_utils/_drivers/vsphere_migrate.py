@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_host import select_hosts
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver, split_file
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm_devices import split_file
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
