@@ -148,7 +148,7 @@ options:
   refresh:
     description:
       - libvirt only. Rescan an active pool's volumes before reading it (for volumes added or removed outside
-        libvirt). Does not count as a change.
+        libvirt). Does not count as a change. Not in check mode, which writes nothing (RV(refreshed) is false there).
     type: bool
     default: false
   delete_data:
