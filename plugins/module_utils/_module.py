@@ -110,10 +110,18 @@ def ensure(key, drivers, request, diff_keys=('state', 'spec'), reboot_key='reboo
     """
     def operate(module, session):
         name, partial, state, target, opts = request(module, session.backend)
-        driver = drivers[session.backend](session.client, module.params)
+        driver = backend_driver(drivers, session, module.params)
         outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
         ensure_result(module, key, outcome, before, after, diff_keys=diff_keys, reboot_key=reboot_key)
     return operate
+
+
+def backend_driver(drivers, session, params):
+    """The driver of the session's backend from ``drivers`` (backend -> factory ``(client, params)``)."""
+    if session.backend not in drivers:
+        raise SpecError('backend', 'this module does not manage anything on the %s backend; use one of: %s'
+                        % (session.backend, ', '.join(sorted(drivers))))
+    return drivers[session.backend](session.client, params)
 
 
 def found(driver, name):
@@ -212,7 +220,7 @@ def bad_suboptions(spec, params):
 def checked_spec(argument_spec):
     """``argument_spec`` as ansible-core can validate the module's parameters safely::
 
-        module = AnsibleModule(argument_spec=_module.checked_spec(argument_spec()), ...)
+        module = AnsibleModule(argument_spec=_module.checked_spec(spec), ...)   # new_module() does this
 
     An option with sub-options that was given something other than a dict (``bad_suboptions``) loses
     its sub-options in the copy returned, so ansible-core refuses the value with its usual message

@@ -89,6 +89,8 @@ def _run_steps(driver, name, steps, opts, outcome):
         try:
             outcome.absorb(driver.perform(name, step.action))
         except VirtError as exc:
+            for action in exc.details.get('actions') or ():  # what the step wrote before it failed
+                outcome.did(action)
             if exc.details.get('not_graceful') and step.graceful and step.escalate and opts.force:
                 pass  # the graceful request cannot be made (no guest agent): force escalates after shutdown_timeout
             elif exc.details.get('performed'):  # done, but it did not take (e.g. the process exited at once)

@@ -151,7 +151,7 @@ def argument_spec():
 
 
 def describe(module, session):
-    module.exit_json(changed=False, host=DRIVERS[session.backend](session.client, module.params).describe())
+    module.exit_json(changed=False, host=_module.backend_driver(DRIVERS, session, module.params).describe())
 
 
 def main():

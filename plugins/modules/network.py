@@ -433,7 +433,7 @@ DRIVERS = {
 
 def ensure(module, session):
     name, partial, state, target, opts = (_libvirt if session.backend == 'libvirt' else _vsphere)(module)
-    driver = DRIVERS[session.backend](session.client, module.params)
+    driver = _module.backend_driver(DRIVERS, session, module.params)
     affected = driver.attached_vms(name)
     outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
     outcome.extra.update(restart_required=bool(outcome.reboot_required), affected_vms=affected)

@@ -84,7 +84,7 @@ def argument_spec():
 
 def list_vms(module, session):
     params = module.params
-    driver = vm_backends.DRIVERS[session.backend](session.client, params)
+    driver = _module.backend_driver(vm_backends.DRIVERS, session, params)
     actuals = _module.found(driver, None if params['name'] is None else _vm_spec.validate_name(params['name']))
     wanted_tags = dict((k, '' if v is None else str(v)) for k, v in (params['tags'] or {}).items())
     vms = []

@@ -23,10 +23,10 @@ def declared(module):
 
 
 def refuse(module, backend, params):
-    """What the module's runner checks after the connection opened (the vm module's disk rule included)."""
+    """What the module's runner checks after the connection opened, in its order (the vm module's disk rule last)."""
+    _module.refuse_options(backend, params, declared(module))
     if module == 'vm':
         _vm_options.refuse_new_disks(backend, params)
-    _module.refuse_options(backend, params, declared(module))
 
 
 @pytest.fixture(autouse=True)

@@ -287,6 +287,18 @@ def test_recreation_swaps_names_and_keeps_the_run_state():
     assert new['id'] == '1' * 64 and new['state'] == 'running' and list(fake.containers) == ['web']
 
 
+@pytest.mark.parametrize('was,target,actions,end', [
+    ('paused', None, ['unpause', 'stop', 'start', 'pause'], 'paused'),  # state: present keeps the run state
+    ('paused', 'running', ['unpause', 'stop', 'start'], 'running'),  # state: started: no pause to undo after
+    ('stopping', None, ['stop'], 'stopped'),  # a container on its way down ends stopped, not "stopping"
+])
+def test_recreation_ends_in_the_task_state(was, target, actions, end):
+    driver = PodmanContainerDriver(FakePodman([inspect_data(State={'Status': was, 'ExitCode': 0})]), target=target)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired({'env': {'GREETING': 'bonjour'}}, actual))
+    assert (plan.actions, plan.state) == (actions, end)
+
+
 def test_recreation_into_stopped_does_not_start_the_new_container():
     fake = FakePodman([inspect_data()])
     driver = PodmanContainerDriver(fake, target='stopped')

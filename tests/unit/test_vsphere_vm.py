@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm as drv
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_devices as devices
@@ -126,6 +126,23 @@ def test_a_start_applies_the_pending_change_and_says_so():
     # nothing pending: a plain start, no further action
     client = FakeClient([_row(**{'runtime.powerState': 'poweredOff'})])
     assert drv.VSphereVMDriver(client).perform('web', 'start') is None and [c[0] for c in client.calls] == ['power_on']
+
+
+def test_a_start_that_fails_after_writing_the_pending_change_reports_the_write():
+    class Refuses(FakeClient):
+        def power_on(self, ref, name):
+            raise BackendError('no host can run it')
+
+        def vm_state(self, ref):
+            return 'stopped'
+    row = _row(**{'config.extraConfig': [(vmconfig.PENDING_KEY, '{"memory": 128}')], 'runtime.powerState': 'poweredOff'})
+    driver = drv.VSphereVMDriver(Refuses([row]))
+    opts = _reconcile.Options(check_mode=False)
+    outcome = _reconcile.Outcome()
+    with pytest.raises(BackendError, match='no host can run it') as err:
+        _reconcile._run_steps(driver, 'web', driver.steps('stopped', 'running'), opts, outcome)
+    assert err.value.details['actions'] == ['applied pending: memory']
+    assert outcome.actions == ['applied pending: memory'] and outcome.changed
 
 
 def test_shutdown_without_tools_needs_force():

@@ -266,9 +266,9 @@ class PodmanContainerDriver(Driver):
         extra = {'recreated': bool(recreate), 'recreate_reasons': recreate}
         if not recreate:
             return Plan(changes, details=details, extra=extra)
-        # the new container runs as the old one did, unless the task stops it anyway
+        # the new container ends in the task's run state, or (state: present) runs as the old one did
         was = actual['state']
-        end = 'stopped' if self.target == 'stopped' else was
+        end = self.target or ('stopped' if was == 'stopping' else was)
         return Plan(changes, details=details, extra=extra, actions=recreation_actions(was, end), state=end)
 
     def apply_update(self, actual, plan):

@@ -9,11 +9,12 @@ Which options each backend takes is declared with the options (``_vm_options``),
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vsphere_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver
 
-# The parameters the vSphere VM driver takes: placement of a new VM and vSphere-only settings.
-VSPHERE_PLACEMENT = ('datacenter', 'cluster', 'host', 'resource_pool', 'folder', 'datastore',
-                     'guest_id', 'memory_hot_add', 'cpu_hot_add')
+# The parameters the vSphere VM driver takes: placement of a new VM and vSphere-only settings (the vm module's
+# vSphere options).
+VSPHERE_PLACEMENT = tuple(vsphere_options())
 
 # backend -> factory(client, params) of the VM driver
 DRIVERS = {

@@ -32,7 +32,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsp
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_placement as placements
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 
@@ -214,7 +214,12 @@ class VSphereVMDriver(VMDriver):
         ref = self._ref(name)
         if action in ('start', 'start_paused'):
             applied = self._apply_pending(name)
-            self.client.power_on(ref, name)
+            try:
+                self.client.power_on(ref, name)
+            except VirtError as exc:
+                if applied is not None:  # the pending changes were written: reported with the failure
+                    exc.details['actions'] = applied.actions
+                raise
             if action == 'start_paused':
                 self.client.suspend(ref, name)
             return applied
