@@ -57,3 +57,34 @@ options:
     type: int
     default: 60
 '''
+
+    # Options of the modules that converge VMs (vm, fleet): how a guest is stopped, what a run waits for.
+    VM_WAIT = r'''
+options:
+  shutdown_mode:
+    description:
+      - libvirt only. How a graceful shutdown asks the guest - V(acpi) presses the ACPI power button,
+        V(agent) asks the QEMU guest agent (the VM needs O(virtfleet.virt.vm#module:guest_agent=true) and the agent
+        running in the guest), V(any) tries the agent, then ACPI.
+      - Left out, libvirt chooses (the agent when the VM has its channel, else ACPI).
+      - A guest that ignores the request is powered off after O(shutdown_timeout) only with O(force=true).
+    type: str
+    choices: [acpi, agent, any]
+  wait_for_address:
+    description:
+      - Return only once the running VM has an IPv4 address, which RV(virtfleet.virt.vm#module:address) then
+        holds with its C(source) - C(agent) (the QEMU guest agent, asked first when the VM has one), C(lease)
+        (the DHCP leases of libvirt's networks) or C(arp) (the host's ARP table); on vSphere C(tools) (the IP
+        address VMware Tools reports).
+      - Loopback and link-local addresses do not count. A VM with no network interface is refused before
+        anything is changed; a VM that is not running after the run fails.
+      - Not in check mode (nothing is started there, so there is nothing to wait for).
+    type: bool
+    default: false
+  wait_for_address_timeout:
+    description:
+      - Seconds to wait for the address with O(wait_for_address=true) before failing. A cloud image under
+        software emulation (TCG) needs about a minute.
+    type: int
+    default: 300
+'''

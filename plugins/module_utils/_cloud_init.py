@@ -32,6 +32,8 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     HAS_PYCDLIB = False
     PYCDLIB_IMPORT_ERROR = traceback.format_exc()
 
+import yaml  # ansible-core's own dependency
+
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 LABEL = 'cidata'
@@ -40,6 +42,11 @@ PVD_OFFSET = 16 * SECTOR          # the primary volume descriptor
 _APP_USE = slice(883, 883 + 512)  # its application-use field
 _MARKER_RE = re.compile(r'^virtfleet-seed sha256=([0-9a-f]{64}) files=([a-z,-]*)\s*$')
 FILE_ORDER = ('meta-data', 'user-data', 'network-config')
+VM_SEED_SUFFIX = '-cidata.iso'  # the seed volume the vm module keeps for a VM is named after it
+
+
+def vm_seed_volume(vm_name):
+    return vm_name + VM_SEED_SUFFIX
 
 
 def _render(value, param, header=''):
@@ -51,19 +58,41 @@ def _render(value, param, header=''):
     raise SpecError(param, 'expected a string (the file content) or a dictionary, got %s' % type(value).__name__)
 
 
-def seed_files(name, user_data=None, meta_data=None, network_config=None):
-    """The seed's files (name -> bytes) from the module options."""
+def _check_yaml(data, param, what):
+    """Refuse, naming ``param``, a file cloud-init reads as YAML that is not YAML (cloud-init would skip it and
+    the guest boot without it)."""
+    try:
+        parsed = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = ' (line %d, column %d)' % (mark.line + 1, mark.column + 1) if mark is not None else ''
+        raise SpecError(param, 'is not valid YAML%s: %s; cloud-init would ignore %s'
+                        % (where, getattr(exc, 'problem', None) or exc, what))
+    if parsed is not None and not isinstance(parsed, dict):
+        raise SpecError(param, 'must be a YAML mapping; cloud-init would ignore %s (it is a %s)'
+                        % (what, type(parsed).__name__))
+
+
+def seed_files(name, user_data=None, meta_data=None, network_config=None, param=''):
+    """The seed's files (name -> bytes) from the module options (``param``: the prefix of their names in
+    messages). ``#cloud-config`` user-data, meta-data and network-config strings must be YAML mappings."""
     if meta_data is None:
         meta_data = {}
     if isinstance(meta_data, dict) and 'instance-id' not in meta_data:
         meta_data = dict(meta_data, **{'instance-id': name})
     files = {
-        'meta-data': _render(meta_data, 'meta_data'),
-        'user-data': _render(user_data if user_data is not None else '#cloud-config\n', 'user_data',
+        'meta-data': _render(meta_data, param + 'meta_data'),
+        'user-data': _render(user_data if user_data is not None else '#cloud-config\n', param + 'user_data',
                              header='#cloud-config\n'),
     }
     if network_config is not None:
-        files['network-config'] = _render(network_config, 'network_config')
+        files['network-config'] = _render(network_config, param + 'network_config')
+    if isinstance(user_data, str) and user_data.startswith('#cloud-config'):
+        _check_yaml(user_data, param + 'user_data', 'the whole user-data')
+    if isinstance(meta_data, str):
+        _check_yaml(meta_data, param + 'meta_data', 'the meta-data')
+    if isinstance(network_config, str):
+        _check_yaml(network_config, param + 'network_config', 'the network configuration')
     return files
 
 

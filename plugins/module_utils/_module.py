@@ -258,6 +258,9 @@ def reconcile_options(module, **extra):
         force=params.get('force', False),
         shutdown_timeout=params.get('shutdown_timeout', 120),
         wait_timeout=params.get('wait_timeout', 60),
+        shutdown_mode=params.get('shutdown_mode'),
+        wait_for_address=params.get('wait_for_address') or False,
+        wait_for_address_timeout=params.get('wait_for_address_timeout') or 300,
         **extra)
 
 

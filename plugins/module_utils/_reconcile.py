@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, VirtError, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, SpecError, VirtError, WaitTimeout
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result, wait_for
 
 
@@ -23,7 +24,8 @@ class Options:
     """Knobs of the reconcile loop that every module shares."""
 
     def __init__(self, check_mode=False, force=False, shutdown_timeout=120, wait_timeout=60,
-                 restart_if_required=False, delete_options=None, poll_interval=0.25):
+                 restart_if_required=False, delete_options=None, poll_interval=0.25, shutdown_mode=None,
+                 wait_for_address=False, wait_for_address_timeout=300):
         self.check_mode = check_mode
         self.force = force
         self.shutdown_timeout = shutdown_timeout
@@ -31,6 +33,9 @@ class Options:
         self.restart_if_required = restart_if_required
         self.delete_options = delete_options or {}
         self.poll_interval = poll_interval
+        self.shutdown_mode = shutdown_mode  # how a graceful step asks (the driver's perform_graceful)
+        self.wait_for_address = wait_for_address
+        self.wait_for_address_timeout = wait_for_address_timeout
 
 
 class Outcome:
@@ -87,7 +92,10 @@ def _state_is(driver, name, wanted):
 def _run_steps(driver, name, steps, opts, outcome):
     for step in steps:
         try:
-            outcome.absorb(driver.perform(name, step.action))
+            if step.graceful:
+                outcome.absorb(driver.perform_graceful(name, step.action, opts.shutdown_mode))
+            else:
+                outcome.absorb(driver.perform(name, step.action))
         except VirtError as exc:
             for action in exc.details.get('actions') or ():  # what the step wrote before it failed
                 outcome.did(action)
@@ -125,6 +133,25 @@ def _run_steps(driver, name, steps, opts, outcome):
                      '%s %s (after %s)' % (driver.kind, name, step.escalate), opts.poll_interval)
             outcome.did('%s (no %s within shutdown_timeout %s s, force: true)'
                         % (step.escalate, step.action, opts.shutdown_timeout))
+
+
+def _wait_for_address(driver, name, current, opts):
+    """Wait until ``name`` has an IPv4 address; the address, where it came from and how long it took."""
+    if current != 'running':
+        raise SpecError('wait_for_address', '%s %s is %s: only a running VM gets an address; set state: running'
+                        % (driver.kind, name, current))
+    started = time.monotonic()
+    deadline = started + opts.wait_for_address_timeout
+    while True:
+        found = driver.address(name)
+        if found is not None:
+            return dict(found, waited=round(time.monotonic() - started, 1))
+        if time.monotonic() >= deadline:
+            raise WaitTimeout('%s %s has no IPv4 address after waiting wait_for_address_timeout (%s s); looked in '
+                              'the guest agent\'s answer, the DHCP leases and the ARP table (vSphere: what VMware '
+                              'Tools reports). Is the guest booting, its network up and on DHCP?'
+                              % (driver.kind, name, opts.wait_for_address_timeout))
+        time.sleep(max(opts.poll_interval, 1.0))
 
 
 def _transition(driver, name, current, target, opts, outcome):
@@ -211,6 +238,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
 
     actual = driver.align(partial, actual)
     spec = driver.desired(partial, actual)
+    if opts.wait_for_address:
+        driver.check_address(spec)
     outcome.extra.update(copy.deepcopy(driver.result_fields))
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
@@ -269,6 +298,9 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
         reboot_required = False
     if target is not None:
         current = _transition(driver, name, current, target, opts, outcome)
+    if opts.wait_for_address and not opts.check_mode:
+        outcome.extra['address'] = _wait_for_address(driver, name, current, opts)
+        outcome.reread = True
 
     if opts.check_mode:
         after = dict(before or {}, spec=spec, state=current)

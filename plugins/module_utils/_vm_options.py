@@ -56,6 +56,13 @@ def vm_options():
         serial=dict(type='list', elements='dict', options=dict(
             type=dict(type='str', choices=list(_vm_spec.SERIAL_TYPES), default='pty'),
             path=dict(type='path'), host=dict(type='str'), port=dict(type='int')), backends=LIBVIRT),
+        kernel=dict(type='str', backends=LIBVIRT),
+        initrd=dict(type='str', backends=LIBVIRT),
+        cmdline=dict(type='str', backends=LIBVIRT),
+        guest_agent=dict(type='bool', backends=LIBVIRT, hint='vSphere talks to VMware Tools in the guest'),
+        cloud_init=dict(type='dict', backends=LIBVIRT, options=dict(
+            user_data=dict(type='raw', no_log=True), meta_data=dict(type='raw'), network_config=dict(type='raw'),
+            pool=dict(type='str'))),
         autostart=dict(type='bool', backends=LIBVIRT),
         title=dict(type='str', backends=LIBVIRT, hint='use description (the VM\'s notes) on vSphere'),
         description=dict(type='str'),
@@ -63,6 +70,15 @@ def vm_options():
         xml=dict(type='str', backends=LIBVIRT),
         restart_if_required=dict(type='bool', default=False),
         delete_volumes=dict(type='bool', default=False),
+    )
+
+
+def vm_wait_options():
+    """How a VM is stopped and what a run waits for besides power states (each VM of a fleet may override them)."""
+    return dict(
+        shutdown_mode=dict(type='str', choices=['acpi', 'agent', 'any'], backends=LIBVIRT),
+        wait_for_address=dict(type='bool', default=False),
+        wait_for_address_timeout=dict(type='int', default=300),
     )
 
 
@@ -86,7 +102,8 @@ def vm_request(params, opts):
     """``(name, partial, state, target, opts)`` for ``_reconcile.ensure`` from one VM's parameters.
 
     ``opts`` are the run's reconcile options; this VM's own restart/delete choices and
-    any wait options it sets (``force``, ``shutdown_timeout``, ``wait_timeout``) apply on top.
+    any wait options it sets (``force``, ``shutdown_timeout``, ``wait_timeout``, ``shutdown_mode``,
+    ``wait_for_address``, ``wait_for_address_timeout``) apply on top.
     Raises ``SpecError`` for invalid input, before anything is written.
     """
     name = _vm_spec.validate_name(params['name'])
@@ -96,7 +113,10 @@ def vm_request(params, opts):
     opts = copy.copy(opts)
     opts.restart_if_required = params['restart_if_required']
     opts.delete_options = {'delete_volumes': params['delete_volumes']}
-    for key in ('force', 'shutdown_timeout', 'wait_timeout'):
+    for key in ('force', 'shutdown_timeout', 'wait_timeout', 'shutdown_mode', 'wait_for_address',
+                'wait_for_address_timeout'):
         if params.get(key) is not None:
             setattr(opts, key, params[key])
+    if opts.wait_for_address_timeout < 0:
+        raise SpecError('wait_for_address_timeout', 'must be 0 or more seconds, got %d' % opts.wait_for_address_timeout)
     return name, partial, state, target, opts

@@ -12,11 +12,12 @@ user wants changed, and nothing that libvirt or vSphere filled in by itself.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import re
 import string
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
@@ -40,9 +41,9 @@ CPU_MODES = ('host-model', 'host-passthrough', 'maximum', 'custom')
 FIRMWARES = ('bios', 'uefi')
 
 # Fields of the normalized spec, in the order they are shown.
-FIELDS = ('domain_type', 'arch', 'machine', 'firmware', 'memory', 'max_memory', 'vcpus',
-          'max_vcpus', 'cpu', 'boot', 'disks', 'interfaces', 'graphics', 'serial',
-          'title', 'description', 'tags', 'autostart', 'xml')
+FIELDS = ('domain_type', 'arch', 'machine', 'firmware', 'kernel', 'initrd', 'cmdline', 'memory', 'max_memory',
+          'vcpus', 'max_vcpus', 'cpu', 'boot', 'disks', 'interfaces', 'graphics', 'serial', 'guest_agent',
+          'cloud_init', 'title', 'description', 'tags', 'autostart', 'xml')
 
 DEFAULTS = {
     'arch': 'x86_64',
@@ -51,7 +52,12 @@ DEFAULTS = {
     'vcpus': 1,
     'cpu': None,
     'machine': None,
+    'kernel': None,
+    'initrd': None,
+    'cmdline': None,
     'boot': None,
+    'guest_agent': False,
+    'cloud_init': None,
     'disks': [],
     'interfaces': [],
     'graphics': None,
@@ -64,6 +70,16 @@ DEFAULTS = {
 }
 
 _BUS_PREFIX = {'virtio': 'vd', 'sata': 'sd', 'scsi': 'sd', 'usb': 'sd', 'ide': 'hd'}
+
+
+def usable_ipv4(address):
+    """Whether ``address`` is an IPv4 address another host can reach the guest at (not loopback, link-local
+    or 0.0.0.0)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.version == 4 and not (ip.is_loopback or ip.is_link_local or ip.is_unspecified)
 
 
 def validate_name(name, param='name'):
@@ -182,14 +198,49 @@ def _serial_from_params(raw, index):
     return item
 
 
+def _direct_kernel_boot(params, spec):
+    """``kernel``, ``initrd`` and ``cmdline``: an empty string removes one (the VM then boots from its disks)."""
+    for key in ('kernel', 'initrd'):
+        value = params.get(key)
+        if value is None:
+            continue
+        if value and not value.startswith('/'):
+            raise SpecError(key, '%r is not an absolute path (a file on the hypervisor host)' % value)
+        spec[key] = value or None
+    if params.get('cmdline') is not None:
+        spec['cmdline'] = xml_text(params['cmdline'], 'cmdline', single_line=True) or None
+
+
+def check_kernel_boot(spec):
+    """An initrd or a command line without a kernel is refused (the merged spec: the VM's values count too)."""
+    if spec.get('kernel'):
+        return
+    for key in ('initrd', 'cmdline'):
+        if spec.get(key):
+            raise SpecError(key, 'applies only with kernel (direct kernel boot): set kernel, or remove %s '
+                                 '(%s: \'\')' % (key, key))
+
+
+def _cloud_init_request(name, cloud_init):
+    """The ``cloud_init`` option as a partial spec: the seed's content hash and file names, its pool when given,
+    and (under ``data``, never shown) the files themselves. The instance-id defaults to the VM's name."""
+    files = _cloud_init.seed_files(name, cloud_init.get('user_data'), cloud_init.get('meta_data'),
+                                   cloud_init.get('network_config'), param='cloud_init.')
+    seed = dict(_cloud_init.seed_spec(files), volume=_cloud_init.vm_seed_volume(name), data=files)
+    if cloud_init.get('pool'):
+        seed['pool'] = cloud_init['pool']
+    return seed
+
+
 def partial_from_params(params):
     """Validate the module's parameters and return the partial spec they ask for."""
     spec = {}
     if params.get('domain_type') is not None:
         spec['domain_type'] = params['domain_type']
-    for key in ('arch', 'machine', 'firmware', 'autostart'):
+    for key in ('arch', 'machine', 'firmware', 'autostart', 'guest_agent'):
         if params.get(key) is not None:
             spec[key] = params[key]
+    _direct_kernel_boot(params, spec)
     for key in ('memory', 'max_memory'):
         if params.get(key) is not None:
             spec[key] = size_mib(params[key], key)
@@ -252,6 +303,8 @@ def partial_from_params(params):
                 raise SpecError('tags', 'tag names must not be empty')
             tags[key] = xml_text('' if value is None else value, 'tags.%s' % key)
         spec['tags'] = tags
+    if params.get('cloud_init') is not None:
+        spec['cloud_init'] = _cloud_init_request(params['name'], params['cloud_init'])
     _xml_safe(dict((k, v) for k, v in spec.items() if k != 'xml'), '')
     if params.get('xml') is not None:
         spec['xml'] = params['xml']
@@ -353,11 +406,11 @@ def _merge_disks(desired, actual, defaults=None):
         item.setdefault('bus', defaults['cdrom_bus'] if item['device'] == 'cdrom' else defaults['disk_bus'])
         item.setdefault('readonly', item['device'] == 'cdrom')
         merged.append(item)
-    _assign_targets(merged)
+    assign_targets(merged)
     return merged
 
 
-def _assign_targets(disks):
+def assign_targets(disks):
     used = set(d['target'] for d in disks if d.get('target'))
     for disk in disks:
         if disk.get('target'):

@@ -25,6 +25,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
   - virtfleet.virt.libvirt.wait
+  - virtfleet.virt.libvirt.vm_wait
 attributes:
   check_mode:
     support: full
@@ -128,13 +129,13 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request, vm_wait_options
 
 
 def item_spec():
     """Each item: the vm module's options, plus per-item wait options (no defaults: the module's apply)."""
     item = _module.argument_spec(vm_options())  # libvirt takes every option of a VM
-    for key, option in _module.wait_argument_spec().items():
+    for key, option in _module.argument_spec(dict(_module.wait_argument_spec(), **vm_wait_options())).items():
         item[key] = dict(option, default=None)
     return item
 
@@ -142,6 +143,7 @@ def item_spec():
 def argument_spec():
     spec = _module.connection_argument_spec()
     spec.update(_module.wait_argument_spec())
+    spec.update(vm_wait_options())
     spec.update(
         # items are validated one by one (see _requests), so one bad item fails alone
         vms=dict(type='list', elements='dict', required=True),

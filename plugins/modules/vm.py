@@ -34,6 +34,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
   - virtfleet.virt.libvirt.wait
+  - virtfleet.virt.libvirt.vm_wait
   - virtfleet.virt.vsphere
   - virtfleet.virt.vsphere.placement
 attributes:
@@ -231,6 +232,59 @@ options:
       port:
         description: Listen port for V(tcp).
         type: int
+  kernel:
+    description:
+      - libvirt only. Direct kernel boot - the path of a Linux kernel on the hypervisor host, which the VM boots
+        instead of its disks' boot loader. An empty string removes it (and the VM boots from its disks again).
+      - Changing it on a running VM takes effect at its next start (RV(reboot_required=true)).
+    type: str
+  initrd:
+    description: libvirt only. The initial ramdisk that goes with O(kernel). An empty string removes it.
+    type: str
+  cmdline:
+    description:
+      - libvirt only. The kernel command line that goes with O(kernel), such as C(root=LABEL=root console=ttyS0).
+        An empty string removes it.
+    type: str
+  guest_agent:
+    description:
+      - libvirt only. Give the VM the virtio-serial channel of the QEMU guest agent (C(org.qemu.guest_agent.0)),
+        added to and removed from a running VM live.
+      - When the agent runs in the guest, addresses come from it first, O(shutdown_mode=agent) shuts down
+        through it, and vCPUs added to a running VM are onlined inside the guest through it (a hot-plugged
+        vCPU otherwise stays offline in a Linux guest; when the agent does not answer, a warning says so).
+    type: bool
+  cloud_init:
+    description:
+      - libvirt only. cloud-init data for the guest. The module builds a NoCloud seed (an ISO 9660 image
+        labelled C(cidata), as M(virtfleet.virt.cloud_init_seed) does) and keeps it as the raw volume
+        C(<name>-cidata.iso) in O(cloud_init.pool), attached as a read-only virtio disk (every cloud kernel
+        reads virtio disks; SATA CD-ROMs need an AHCI driver many cloud kernels lack).
+      - The seed is rewritten only when its content changes (its content hash is stored in the image). A
+        changed seed on a running VM returns RV(reboot_required=true), and a warning says that cloud-init runs
+        its per-instance modules again only when the instance-id in O(cloud_init.meta_data) changes.
+      - RV(vm.spec.cloud_init) shows the seed's pool, volume, content hash and file names, never the content.
+      - The seed volume is deleted with the VM only with O(delete_volumes=true).
+    type: dict
+    suboptions:
+      user_data:
+        description:
+          - The C(user-data) file - a string written as it is (a C(#cloud-config) string must be valid YAML),
+            or a dictionary written as C(#cloud-config). Not logged.
+          - Default - an empty C(#cloud-config).
+        type: raw
+      meta_data:
+        description:
+          - The C(meta-data) file, a YAML string or a dictionary. The instance-id defaults to the VM's name.
+        type: raw
+      network_config:
+        description: The C(network-config) file (version 1 or 2), a YAML string or a dictionary. Left out, the guest
+          uses DHCP.
+        type: raw
+      pool:
+        description: The storage pool that keeps the seed volume. Default - the pool of the VM's first disk
+          that is a pool volume.
+        type: str
   autostart:
     description: libvirt only. Start the VM when the hypervisor starts.
     type: bool
@@ -346,10 +400,12 @@ vm:
       elements: str
       sample: [max_memory]
     addresses:
-      description: Guest IP addresses from DHCP leases or the guest agent (vSphere - VMware Tools), when known.
+      description:
+        - Guest IP addresses from the DHCP leases of libvirt's networks, or else the guest agent (vSphere - VMware
+          Tools), when known; C(source) says which.
       type: list
       elements: dict
-      sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24}]
+      sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24, source: lease}]
     vsphere:
       description:
         - vSphere only. Where the VM is and its vSphere-only settings.
@@ -358,6 +414,13 @@ vm:
       sample: {moid: vm-42, instance_uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, datacenter: DC0, cluster: DC0_C0,
                host: DC0_C0_H0, resource_pool: Resources, folder: /DC0/vm, datastore: LocalDS_0,
                guest_id: otherGuest64, memory_hot_add: false, cpu_hot_add: false}
+address:
+  description:
+    - With O(wait_for_address=true), the IPv4 address the run waited for, where it came from (C(agent),
+      C(lease), C(arp); vSphere C(tools)) and after how many seconds of waiting (C(waited)).
+  returned: with O(wait_for_address=true), outside check mode
+  type: dict
+  sample: {address: 192.168.122.10, interface: vnet0, mac: '52:54:00:12:34:56', prefix: 24, source: lease, waited: 31.5}
 reboot_required:
   description: True when the running guest needs a restart to pick up its persistent configuration.
   returned: unless O(state=absent)
@@ -379,12 +442,13 @@ deleted_volumes:
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import (
-    refuse_new_disks, vm_options, vm_request, vsphere_options)
+    refuse_new_disks, vm_options, vm_request, vm_wait_options, vsphere_options)
 
 
 def argument_spec():
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(_module.wait_argument_spec())
+    spec.update(vm_wait_options())
     spec.update(vm_options())
     spec['disks']['options']['size'] = dict(type='raw')
     spec.update(vsphere_options())

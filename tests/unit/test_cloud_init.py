@@ -47,3 +47,21 @@ def test_iso_carries_label_files_and_marker():
         iso.get_file_from_iso_fp(out, rr_path='/' + name)
         assert out.getvalue() == data
     iso.close()
+
+
+@pytest.mark.parametrize('option, value', [
+    ('user_data', '#cloud-config\nwrite_files: [\n'),
+    ('meta_data', 'instance-id: [a\n'),
+    ('network_config', 'version: 2\n  ethernets: x\n: y'),
+    ('meta_data', '- a list\n'),
+])
+def test_seed_files_refuse_what_cloud_init_would_ignore(option, value):
+    with pytest.raises(SpecError) as err:
+        ci.seed_files('vm1', **{option: value, 'param': 'cloud_init.'})
+    assert err.value.param == 'cloud_init.' + option
+
+
+def test_seed_files_take_scripts_and_yaml():
+    files = ci.seed_files('vm1', user_data='#!/bin/sh\necho [\n', meta_data='instance-id: i-1\n',
+                          network_config='version: 2\n')
+    assert files['user-data'] == b'#!/bin/sh\necho [\n' and files['meta-data'] == b'instance-id: i-1\n'

@@ -132,3 +132,31 @@ def test_a_new_definition_carries_its_own_uuid():
     assert first.findtext('uuid') and first.findtext('uuid') != second.findtext('uuid')
     again = etree.fromstring(dx.render('vm1', full_spec(memory=384), base_xml=etree.tostring(first)))
     assert again.findtext('uuid') == first.findtext('uuid') and len(again.findall('uuid')) == 1
+
+
+def test_kernel_boot_and_guest_agent_round_trip_and_removal():
+    spec = full_spec(kernel='/boot/vmlinuz', initrd='/boot/initrd.img', cmdline='root=LABEL=root console=ttyS0',
+                     guest_agent=True, firmware='bios')
+    spec.pop('autostart')  # not in the XML (libvirt keeps it apart)
+    xml = dx.render('vm', spec)
+    root = etree.fromstring(xml)
+    assert [c.tag for c in root.find('os')][:4] == ['type', 'kernel', 'initrd', 'cmdline']
+    assert root.find("devices/channel[@type='unix']/target").get('name') == 'org.qemu.guest_agent.0'
+    assert dict((k, v) for k, v in dx.parse(xml)[2].items() if k != 'autostart') == spec
+    # patched in place: removal takes the elements away
+    bare = dict(spec, kernel=None, initrd=None, cmdline=None, guest_agent=False)
+    root = etree.fromstring(dx.render('vm', bare, base_xml=xml))
+    assert root.find('os/kernel') is None and root.find('os/cmdline') is None and root.find('devices/channel') is None
+    assert dict((k, v) for k, v in dx.parse(etree.tostring(root).decode())[2].items() if k != 'autostart') == bare
+
+
+def test_kernel_boot_options_checked():
+    assert vs.partial_from_params({'name': 'a', 'kernel': '', 'initrd': '/b', 'cmdline': ''}) == \
+        {'kernel': None, 'initrd': '/b', 'cmdline': None}
+    with pytest.raises(SpecError) as err:
+        vs.partial_from_params({'name': 'a', 'kernel': 'vmlinuz'})
+    assert err.value.param == 'kernel'
+    with pytest.raises(SpecError) as err:
+        vs.check_kernel_boot({'kernel': None, 'initrd': None, 'cmdline': 'console=ttyS0'})
+    assert err.value.param == 'cmdline'
+    vs.check_kernel_boot({'kernel': '/k', 'initrd': '/i', 'cmdline': 'x'})

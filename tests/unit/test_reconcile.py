@@ -6,7 +6,7 @@ import copy
 import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, WaitTimeout
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, WaitTimeout
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 
@@ -244,3 +244,58 @@ def test_notes_of_a_power_action_reach_the_result():
     outcome, _b, after = rc.ensure(driver, 'a', {}, 'present', 'running', opts())
     assert after['state'] == 'running' and outcome.actions == ['start']
     assert outcome.warnings == ['VM a had crashed; it was started again']
+
+
+class AddressDriver(FakeDriver):
+    """A VM that gets its address after ``polls`` reads."""
+
+    def __init__(self, polls, **kwargs):
+        super().__init__(**kwargs)
+        self.polls = polls
+        self.graceful = []
+
+    def address(self, name):
+        self.polls -= 1
+        if self.polls > 0:
+            return None
+        return {'address': '10.0.0.5', 'interface': 'vnet0', 'mac': '52:54:00:00:00:01', 'source': 'lease'}
+
+    def perform_graceful(self, name, action, mode):
+        self.graceful.append((action, mode))
+        return self.perform(name, action)
+
+
+def test_wait_for_address_waits_and_reports_where_it_came_from(monkeypatch):
+    monkeypatch.setattr(rc.time, 'sleep', lambda _s: None)
+    driver = AddressDriver(polls=3)
+    outcome, _before, _after = rc.ensure(driver, 'a', {'memory': 1, 'interfaces': ['n']}, 'present', 'running',
+                                         opts(wait_for_address=True))
+    assert outcome.actions == ['created', 'start'] and driver.polls == 0
+    assert outcome.extra['address']['address'] == '10.0.0.5' and outcome.extra['address']['source'] == 'lease'
+    # check mode does not wait; a VM without an interface is refused before any write
+    driver = AddressDriver(polls=3)
+    rc.ensure(driver, 'b', {'memory': 1, 'interfaces': ['n']}, 'present', 'running',
+              opts(wait_for_address=True, check_mode=True))
+    assert driver.polls == 3 and driver.writes == []
+    with pytest.raises(SpecError) as err:
+        rc.ensure(driver, 'b', {'memory': 1, 'interfaces': []}, 'present', 'running', opts(wait_for_address=True))
+    assert err.value.param == 'wait_for_address' and driver.writes == []
+
+
+def test_wait_for_address_times_out_and_needs_a_running_vm(monkeypatch):
+    monkeypatch.setattr(rc.time, 'sleep', lambda _s: None)
+    driver = AddressDriver(polls=10 ** 9)
+    with pytest.raises(WaitTimeout) as err:
+        rc.ensure(driver, 'a', {'memory': 1, 'interfaces': ['n']}, 'present', 'running',
+                  opts(wait_for_address=True, wait_for_address_timeout=0))
+    assert 'no IPv4 address after waiting wait_for_address_timeout (0 s)' in err.value.msg
+    assert err.value.outcome.actions == ['created', 'start']
+    with pytest.raises(SpecError) as err:
+        rc.ensure(driver, 'c', {'memory': 1, 'interfaces': ['n']}, 'present', 'stopped', opts(wait_for_address=True))
+    assert 'only a running VM gets an address' in err.value.msg and err.value.outcome.actions == ['created']
+
+
+def test_graceful_steps_carry_the_shutdown_mode():
+    driver = AddressDriver(polls=1, vms={'a': {'name': 'a', 'state': 'running', 'spec': {'memory': 1}, 'live': None}})
+    outcome, _before, _after = rc.ensure(driver, 'a', {}, 'present', 'stopped', opts(shutdown_mode='agent'))
+    assert outcome.actions == ['shutdown'] and driver.graceful == [('shutdown', 'agent')]

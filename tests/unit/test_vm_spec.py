@@ -95,7 +95,8 @@ ACTUAL = {
     'disks': [{'device': 'disk', 'path': '/a', 'target': 'vda', 'bus': 'virtio', 'format': 'qcow2', 'readonly': False}],
     'interfaces': [{'type': 'network', 'source': 'default', 'model': 'virtio', 'mac': '52:54:00:aa:bb:cc'}],
     'graphics': None, 'serial': [], 'title': None, 'description': None, 'tags': {'a': 'b'},
-    'autostart': False, 'xml': None,
+    'autostart': False, 'xml': None, 'kernel': None, 'initrd': None, 'cmdline': None, 'guest_agent': False,
+    'cloud_init': None,
 }
 
 

@@ -59,7 +59,7 @@ VM_FULL = VM_LIGHT + (
     'resourcePool', 'config.uuid', 'config.instanceUuid', 'config.guestId', 'config.firmware',
     'config.annotation', 'config.hardware.memoryMB', 'config.hardware.numCPU', 'config.hardware.device',
     'config.extraConfig', 'config.memoryHotAddEnabled', 'config.cpuHotAddEnabled', 'config.files.vmPathName',
-    'runtime.powerState', 'runtime.host', 'guest.net', 'guest.toolsRunningStatus',
+    'runtime.powerState', 'runtime.host', 'guest.net', 'guest.ipAddress', 'guest.toolsRunningStatus',
 )
 
 NIC_MODELS = {}         # vim class -> model name, filled below

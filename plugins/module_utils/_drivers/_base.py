@@ -27,7 +27,12 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
 ``steps(current, target)``, ``perform(name, action)``, ``state(name)``
     state transitions (power for VMs, active/inactive for networks and pools): ``steps``
     returns the ``Step`` list from ``current`` to ``target``, ``perform`` runs one action
-    (returning a ``Result`` or ``None``) and ``state`` reads the state now
+    (returning a ``Result`` or ``None``) and ``state`` reads the state now; a graceful step goes through
+    ``perform_graceful(name, action, mode)`` with the request's ``shutdown_mode`` (by default ``perform``)
+``check_address(spec)``, ``address(name)``
+    VMs, for ``wait_for_address``: ``check_address`` refuses (``SpecError``) a desired spec that can never
+    have an address, before anything is written; ``address`` reads the VM now and returns its first usable
+    IPv4 address as ``{address, interface, mac, source}``, or ``None`` while it has none
 
 The class attributes say how the loop treats the resource: ``kind`` names it in messages,
 ``stopped_state`` is reached before a removal, ``initial_state`` is the state of a resource
@@ -45,7 +50,7 @@ it is simply ``present``.
 
 from __future__ import annotations
 
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 
 
@@ -118,16 +123,27 @@ class Driver:
     def steps(self, current, target):
         return []
 
+    def perform_graceful(self, name, action, mode):  # pylint: disable=unused-argument
+        return self.perform(name, action)
+
     def perform(self, name, action):  # pragma: no cover - steps() names no action
         raise BackendError('%s has no action %s' % (self.kind, action))
 
 
 class VMDriver(Driver):
-    """A virtual machine: power states, and changes a running guest takes at its next restart."""
+    """A virtual machine: power states, changes a running guest takes at its next restart, its address."""
     kind = 'VM'
     stopped_state = initial_state = 'stopped'
     restartable_states = ('running', 'paused')
     reports_reboot = True
+
+    def check_address(self, spec):
+        if not spec['interfaces']:
+            raise SpecError('wait_for_address', 'the VM has no network interface, so it can never have an address: '
+                                                'add one (interfaces) or leave wait_for_address out')
+
+    def address(self, name):  # pragma: no cover - every VM driver reads its addresses
+        raise NotImplementedError
 
 
 class ActivatedDriver(Driver):

@@ -26,6 +26,8 @@ _UNIT_KIB = {'b': 1.0 / 1024, 'bytes': 1.0 / 1024, 'k': 1, 'kib': 1, 'kb': 1000.
              'm': 1024, 'mib': 1024, 'mb': 1000.0 ** 2 / 1024, 'g': 1024 ** 2, 'gib': 1024 ** 2,
              'gb': 1000.0 ** 3 / 1024, 't': 1024 ** 3, 'tib': 1024 ** 3, 'tb': 1000.0 ** 4 / 1024}
 _NIC_SOURCE_ATTR = {'network': 'network', 'bridge': 'bridge', 'direct': 'dev'}
+AGENT_CHANNEL = 'org.qemu.guest_agent.0'
+_KERNEL_BOOT = ('kernel', 'initrd', 'cmdline')
 
 
 def _mib(elem):
@@ -120,6 +122,17 @@ def _parse_tags(root):
     return tags
 
 
+def _agent_channels(devices):
+    return [c for c in devices.findall('channel')
+            if c.find('target') is not None and c.find('target').get('name') == AGENT_CHANNEL]
+
+
+def agent_channels(root):
+    """The guest agent's channel elements of a domain definition."""
+    devices = root.find('devices')
+    return _agent_channels(devices) if devices is not None else []
+
+
 def _text(root, path):
     elem = root.find(path)
     return elem.text if elem is not None and elem.text else None
@@ -145,6 +158,9 @@ def parse(xml):
         'arch': os_type.get('arch') if os_type is not None else None,
         'machine': os_type.get('machine') if os_type is not None else None,
         'firmware': 'uefi' if uefi else 'bios',
+        'kernel': _text(os_elem, 'kernel') if os_elem is not None else None,
+        'initrd': _text(os_elem, 'initrd') if os_elem is not None else None,
+        'cmdline': _text(os_elem, 'cmdline') if os_elem is not None else None,
         'memory': _mib(root.find('currentMemory')) or max_memory,
         'max_memory': max_memory,
         'vcpus': int(vcpu.get('current', max_vcpus)) if vcpu is not None else 1,
@@ -155,6 +171,8 @@ def parse(xml):
         'interfaces': [_parse_interface(n) for n in devices.findall('interface') if n.get('type') in _NIC_SOURCE_ATTR],
         'graphics': _parse_graphics(devices.find('graphics')),
         'serial': [_parse_serial(s) for s in devices.findall('serial')],
+        'guest_agent': bool(_agent_channels(devices)),
+        'cloud_init': None,  # read from the seed volume when a run asks for cloud_init (the driver's align)
         'title': _text(root, 'title'),
         'description': _text(root, 'description'),
         'tags': _parse_tags(root),
@@ -345,6 +363,22 @@ def _render_serial(devices, serials):
         devices.append(_serial_element(item, port))
 
 
+def agent_channel_element():
+    """The virtio-serial channel of the QEMU guest agent (libvirt picks the socket path)."""
+    elem = etree.Element('channel', type='unix')
+    etree.SubElement(elem, 'target', type='virtio', name=AGENT_CHANNEL)
+    return elem
+
+
+def _render_guest_agent(devices, wanted):
+    channels = _agent_channels(devices)
+    if wanted and not channels:
+        devices.append(agent_channel_element())
+    elif not wanted:
+        for old in channels:
+            devices.remove(old)
+
+
 def _render_tags(root, tags):
     metadata = root.find('metadata')
     if metadata is not None:
@@ -404,6 +438,17 @@ def _render_os(root, spec):
         for tag in ('firmware', 'loader', 'nvram'):
             for old in os_elem.findall(tag):
                 os_elem.remove(old)
+    for key in _KERNEL_BOOT:
+        for old in os_elem.findall(key):
+            os_elem.remove(old)
+    anchor = os_elem.find('nvram') if os_elem.find('nvram') is not None else os_elem.find('loader')
+    anchor = anchor if anchor is not None else os_type
+    for key in _KERNEL_BOOT:
+        if spec.get(key):
+            elem = etree.Element(key)
+            elem.text = spec[key]
+            anchor.addnext(elem)
+            anchor = elem
     if spec.get('boot') is not None:
         for old in os_elem.findall('boot'):
             os_elem.remove(old)
@@ -470,6 +515,7 @@ def render(name, spec, base_xml=None):
     _render_interfaces(devices, spec['interfaces'])
     _render_graphics(devices, spec.get('graphics'))
     _render_serial(devices, spec.get('serial') or [])
+    _render_guest_agent(devices, spec.get('guest_agent'))
     if spec.get('xml'):
         apply_fragment(root, from_string(spec['xml']))
     return to_string(root)

@@ -9,8 +9,9 @@ guest takes live are ``libvirt_vm_live``.
 
 from __future__ import annotations
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_guest as guest
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_live as live_changes
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_checks import HostChecks
@@ -24,6 +25,7 @@ class LibvirtVMDriver(VMDriver):
     def __init__(self, client):
         super().__init__(client)
         self.host = HostChecks(client)
+        self.seeds = guest.Seeds(client)
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
@@ -33,6 +35,7 @@ class LibvirtVMDriver(VMDriver):
         xml = self.client.domain_xml(dom, inactive=True)
         name, uuid, spec = domxml.parse(xml)
         spec['autostart'] = self.client.domain_autostart(dom)
+        spec['cloud_init'] = self.seeds.actual(_cloud_init.vm_seed_volume(name), spec['disks'])
         state = self.client.domain_state(dom)
         live_xml = live_spec = None
         if state in _ACTIVE:
@@ -52,12 +55,14 @@ class LibvirtVMDriver(VMDriver):
                 'addresses': self.addresses(actual) if has_nic else []}
 
     def addresses(self, actual):
-        found = []
-        for ifname, info in sorted(self.client.interface_addresses(actual['dom']).items()):
-            for addr in info.get('addrs') or []:
-                found.append({'interface': ifname, 'mac': info.get('hwaddr'),
-                              'address': addr.get('addr'), 'prefix': addr.get('prefix')})
-        return found
+        return guest.addresses(self.client, actual['dom'])
+
+    def address(self, name):
+        actual = self.read(name)
+        if actual is None or actual['state'] != 'running':
+            return None
+        macs = set(n.get('mac') for n in (actual['live_spec'] or actual['spec'])['interfaces'])
+        return guest.first_ipv4(self.client, actual['dom'], macs, actual['spec']['guest_agent'])
 
     def pending_restart_fields(self, actual):
         """Fields whose persistent value the running guest has not picked up yet."""
@@ -71,7 +76,9 @@ class LibvirtVMDriver(VMDriver):
     def desired(self, partial, actual):
         spec = _vm_spec.merge(partial, actual['spec'] if actual else None)
         self.host.spec(partial, spec, actual['spec'] if actual else {})
-        return spec
+        if partial.get('cloud_init') is not None:
+            return self.seeds.desired(partial['cloud_init'], spec)
+        return guest.keep_attached(spec)
 
     def align(self, partial, actual):
         """The raw ``xml`` the user passes is part of the actual spec when the domain already has it."""
@@ -82,34 +89,48 @@ class LibvirtVMDriver(VMDriver):
 
     # -- writing ------------------------------------------------------------------
     def create(self, name, spec):
-        dom = self.client.define_domain(domxml.render(name, spec))
+        seed = spec.get('cloud_init')
+        new_seed = self.seeds.write(seed) if seed else False
+        try:
+            dom = self.client.define_domain(domxml.render(name, spec))
+        except BackendError:
+            if new_seed:
+                self.seeds.remove(seed)
+            raise
         if spec.get('autostart'):
             try:
                 self.client.set_autostart(dom, True)
             except BackendError:
                 self.client.undefine_domain(dom)
+                if new_seed:
+                    self.seeds.remove(seed)
                 raise
 
     def plan_update(self, actual, spec):
         changes = _vm_spec.changed_fields(actual['spec'], spec)
         ops, leftover = live_changes.plan(actual.get('live_spec'), spec)
         pending = self.pending_restart_fields(actual)
-        return Plan(changes, reboot_required=bool(leftover or pending),
+        new_seed = 'cloud_init' in changes and actual['state'] in _ACTIVE
+        return Plan(changes, reboot_required=bool(leftover or pending or new_seed),
                     details={'live_ops': ops, 'spec': spec})
 
     def apply_update(self, actual, plan):
         spec = plan.details['spec']
         dom = actual['dom']
-        persistent = [c for c in plan.changes if c != 'autostart']
+        warnings = []
+        if 'cloud_init' in plan.changes:
+            self.seeds.write(spec['cloud_init'])
+            warnings.append(self.seeds.changed_warning(actual['name'], spec['cloud_init']))
+        persistent = [c for c in plan.changes if c not in ('autostart', 'cloud_init')]
         if persistent:
             self.client.define_domain(domxml.render(actual['name'], spec, base_xml=actual['xml']))
         if 'autostart' in plan.changes:
             self.client.set_autostart(dom, spec['autostart'])
-        warnings = []
         if plan.details['live_ops']:
-            warnings = live_changes.LiveUpdate(self.client, dom).apply(actual, plan.details['live_ops'])
+            warnings.extend(live_changes.LiveUpdate(self.client, dom).apply(actual, plan.details['live_ops']))
         after = self._read_domain(dom)
-        return Result(warnings=warnings, reboot_required=bool(self.pending_restart_fields(after)))
+        reboot = bool(self.pending_restart_fields(after)) or ('cloud_init' in plan.changes and after['state'] in _ACTIVE)
+        return Result(warnings=warnings, reboot_required=reboot)
 
     def delete(self, actual, options):
         volumes, kept = [], []
@@ -140,6 +161,20 @@ class LibvirtVMDriver(VMDriver):
     def steps(self, current, target):
         return [Step(action, until, graceful=graceful, escalate='destroy' if graceful else None)
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
+
+    def perform_graceful(self, name, action, mode):
+        if action != 'shutdown' or not mode:
+            return self.perform(name, action)
+        try:
+            self.client.shutdown_domain_via(self.client.lookup_domain(name), mode)
+        except BackendError as exc:
+            if mode != 'agent':
+                raise
+            # no agent answers: with force the guest is powered off after shutdown_timeout, as for any guest
+            # that ignores the request
+            raise BackendError('%s (shutdown_mode: agent needs guest_agent: true and the agent running in the '
+                               'guest; use acpi or any otherwise)' % exc.msg, not_graceful=True)
+        return None
 
     def perform(self, name, action):
         """Run one power action; returns a warning when the VM had crashed before."""

@@ -68,6 +68,12 @@ class HostChecks:
         for index, nic in enumerate(spec['interfaces']):
             if (nic['type'], nic['source']) not in old_nics:
                 self._check_nic_source(nic, index)
+        _vm_spec.check_kernel_boot(spec)
+        for key in ('kernel', 'initrd'):
+            if spec.get(key) and spec[key] != old.get(key) and self.client.is_local() and \
+                    not os.path.isfile(spec[key]):
+                raise SpecError(key, '%s is not a file on this host (direct kernel boot reads it when the VM starts)'
+                                % spec[key])
         if partial.get('xml'):
             domxml.check_fragment(partial['xml'])
 

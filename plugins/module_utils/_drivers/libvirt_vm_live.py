@@ -2,17 +2,18 @@
 # Copyright: virtfleet.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Live changes to a running libvirt guest: which changes it takes now (memory and vCPUs up to their
-maximum, title, description, tags, disks and interfaces attached or detached) and which wait for a
-restart, and applying them."""
+maximum, title, description, tags, the guest agent's channel, disks and interfaces attached or detached)
+and which wait for a restart, and applying them. Added vCPUs are onlined in the guest through its agent."""
 
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_guest as guest
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError
 
 # Spec fields not compared with the live definition of a running guest.
-NOT_LIVE_COMPARED = ('autostart', 'xml', 'cpu')
+NOT_LIVE_COMPARED = ('autostart', 'xml', 'cpu', 'cloud_init')
 
 
 def plan(live, spec):
@@ -28,7 +29,7 @@ def plan(live, spec):
             ops.append(('memory', spec['memory']))
         elif key == 'vcpus' and spec['vcpus'] <= live['max_vcpus']:
             ops.append(('vcpus', spec['vcpus']))
-        elif key in ('title', 'description', 'tags'):
+        elif key in ('title', 'description', 'tags', 'guest_agent'):
             ops.append((key, spec.get(key)))
         elif key == 'disks':
             leftover.extend(_device_ops(ops, live['disks'], spec['disks'], 'target', 'disk'))
@@ -73,6 +74,12 @@ class LiveUpdate:
                 warnings.append('%s could not be applied to the running guest (%s); it is in the '
                                 'persistent configuration and takes effect at the next start'
                                 % (op.replace('_', ' '), exc.msg))
+                continue
+            if op == 'vcpus' and value > actual['live_spec']['vcpus'] and actual['live_spec']['guest_agent']:
+                # a hot-plugged vCPU stays offline in the guest until something onlines it
+                warning = guest.online_vcpus(self.client, self.dom, value)
+                if warning:
+                    warnings.append(warning)
         return warnings
 
     def _new_macs(self, actual):
@@ -95,6 +102,11 @@ class LiveUpdate:
         elif op == 'tags':
             xml = domxml.to_string(domxml.tags_element(value, namespaced=False)) if value else None
             self.client.set_metadata_live(self.dom, 'element', xml, domxml.TAGS_PREFIX, domxml.TAGS_NS)
+        elif op == 'guest_agent' and value:
+            self.client.attach_device_live(self.dom, domxml.to_string(domxml.agent_channel_element()))
+        elif op == 'guest_agent':  # detached as the live definition has it (libvirt matches its socket path)
+            for channel in domxml.agent_channels(domxml.from_string(self.client.domain_xml(self.dom))):
+                self.client.detach_device_live(self.dom, domxml.to_string(channel))
         elif op == 'attach_disk':
             self.client.attach_device_live(self.dom, domxml.to_string(domxml.disk_element(value)))
         elif op == 'detach_disk':

@@ -113,7 +113,17 @@ class VSphereVMDriver(VMDriver):
             for addr in nic['addresses']:
                 found.append({'interface': labels.get(nic['device_key']) or nic.get('network'), 'mac': nic['mac'],
                               'address': addr['address'], 'prefix': addr['prefix']})
+        primary = actual['row'].get('guest.ipAddress')
+        if primary and not any(item['address'] == primary for item in found):
+            found.append({'interface': None, 'mac': None, 'address': primary, 'prefix': None})
         return found
+
+    def address(self, name):
+        actual = self.read(name)
+        if actual is None or actual['state'] != 'running':
+            return None
+        return next((dict(item, source='tools') for item in self.addresses(actual)
+                     if _vm_spec.usable_ipv4(item['address'])), None)
 
     def pending_restart_fields(self, actual):
         if actual['state'] not in self.restartable_states:
