@@ -14,7 +14,9 @@ description:
   - Groups hosts by power state (C(state_running), C(state_stopped), ...), by tag
     (C(tag_<key>_<value>)) and by hypervisor (C(hypervisor_<hostname>)); C(keyed_groups),
     C(groups) and C(compose) add more.
-  - Sets C(ansible_host) to the guest's first IPv4 address from DHCP leases or the guest agent, when known.
+  - Sets C(ansible_host) to the guest's first IPv4 address (not loopback or link-local) from the DHCP leases of
+    libvirt's networks or else the guest agent, when known, and C(virtfleet_address_source) to where it came
+    from (C(lease) or C(agent)).
   - The inventory source is a YAML file whose name ends in C(libvirt.yml) or C(libvirt.yaml).
 author:
   - virtfleet.virt developers (@virtfleet)
@@ -69,7 +71,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import HAS_LIBVIRT, LibvirtClient
-from ansible_collections.virtfleet.virt.plugins.module_utils import _xml
+from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import VirtError
 
@@ -136,9 +138,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.inventory.set_variable(host, 'virtfleet_vm', vm)
                 self.inventory.set_variable(host, 'virtfleet_uri', source['uri'])
                 self.inventory.set_variable(host, 'virtfleet_hypervisor', source['hypervisor'])
-                ipv4 = [a['address'] for a in vm.get('addresses', []) if a.get('address') and ':' not in a['address']]
+                ipv4 = [a for a in vm.get('addresses', []) if _vm_spec.usable_ipv4(a.get('address'))]
                 if ipv4:
-                    self.inventory.set_variable(host, 'ansible_host', ipv4[0])
+                    self.inventory.set_variable(host, 'ansible_host', ipv4[0]['address'])
+                    self.inventory.set_variable(host, 'virtfleet_address_source', ipv4[0].get('source'))
                 for group in [_group_name('state', vm['state']), _group_name('hypervisor', source['hypervisor'])]:
                     self.inventory.add_group(group)
                     self.inventory.add_child(group, host)

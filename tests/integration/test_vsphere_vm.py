@@ -370,3 +370,45 @@ def test_vsphere_options_are_refused_on_libvirt(ansible):
     assert_clean_failure(r, 'cluster', 'vsphere backend only')
     r = ansible.task('vm', {'name': 'vft-never', 'memory': 32, 'disks': [{'size': 8}]})
     assert_clean_failure(r, 'disks[0].size', 'libvirt backend does not create')
+
+
+def test_wait_for_address_on_vsphere(ansible, vsphere, vsphere_args, vsphere_vms):
+    """The address comes from what VMware Tools reports; the simulator sets it through the extraConfig key
+    SET.guest.ipAddress, here a few seconds after the module started waiting."""
+    import threading
+    import time
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+    name = vsphere_vms.new('addr')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 64, 'state': 'running',
+            'interfaces': [{'network': PORTGROUP}], 'wait_for_address': True, 'wait_for_address_timeout': 120}
+
+    # no interface: refused before anything is created
+    r = _vm(ansible, vsphere_args, dict(args, interfaces=[]))
+    assert_clean_failure(r, 'wait_for_address', 'no network interface')
+    assert vsphere_vm(vsphere, name) is None
+
+    def report_address():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            vm = vsphere_vm(vsphere, name)
+            if vm is not None and vm.runtime.powerState == 'poweredOn':
+                time.sleep(3)
+                spec = vim.vm.ConfigSpec(extraConfig=[vim.option.OptionValue(key='SET.guest.ipAddress',
+                                                                             value='10.77.0.9')])
+                WaitForTask(vm.ReconfigVM_Task(spec))
+                return
+            time.sleep(0.2)
+
+    setter = threading.Thread(target=report_address)
+    setter.start()
+    r = _vm(ansible, vsphere_args, args)
+    setter.join()
+    assert not r.get('failed'), r
+    assert r['address']['address'] == '10.77.0.9' and r['address']['source'] == 'tools', r
+    assert r['address']['waited'] > 0, 'the module waited for the address to be reported'
+    assert any(a['address'] == '10.77.0.9' for a in r['vm']['addresses']), r
+    assert vsphere_vm(vsphere, name).guest.ipAddress == '10.77.0.9'
+    # once known, a re-run waits no longer and changes nothing
+    r = _vm(ansible, vsphere_args, args)
+    assert r['changed'] is False and r['address']['address'] == '10.77.0.9', r
