@@ -108,6 +108,12 @@ results:
     reboot_required:
       description: As RV(virtfleet.virt.vm#module:reboot_required).
       type: bool
+    address:
+      description:
+        - As RV(virtfleet.virt.vm#module:address) - with O(wait_for_address=true) (of the module or of the item),
+          the IPv4 address this VM got, its source and the seconds waited. The waits of the VMs run in parallel
+          (O(workers) at a time).
+      type: dict
     failed:
       description: Whether this item failed; RV(results[].msg) says why.
       type: bool
