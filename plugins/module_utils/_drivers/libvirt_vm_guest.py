@@ -67,7 +67,7 @@ def keep_attached(spec):
 
 class Seeds:
     """The NoCloud seeds of the VMs of one run: the files each VM's request asks for, and reading and writing
-    the seed volumes. One object serves the many VMs of a fleet (keyed by VM name)."""
+    the seed volumes. One object serves the many VMs of a fleet (the files keyed by seed volume)."""
 
     def __init__(self, client):
         self.client = client
