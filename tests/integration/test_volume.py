@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -203,15 +204,18 @@ class _ImageHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _image_server(directory):
-    """A real HTTP server for ``directory`` on 127.0.0.1: ``(base URL, port, list of requests)``."""
+def _image_server(directory, tls=None):
+    """A real HTTP server for ``directory`` on 127.0.0.1 (HTTPS with the ``tls`` server context):
+    ``(base URL, port, list of requests)``."""
     requests = []
     handler = functools.partial(type('Handler', (_ImageHandler,), {'requests': requests}), directory=directory)
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield 'http://127.0.0.1:%d' % server.server_address[1], server.server_address[1], requests
+        yield '%s://127.0.0.1:%d' % ('https' if tls else 'http', server.server_address[1]), server.server_address[1], requests
     finally:
         server.shutdown()
         server.server_close()
@@ -298,6 +302,31 @@ def test_import_from_url_failures_are_clear_and_leave_nothing(ansible, conn, sto
     assert_clean_failure(r, 'import_from', url, 'no answer within 2 s (download_timeout)')
 
     assert volume_names(conn, pool) == [] and os.listdir(path) == [] and os.listdir(tmp) == []
+
+
+def test_import_from_https_checks_the_certificate_unless_told_not_to(ansible, conn, storage, workdir):
+    pool, path = storage.dir_pool('urltls')
+    served, tmp, env = _served_dir(workdir)
+    image = os.path.join(served, 'disk.raw')
+    with open(image, 'wb') as handle:
+        handle.write(os.urandom(MIB))
+    cert, key = os.path.join(workdir, 'url-cert.pem'), os.path.join(workdir, 'url-key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
+                    '-keyout', key, '-out', cert], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with _image_server(served, context) as (base, _port, requests):
+        assert base.startswith('https://')
+        args = {'pool': pool, 'name': 'disk.raw', 'import_from': base + '/disk.raw',
+                'checksum': 'sha256:' + sha256_file(image)}
+        # a self-signed certificate: refused by default, naming the way out
+        r = ansible.task('volume', args, play_extra=env)
+        assert_clean_failure(r, 'import_from', base + '/disk.raw', 'certificate cannot be verified',
+                             'validate_certs: false')
+        assert volume_names(conn, pool) == [] and requests == []
+        r = ansible.task('volume', dict(args, validate_certs=False), play_extra=env)
+        assert r['changed'] and requests == [('GET', '/disk.raw')], r
+        assert sha256_file(os.path.join(path, 'disk.raw')) == sha256_file(image) and os.listdir(tmp) == []
 
 
 def test_one_play_builds_pool_base_overlay_seed_and_a_running_vm(ansible, conn, storage, guests, guest_image,
