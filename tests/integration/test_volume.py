@@ -238,20 +238,24 @@ def test_import_from_url_downloads_once_and_verifies(ansible, conn, storage, wor
     subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, image], check=True)
     with open(image, 'rb') as handle:
         sha512 = hashlib.sha512(handle.read()).hexdigest()
-    with _image_server(served) as (base, _port, requests):
-        args = {'pool': pool, 'name': 'cloud.qcow2', 'import_from': base + '/cloud.qcow2', 'checksum': 'sha512:' + sha512}
+    with _image_server(served) as (base, port, requests):
+        # credentials in the URL (this server asks for none): never shown, not even in -vvv's module arguments
+        url = 'http://vft-user:vft-url-secret@127.0.0.1:%d/cloud.qcow2' % port
+        args = {'pool': pool, 'name': 'cloud.qcow2', 'import_from': url, 'checksum': 'sha512:' + sha512}
 
         # check mode: predicted, nothing asked of the server, nothing created
         r = ansible.task('volume', args, check=True, play_extra=env)
         assert r['changed'] and r['actions'] == ['created'] and 'download' not in r, r
         assert requests == [] and volume_names(conn, pool) == []
 
-        r = ansible.task('volume', args, play_extra=env)
+        r = ansible.task('volume', args, play_extra=env, extra_args=('-vvv',))
         assert r['changed'] and r['actions'] == ['created'], r
+        assert '"module_args"' in ansible.last_stdout and 'vft-url-secret' not in ansible.last_stdout
         assert r['volume']['spec'] == {'format': 'qcow2', 'capacity': MIB, 'backing_volume': None}, r
         assert sha256_file(os.path.join(path, 'cloud.qcow2')) == sha256_file(image)
         assert _qemu_info(os.path.join(path, 'cloud.qcow2'))['format'] == 'qcow2'
-        assert r['download']['url'] == args['import_from'] and r['download']['bytes'] == os.path.getsize(image), r
+        assert r['download']['url'] == 'http://********@127.0.0.1:%d/cloud.qcow2' % port, r
+        assert r['download']['bytes'] == os.path.getsize(image), r
         assert r['download']['seconds'] >= 0 and r['download']['bytes_per_second'] > 0
         assert requests == [('GET', '/cloud.qcow2')] and os.listdir(tmp) == []
 
@@ -298,7 +302,9 @@ def test_import_from_url_failures_are_clear_and_leave_nothing(ansible, conn, sto
         silent.bind(('127.0.0.1', 0))
         silent.listen(4)
         url = 'http://127.0.0.1:%d/disk.raw' % silent.getsockname()[1]
-        r = task(url, download_timeout=2)
+        # the task's own timeout only guards against a hang: download_timeout ends it long before
+        r = ansible.task('volume', {'pool': pool, 'name': 'disk.raw', 'import_from': url, 'checksum': checksum,
+                                    'download_timeout': 2}, play_extra=dict(env, timeout=30))
     assert_clean_failure(r, 'import_from', url, 'no answer within 2 s (download_timeout)')
 
     assert volume_names(conn, pool) == [] and os.listdir(path) == [] and os.listdir(tmp) == []
