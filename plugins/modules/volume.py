@@ -82,7 +82,7 @@ options:
       - The image's format (raw or qcow2) is detected; with a qcow2 image the volume is that qcow2 image.
       - Only a missing volume is imported - an existing volume is never downloaded or read again, whatever
         O(import_from) says.
-      - A URL is downloaded with C(ansible.module_utils.urls), as M(ansible.builtin.get_url) does - the
+      - A URL is downloaded with C(ansible.module_utils.urls), as C(ansible.builtin.get_url) does - the
         C(http_proxy), C(https_proxy) and C(no_proxy) environment variables apply, certificates are checked
         unless O(validate_certs=false), and credentials may be given in the URL (C(https://user:password@host/...));
         they are hidden in the task's result, messages and log (the password, or the user name when there is
