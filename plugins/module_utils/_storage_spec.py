@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.download import is_url, redact_url
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Step
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import parse_size
@@ -26,6 +28,9 @@ VOLUME_FORMATS = ('raw', 'qcow2')
 # Pool types that keep volumes as files (and so can hold qcow2 images).
 FILE_POOL_TYPES = ('dir', 'fs', 'netfs')
 CHECKSUM_ALGORITHMS = ('sha256', 'sha384', 'sha512')
+# Seconds to wait for an import_from URL to connect and for each read, unless download_timeout says otherwise.
+DOWNLOAD_TIMEOUT = 30
+URL_SCHEME_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://')
 
 # Per pool type: the source keys it takes, those it requires, the formats it knows,
 # whether it has a target path, and defaults of a new pool.
@@ -231,6 +236,30 @@ def parse_checksum(value, param='checksum'):
     return algorithm, digest
 
 
+def import_source(value, param='import_from'):
+    """``import_from`` as given: an http(s) URL (checked, kept as written) or a file path (expanded as
+    Ansible expands ``type: path`` options: ``~`` and ``$VARS``; a URL is left alone)."""
+    text = str(value)
+    scheme = URL_SCHEME_RE.match(text)
+    if not scheme:
+        return os.path.expanduser(os.path.expandvars(text))
+    shown = redact_url(text)
+    if not is_url(text):
+        raise SpecError(param, '%s: the %s:// scheme is not supported; give an http:// or https:// URL or a file on '
+                               'the host that runs the module' % (shown, scheme.group(1)))
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7f for char in text):
+        raise SpecError(param, '%r contains white space or a control character; percent-encode it (%%20 for a space)'
+                        % shown)
+    try:
+        parts = urlsplit(text)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise SpecError(param, '%s is not a valid URL: %s' % (shown, exc))
+    if not host:
+        raise SpecError(param, '%s has no host name: use http(s)://HOST[:PORT]/PATH' % shown)
+    return text
+
+
 def split_volume_ref(value, default_pool, param):
     """``name`` or ``pool/name`` -> ``(pool, name)``."""
     pool, _sep, name = value.rpartition('/') if '/' in value else (default_pool, '', value)
@@ -259,11 +288,19 @@ def volume_partial_from_params(params):
         partial['backing'] = split_volume_ref(params['backing_volume'], pool, 'backing_volume')
     if params.get('clone_from'):
         partial['clone'] = split_volume_ref(params['clone_from'], pool, 'clone_from')
+    timeout = params.get('download_timeout')
+    if timeout is not None and timeout <= 0:
+        raise SpecError('download_timeout', 'must be more than 0 seconds, got %s' % (timeout,))
     if params.get('import_from'):
+        source = import_source(params['import_from'])
         if not params.get('checksum'):
-            raise SpecError('checksum', 'is required with import_from, for example "sha256:<hex digest of the file>" '
-                                        '(sha256sum FILE prints it)')
-        partial['import'] = (params['import_from'], parse_checksum(params['checksum']))
+            raise SpecError('checksum', 'is required with import_from, for example "sha256:<hex digest of the image>" '
+                                        '(%s)' % ('the checksum its publisher lists, as in SHA256SUMS' if is_url(source)
+                                                  else 'sha256sum FILE prints it'))
+        partial['import'] = (source, parse_checksum(params['checksum']))
+        if is_url(source):
+            partial['download'] = {'timeout': timeout or DOWNLOAD_TIMEOUT,
+                                   'validate_certs': params.get('validate_certs') is not False}
     elif params.get('checksum'):
         raise SpecError('checksum', 'applies only with import_from')
     return partial

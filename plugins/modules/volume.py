@@ -13,14 +13,15 @@ description:
   - Creates, grows, shrinks (only when allowed) and deletes a volume in a libvirt storage pool.
   - A new volume is empty (O(capacity)), a qcow2 copy-on-write overlay on another volume (O(backing_volume),
     the usual way to give each VM its own disk from a base image), a clone of another volume (O(clone_from))
-    or an image file imported from the host that runs the module (O(import_from)), verified against
-    O(checksum) and streamed through the libvirt API, so it works over remote URIs (C(qemu+ssh://...)) too.
+    or an image imported from a file on the host that runs the module or from an http(s) URL (O(import_from)),
+    verified against O(checksum) and streamed through the libvirt API, so it works over remote URIs
+    (C(qemu+ssh://...)) too.
   - Idempotent - the capacity is compared in bytes after unit conversion (allocation is ignored), and
     O(clone_from)/O(import_from) are only used to create a missing volume. A run with nothing to change
     writes nothing.
   - Check mode predicts RV(ignore:changed) truthfully and changes nothing; C(--diff) shows the spec before and after.
-  - Bad input (a missing backing volume, a shrink without O(allow_shrink), a wrong checksum, an unknown unit)
-    fails with a message before anything is written.
+  - Bad input (a missing backing volume, a shrink without O(allow_shrink), a wrong checksum, an unknown unit,
+    a URL that does not answer) fails with a message before anything is written.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
@@ -75,16 +76,51 @@ options:
     type: str
   import_from:
     description:
-      - Create the volume from this image file on the host that runs the module, streamed into the pool
-        through libvirt (virStorageVolUpload). Requires O(checksum).
-      - The file's format (raw or qcow2) is detected; with a qcow2 file the volume is that qcow2 image.
-    type: path
+      - Create the volume from this image - a file on the host that runs the module (C(~) and C($VARS) are
+        expanded, as for a path) or an C(http://) or C(https://) URL - streamed into the pool through libvirt
+        (virStorageVolUpload). Requires O(checksum).
+      - The image's format (raw or qcow2) is detected; with a qcow2 image the volume is that qcow2 image.
+      - Only a missing volume is imported - an existing volume is never downloaded or read again, whatever
+        O(import_from) says.
+      - A URL is downloaded with C(ansible.module_utils.urls), as C(ansible.builtin.get_url) does - the
+        C(http_proxy), C(https_proxy) and C(no_proxy) environment variables apply, certificates are checked
+        unless O(validate_certs=false), and credentials may be given in the URL (C(https://user:password@host/...));
+        they are hidden in the task's result, messages and log (the password, or the user name when there is
+        no password, is replaced by C(********)).
+      - A URL is downloaded in full to a temporary file on the host that runs the module (in the directory
+        that the C(TMPDIR) environment variable names, default C(/tmp); set it with the task's C(environment)
+        keyword when that has no room for the image), hashed on the way, verified against O(checksum) and
+        then imported like a file; the file is removed afterwards, also when anything fails. A wrong checksum
+        or a URL that does not answer therefore fails before any volume exists. This costs the image's size
+        on the module's host for the duration of the task, and buys that the size and format of the volume
+        come from the verified image, as for a file, instead of from what the server announces.
+      - The module cannot print while it runs, so a download logs a progress line per 10 % of the size the
+        server announced (else per 64 MiB) to the module host's log (journal or syslog, as C(ansible-volume)),
+        and the result's RV(download) has its size, time and rate.
+      - In check mode a URL is not downloaded nor asked anything - check mode predicts V(created) without
+        knowing whether the URL answers or the checksum matches, and the predicted spec's C(format) and
+        C(capacity) are null unless O(format) and O(capacity) give them.
+    type: str
   checksum:
     description:
       - Expected checksum of O(import_from) as C(algorithm:hex), with algorithm V(sha256), V(sha384) or V(sha512).
-        Verified before anything is created and again while the file is streamed; on a mismatch nothing
-        is left behind.
+      - A file is verified before anything is created and again while it is streamed; a URL's image is verified
+        when its download has finished, before anything is created. On a mismatch nothing is left behind.
     type: str
+  validate_certs:
+    description:
+      - With an C(https://) O(import_from), check the server's TLS certificate (against the host's CA bundle).
+      - V(false) skips the check; use it only on a network you trust, such as for a self-signed certificate.
+      - Used only when O(import_from) is a URL.
+    type: bool
+    default: true
+  download_timeout:
+    description:
+      - Seconds to wait for the server of an O(import_from) URL to accept the connection and for each read of
+        the download; not a limit on the whole download. A server that does not answer within it fails the task.
+      - Used only when O(import_from) is a URL.
+    type: int
+    default: 30
   allow_shrink:
     description: Allow a smaller O(capacity) than the volume has. Data beyond the new size is lost.
     type: bool
@@ -106,6 +142,16 @@ EXAMPLES = r'''
     name: debian-12.qcow2
     import_from: /srv/downloads/debian-12-genericcloud-amd64.qcow2
     checksum: "sha256:0f4c...e9"
+
+- name: A base image downloaded from a URL (only while the volume is missing), with the checksum its publisher lists
+  virtfleet.virt.volume:
+    pool: images
+    name: debian-12-cloud.qcow2
+    import_from: https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2
+    checksum: "sha512:4c1e...0d2a"   # its line in SHA512SUMS next to the image
+    download_timeout: 60
+  environment:
+    TMPDIR: /var/tmp    # the image is downloaded here first, then removed
 
 - name: Each VM gets a 20 GiB overlay on it
   virtfleet.virt.volume:
@@ -166,6 +212,14 @@ volume:
     allocation:
       description: Bytes the volume uses on its pool (informative, never compared).
       type: int
+download:
+  description:
+    - The download of an O(import_from) URL - the URL (credentials hidden), its size in bytes, the seconds it took
+      and the rate in bytes per second.
+  returned: when the run downloaded an O(import_from) URL (not in check mode, not when the volume existed)
+  type: dict
+  sample: {url: 'https://images.example.com/debian-12.qcow2', bytes: 343277568, seconds: 12.48,
+           bytes_per_second: 27506215}
 actions:
   description: What the run did (or, in check mode, would do).
   returned: always
@@ -175,6 +229,7 @@ actions:
 '''
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.download import url_secrets
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
 
 
@@ -188,8 +243,10 @@ def argument_spec():
         format=dict(type='str', choices=list(_storage_spec.VOLUME_FORMATS)),
         backing_volume=dict(type='str'),
         clone_from=dict(type='str'),
-        import_from=dict(type='path'),
+        import_from=dict(type='str'),
         checksum=dict(type='str'),
+        validate_certs=dict(type='bool', default=True),
+        download_timeout=dict(type='int', default=_storage_spec.DOWNLOAD_TIMEOUT),
         allow_shrink=dict(type='bool', default=False),
         wipe=dict(type='bool', default=False),
     )
@@ -198,6 +255,8 @@ def argument_spec():
 
 def request(module, _backend):
     params = module.params
+    # credentials in an import_from URL: hidden wherever Ansible shows the task's values (invocation, msg, log)
+    module.no_log_values.update(url_secrets(params['import_from'] or ''))
     _storage_spec.validate_name(params['pool'], 'pool')
     name = _storage_spec.validate_name(params['name'], 'name', 'volume')
     partial = _storage_spec.volume_partial_from_params(params) if params['state'] != 'absent' else {}
@@ -205,13 +264,20 @@ def request(module, _backend):
         module, delete_options={'wipe': params['wipe']})
 
 
-# backend -> factory(client, params) of the driver (the pool name checked by request)
-DRIVERS = {'libvirt': lambda client, params: LibvirtVolumeDriver(client, params['pool'],
-                                                                 require_pool=params['state'] != 'absent')}
+def drivers(module):
+    """backend -> factory(client, params) of the driver (the pool name checked by request); the driver logs
+    the progress of a download to the module's log."""
+    return {'libvirt': lambda client, params: LibvirtVolumeDriver(client, params['pool'],
+                                                                  require_pool=params['state'] != 'absent',
+                                                                  log=module.log)}
+
+
+def operate(module, session):
+    _module.ensure('volume', drivers(module), request)(module, session)
 
 
 def main():
-    _module.run(argument_spec(), _module.ensure('volume', DRIVERS, request))
+    _module.run(argument_spec(), operate)
 
 
 if __name__ == '__main__':

@@ -1,12 +1,20 @@
 """virtfleet.virt.volume and virtfleet.virt.volume_info against the real libvirtd: sizes, overlays, clones, imports."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import http.server
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
+import tempfile
+import threading
 
-from conftest import assert_clean_failure, sha256_file, volume_names, wait_ticks
+from conftest import assert_clean_failure, free_port, sha256_file, volume_names, wait_ticks
 
 MIB = 1024 ** 2
 
@@ -174,6 +182,157 @@ def test_import_qcow2_detects_format_and_grows(ansible, conn, storage, workdir):
     assert _qemu_info(os.path.join(path, 'img'))['virtual-size'] == 16 * MIB
     r = ansible.task('volume', args)
     assert not r['changed'], r
+
+
+class _ImageHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a directory; records each request as (method, path); /error/... answers 500."""
+    requests = None  # a list per server, set by _image_server
+
+    def do_GET(self):
+        self.requests.append(('GET', self.path))
+        if self.path.startswith('/error/'):
+            self.send_error(500)
+            return
+        super().do_GET()
+
+    def do_HEAD(self):
+        self.requests.append(('HEAD', self.path))
+        super().do_HEAD()
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        pass
+
+
+@contextlib.contextmanager
+def _image_server(directory, tls=None):
+    """A real HTTP server for ``directory`` on 127.0.0.1 (HTTPS with the ``tls`` server context):
+    ``(base URL, port, list of requests)``."""
+    requests = []
+    handler = functools.partial(type('Handler', (_ImageHandler,), {'requests': requests}), directory=directory)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield '%s://127.0.0.1:%d' % ('https' if tls else 'http', server.server_address[1]), server.server_address[1], requests
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def _served_dir(workdir):
+    """A directory to serve and an empty TMPDIR for the module (the play's environment with it)."""
+    served = tempfile.mkdtemp(prefix='served-', dir=workdir)
+    tmp = tempfile.mkdtemp(prefix='tmpdir-', dir=workdir)
+    return served, tmp, {'environment': {'TMPDIR': tmp, 'no_proxy': '127.0.0.1'}}
+
+
+def test_import_from_url_downloads_once_and_verifies(ansible, conn, storage, workdir):
+    pool, path = storage.dir_pool('url')
+    served, tmp, env = _served_dir(workdir)
+    raw, image = os.path.join(workdir, 'url-src.raw'), os.path.join(served, 'cloud.qcow2')
+    with open(raw, 'wb') as handle:
+        handle.write(os.urandom(MIB))
+    subprocess.run(['qemu-img', 'convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, image], check=True)
+    with open(image, 'rb') as handle:
+        sha512 = hashlib.sha512(handle.read()).hexdigest()
+    with _image_server(served) as (base, port, requests):
+        # credentials in the URL (this server asks for none): never shown, not even in -vvv's module arguments
+        url = 'http://vft-user:vft-url-secret@127.0.0.1:%d/cloud.qcow2' % port
+        args = {'pool': pool, 'name': 'cloud.qcow2', 'import_from': url, 'checksum': 'sha512:' + sha512}
+
+        # check mode: predicted, nothing asked of the server, nothing created
+        r = ansible.task('volume', args, check=True, play_extra=env)
+        assert r['changed'] and r['actions'] == ['created'] and 'download' not in r, r
+        assert requests == [] and volume_names(conn, pool) == []
+
+        r = ansible.task('volume', args, play_extra=env, extra_args=('-vvv',))
+        assert r['changed'] and r['actions'] == ['created'], r
+        assert '"module_args"' in ansible.last_stdout and 'vft-url-secret' not in ansible.last_stdout
+        assert r['volume']['spec'] == {'format': 'qcow2', 'capacity': MIB, 'backing_volume': None}, r
+        assert sha256_file(os.path.join(path, 'cloud.qcow2')) == sha256_file(image)
+        assert _qemu_info(os.path.join(path, 'cloud.qcow2'))['format'] == 'qcow2'
+        assert r['download']['url'] == 'http://********@127.0.0.1:%d/cloud.qcow2' % port, r
+        assert r['download']['bytes'] == os.path.getsize(image), r
+        assert r['download']['seconds'] >= 0 and r['download']['bytes_per_second'] > 0
+        assert requests == [('GET', '/cloud.qcow2')] and os.listdir(tmp) == []
+
+        # an existing volume is never downloaded again
+        r = ansible.task('volume', args, play_extra=env)
+        assert not r['changed'] and r['actions'] == [] and 'download' not in r, r
+        assert len(requests) == 1 and os.listdir(tmp) == []
+
+
+def test_import_from_url_failures_are_clear_and_leave_nothing(ansible, conn, storage, workdir):
+    pool, path = storage.dir_pool('urlbad')
+    served, tmp, env = _served_dir(workdir)
+    image = os.path.join(served, 'disk.raw')
+    with open(image, 'wb') as handle:
+        handle.write(os.urandom(MIB))
+    checksum = 'sha256:' + sha256_file(image)
+
+    def task(url, **extra):
+        return ansible.task('volume', dict({'pool': pool, 'name': 'disk.raw', 'import_from': url,
+                                            'checksum': checksum}, **extra), play_extra=env)
+
+    with _image_server(served) as (base, port, requests):
+        # a wrong checksum: refused after the download, no volume, no temporary file
+        r = task(base + '/disk.raw', checksum='sha256:' + '0' * 64)
+        assert_clean_failure(r, 'checksum', base + '/disk.raw', 'not the expected ' + '0' * 64, 'nothing was imported')
+        assert requests == [('GET', '/disk.raw')] and not r['changed']
+
+        # 404, with credentials in the URL: the message names the URL without them, nothing shows them
+        r = task('http://vft-user:vft-url-secret@127.0.0.1:%d/missing.raw' % port)
+        assert_clean_failure(r, 'import_from', 'http://********@127.0.0.1:%d/missing.raw' % port,
+                             'HTTP 404 File not found', 'nothing was imported')
+        assert 'vft-url-secret' not in json.dumps(r) and 'vft-url-secret' not in ansible.last_stdout, r
+
+        r = task(base + '/error/disk.raw')
+        assert_clean_failure(r, 'import_from', base + '/error/disk.raw', 'HTTP 500 Internal Server Error')
+
+    # nothing listens on the port
+    url = 'http://127.0.0.1:%d/disk.raw' % free_port()
+    r = task(url)
+    assert_clean_failure(r, 'import_from', url, 'connection refused')
+
+    # a server that takes the connection and never answers: bounded by download_timeout
+    with socket.socket() as silent:
+        silent.bind(('127.0.0.1', 0))
+        silent.listen(4)
+        url = 'http://127.0.0.1:%d/disk.raw' % silent.getsockname()[1]
+        # the task's own timeout only guards against a hang: download_timeout ends it long before
+        r = ansible.task('volume', {'pool': pool, 'name': 'disk.raw', 'import_from': url, 'checksum': checksum,
+                                    'download_timeout': 2}, play_extra=dict(env, timeout=30))
+    assert_clean_failure(r, 'import_from', url, 'no answer within 2 s (download_timeout)')
+
+    assert volume_names(conn, pool) == [] and os.listdir(path) == [] and os.listdir(tmp) == []
+
+
+def test_import_from_https_checks_the_certificate_unless_told_not_to(ansible, conn, storage, workdir):
+    pool, path = storage.dir_pool('urltls')
+    served, tmp, env = _served_dir(workdir)
+    image = os.path.join(served, 'disk.raw')
+    with open(image, 'wb') as handle:
+        handle.write(os.urandom(MIB))
+    cert, key = os.path.join(workdir, 'url-cert.pem'), os.path.join(workdir, 'url-key.pem')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=127.0.0.1', '-days', '1',
+                    '-keyout', key, '-out', cert], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with _image_server(served, context) as (base, _port, requests):
+        assert base.startswith('https://')
+        args = {'pool': pool, 'name': 'disk.raw', 'import_from': base + '/disk.raw',
+                'checksum': 'sha256:' + sha256_file(image)}
+        # a self-signed certificate: refused by default, naming the way out
+        r = ansible.task('volume', args, play_extra=env)
+        assert_clean_failure(r, 'import_from', base + '/disk.raw', 'certificate cannot be verified',
+                             'validate_certs: false')
+        assert volume_names(conn, pool) == [] and requests == []
+        r = ansible.task('volume', dict(args, validate_certs=False), play_extra=env)
+        assert r['changed'] and requests == [('GET', '/disk.raw')], r
+        assert sha256_file(os.path.join(path, 'disk.raw')) == sha256_file(image) and os.listdir(tmp) == []
 
 
 def test_one_play_builds_pool_base_overlay_seed_and_a_running_vm(ansible, conn, storage, guests, guest_image,

@@ -1,10 +1,17 @@
 """Storage drivers against a fake libvirt client: what is refused before any write."""
 from __future__ import annotations
 
+import hashlib
+import io
+import os
+import tempfile
+from email.message import Message
+
 import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile as rc
 from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spec as ss
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients import download
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_pool, libvirt_storagexml as sx
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, SpecError
@@ -162,3 +169,94 @@ def test_pool_refresh_is_a_step_of_its_own_never_in_check_mode(check):
                                          rc.Options(check_mode=check))
     assert client.refreshes == (0 if check else 1) and outcome.extra['refreshed'] is not check
     assert not outcome.changed and outcome.actions == []
+
+
+class UploadClient(FakeClient):
+    """FakeClient that takes uploads (recording the bytes) and rescans."""
+
+    def upload_volume(self, vol, length, read_chunk, before_finish=None):
+        data = b''.join(iter(lambda: read_chunk(length), b''))
+        if before_finish is not None:
+            before_finish()
+        self.writes.append(('upload', vol.name(), length, data))
+
+    def refresh_pool(self, pool):
+        pass
+
+
+QCOW2_4M = b'QFI\xfb' + b'\0' * 20 + (4 * MIB).to_bytes(8, 'big') + b'\0' * 480
+
+
+@pytest.fixture
+def served(monkeypatch, tmp_path):
+    """A fake open_url serving ``served.body``; ``served.urls`` are the URLs asked for. TMPDIR is tmp_path."""
+    class Served:
+        body = QCOW2_4M
+        urls = []
+        tmp = str(tmp_path)
+
+    class Answer(io.BytesIO):
+        headers = Message()
+
+    def opener(url, **_kwargs):
+        Served.urls.append(url)
+        return Answer(Served.body)
+    real_fetch = download.fetch
+    monkeypatch.setattr(download, 'fetch', lambda *args, **kwargs: real_fetch(*args, **dict(kwargs, opener=opener)))
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    return Served
+
+
+def _digest(body, algorithm='sha256'):
+    return '%s:%s' % (algorithm, hashlib.new(algorithm, body).hexdigest())
+
+
+def test_a_url_is_downloaded_only_to_create_a_missing_volume(served):
+    client = UploadClient({})
+    args = {'import_from': 'http://u:pw@h/a.qcow2', 'checksum': _digest(served.body, 'sha512')}
+    outcome, _before, after = run(client, 'a.qcow2', check=True, **args)
+    assert outcome.changed and outcome.actions == ['created'] and served.urls == [] and client.writes == []
+    assert (after or {}).get('spec') == {'format': None, 'capacity': None, 'backing_volume': None}
+    outcome, _before, _after = run(client, 'a.qcow2', capacity=8, **args)
+    assert outcome.changed and served.urls == ['http://u:pw@h/a.qcow2']
+    assert client.writes[0] == ('create', dict(client.writes[0][1], format='raw', capacity=len(served.body)))
+    assert client.writes[1][0] == 'upload' and client.writes[1][3] == served.body
+    assert client.writes[2] == ('resize', 'a.qcow2', 8 * MIB, False)
+    assert outcome.extra['download']['url'] == 'http://********@h/a.qcow2'
+    assert outcome.extra['download']['bytes'] == len(served.body)
+    assert os.listdir(served.tmp) == []
+    client.facts['a.qcow2'] = ('qcow2', 8 * MIB)
+    outcome, _before, _after = run(client, 'a.qcow2', **args)
+    assert not outcome.changed and len(served.urls) == 1 and 'download' not in outcome.extra
+
+
+@pytest.mark.parametrize('args,param,words', [
+    ({'checksum': 'sha256:' + '0' * 64}, 'checksum', 'not the expected ' + '0' * 64),
+    ({'format': 'raw'}, 'format', 'http://********@h/a.qcow2 is a qcow2 image, not raw'),
+    ({'capacity': 1}, 'capacity', 'smaller than the imported image (4 MiB)'),
+])
+def test_a_downloaded_image_that_does_not_fit_creates_nothing_and_leaves_no_file(served, args, param, words):
+    client = UploadClient({})
+    base = {'import_from': 'http://u:pw@h/a.qcow2', 'checksum': _digest(served.body)}
+    with pytest.raises(SpecError) as err:
+        run(client, 'a.qcow2', **dict(base, **args))
+    assert err.value.param == param and words in err.value.msg, err.value.msg
+    assert 'pw' not in err.value.msg and client.writes == [] and os.listdir(served.tmp) == []
+
+
+def test_a_downloaded_qcow2_needs_a_file_pool(served):
+    client = UploadClient({}, pool_type='logical')
+    with pytest.raises(SpecError) as err:
+        run(client, 'lv', import_from='http://h/a.qcow2', checksum=_digest(served.body))
+    assert err.value.param == 'format' and 'logical' in err.value.msg and client.writes == []
+
+
+def test_the_volume_module_hands_its_log_to_the_driver():
+    from ansible_collections.virtfleet.virt.plugins.modules import volume
+
+    class Module:
+        @staticmethod
+        def log(_line):
+            pass
+    driver = volume.drivers(Module)['libvirt'](FakeClient({}), {'pool': 'images', 'state': 'present'})
+    assert driver.log is Module.log

@@ -176,3 +176,33 @@ def test_volume_xml():
     assert facts['capacity'] == 1024 and facts['allocation'] == 0 and facts['format'] == 'qcow2'
     assert (facts['backing_path'], facts['backing_format'], facts['path']) == ('/p/base.raw', 'raw', '/p/v.qcow2')
     assert sx.parse_volume("<volume><name>x</name><capacity unit='G'>2</capacity></volume>")['capacity'] == 2 << 30
+
+
+def test_import_from_a_url_is_kept_as_written_and_a_path_is_expanded(monkeypatch):
+    monkeypatch.setenv('VFT_IMAGES', '/srv/images')
+    url = 'https://user:pw@images.example.com:8443/a$VFT_IMAGES.qcow2?x=~'
+    partial = ss.volume_partial_from_params(vparams(import_from=url, checksum='sha512:' + 'a' * 128))
+    assert partial['import'] == (url, ('sha512', 'a' * 128))
+    assert partial['download'] == {'timeout': ss.DOWNLOAD_TIMEOUT, 'validate_certs': True}
+    partial = ss.volume_partial_from_params(vparams(import_from='HTTP://h/a', checksum='sha256:' + 'a' * 64,
+                                                    validate_certs=False, download_timeout=5))
+    assert partial['download'] == {'timeout': 5, 'validate_certs': False}
+    partial = ss.volume_partial_from_params(vparams(import_from='$VFT_IMAGES/a.qcow2', checksum='sha256:' + 'a' * 64))
+    assert partial['import'][0] == '/srv/images/a.qcow2' and 'download' not in partial
+
+
+@pytest.mark.parametrize('given,param,words', [
+    (vparams(import_from='ftp://user:pw@h/a'), 'import_from', 'ftp://********@h/a: the ftp:// scheme is not supported; give an http:// or https://'),
+    (vparams(import_from='https://user:pw@/a'), 'import_from', 'has no host name'),
+    (vparams(import_from='http://h:99999/a'), 'import_from', 'is not a valid URL'),
+    (vparams(import_from='http://h/a b'), 'import_from', 'percent-encode'),
+    (vparams(import_from='http://h/a'), 'checksum', 'SHA256SUMS'),
+    (vparams(import_from='/a'), 'checksum', 'sha256sum FILE'),
+    (vparams(import_from='http://h/a', checksum='sha256:' + 'a' * 64, download_timeout=0), 'download_timeout',
+     'more than 0 seconds'),
+])
+def test_bad_import_from(given, param, words):
+    with pytest.raises(SpecError) as err:
+        ss.volume_partial_from_params(given)
+    assert err.value.param == param and words in err.value.msg, err.value.msg
+    assert 'pw' not in err.value.msg

@@ -6,6 +6,10 @@
 Volumes have no run state: ``steps`` is always empty.  Everything a creation
 needs is checked in ``desired`` (before the first write): the pool is active,
 the backing/clone volume exists, the imported file has the expected checksum.
+An import from an http(s) URL is the exception: ``create`` downloads the image to
+a temporary file first (so check mode and an existing volume never fetch it),
+verifies its checksum and checks its format and size as ``desired`` checks a file's,
+all before the first write, then imports it as a file; the file is removed afterwards.
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import os
 import struct
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _storage_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients import download
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_storagexml as storagexml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
 from ansible_collections.virtfleet.virt.plugins.module_utils._storage_spec import human_size, volume_ref
 
 QCOW2_MAGIC = b'QFI\xfb'
@@ -45,14 +50,21 @@ def file_digest(path, algorithm):
     return digest.hexdigest()
 
 
+def _check_format(what, detected, fmt):
+    if fmt and fmt != detected:
+        raise SpecError('format', '%s is a %s image, not %s: convert it first (qemu-img convert) or leave format '
+                                  'out' % (what, detected, fmt))
+
+
 class LibvirtVolumeDriver(Driver):
     kind = 'volume'
     size_fact = 'allocation'  # the size describe() reports
 
-    def __init__(self, client, pool_name, require_pool=True):
+    def __init__(self, client, pool_name, require_pool=True, log=None):
         super().__init__(client)
         self.pool_name = pool_name
         self.require_pool = require_pool
+        self.log = log  # log(line): progress of a download (the module's log)
         self.pool = None
         self.pool_type = None
         self._creation = None
@@ -174,6 +186,13 @@ class LibvirtVolumeDriver(Driver):
             source_capacity = facts['capacity']
             self._creation = {'how': 'clone', 'source': source, 'source_capacity': source_capacity}
             what = 'the volume it is cloned from'
+        elif partial.get('import') and partial.get('download'):
+            # the image is fetched by create(): its format and size are checked there, before the first write
+            url, (algorithm, digest) = partial['import']
+            self._creation = {'how': 'url', 'url': url, 'algorithm': algorithm, 'digest': digest, 'format': fmt,
+                              'capacity': capacity, 'download': partial['download']}
+            source_capacity = None
+            what = 'the imported image'
         elif partial.get('import'):
             path, (algorithm, digest) = partial['import']
             fmt, source_capacity = self._check_import(path, algorithm, digest, fmt)
@@ -185,8 +204,13 @@ class LibvirtVolumeDriver(Driver):
                 raise SpecError('capacity', 'is required to create volume (or give backing_volume, clone_from or '
                                             'import_from)')
             fmt = fmt or 'raw'
-            source_capacity = None
+            source_capacity = what = None
             self._creation = {'how': 'new'}
+        return self._new_spec(fmt, capacity, source_capacity, what, backing)
+
+    def _new_spec(self, fmt, capacity, source_capacity, what, backing=None):
+        """The spec of a new volume of format ``fmt`` (``None``: not known yet) and ``capacity`` (``None``: that of
+        the source, ``source_capacity``, when known), checked against the pool and the source."""
         if fmt == 'qcow2' and self.pool_type not in _storage_spec.FILE_POOL_TYPES:
             raise SpecError('format', 'qcow2 volumes need a pool that keeps files (%s); storage pool %s is a %s pool: '
                                       'use format: raw' % (', '.join(_storage_spec.FILE_POOL_TYPES), self.pool_name,
@@ -196,7 +220,9 @@ class LibvirtVolumeDriver(Driver):
         elif source_capacity is not None and capacity < source_capacity:
             raise SpecError('capacity', '%s is smaller than %s (%s): leave capacity out or make it at least that'
                             % (human_size(capacity), what, human_size(source_capacity)))
-        return {'format': fmt, 'capacity': _storage_spec.round_capacity(capacity, fmt), 'backing_volume': backing}
+        if capacity is not None:
+            capacity = _storage_spec.round_capacity(capacity, fmt)
+        return {'format': fmt, 'capacity': capacity, 'backing_volume': backing}
 
     def _check_import(self, path, algorithm, digest, fmt):
         if not os.path.isfile(path):
@@ -206,9 +232,7 @@ class LibvirtVolumeDriver(Driver):
             actual_digest = file_digest(path, algorithm)
         except OSError as exc:
             raise SpecError('import_from', 'cannot read %s: %s' % (path, exc))
-        if fmt and fmt != detected:
-            raise SpecError('format', '%s is a %s image, not %s: convert it first (qemu-img convert) or leave format '
-                                      'out' % (path, detected, fmt))
+        _check_format(path, detected, fmt)
         if actual_digest != digest:
             raise SpecError('checksum', '%s has %s %s, not the expected %s; nothing was imported'
                             % (path, algorithm, actual_digest, digest))
@@ -235,7 +259,35 @@ class LibvirtVolumeDriver(Driver):
                 self.client.resize_volume(vol, spec['capacity'])
         elif how == 'import':
             self._import(name, spec)
+        elif how == 'url':
+            return self._import_url(name)
         return None
+
+    def _import_url(self, name):
+        """Download the image to a temporary file, check it as ``desired`` checks a file, import it as a file."""
+        creation = self._creation
+        url, algorithm, digest = creation['url'], creation['algorithm'], creation['digest']
+        shown = download.redact_url(url)
+        with download.temporary_file() as (out, path):
+            try:
+                fetched = download.fetch(url, out, path, algorithm, timeout=creation['download']['timeout'],
+                                         validate_certs=creation['download']['validate_certs'], log=self.log)
+            except BackendError as exc:
+                raise SpecError('import_from', '%s; nothing was imported' % exc.msg)
+            if fetched.hexdigest != digest:
+                raise SpecError('checksum', '%s has %s %s, not the expected %s; nothing was imported (the %d bytes '
+                                            'downloaded were removed)' % (shown, algorithm, fetched.hexdigest, digest,
+                                                                          fetched.size))
+            try:
+                detected, image_capacity = inspect_image(path)
+            except OSError as exc:
+                raise SpecError('import_from', 'cannot read the download of %s at %s: %s' % (shown, path, exc))
+            _check_format(shown, detected, creation['format'])
+            spec = self._new_spec(detected, creation['capacity'], image_capacity, 'the imported image')
+            self._creation = {'how': 'import', 'path': path, 'size': fetched.size, 'algorithm': algorithm,
+                              'digest': digest, 'image_capacity': image_capacity}
+            self._import(name, spec)
+        return Result(extra={'download': fetched.result()})
 
     def _import(self, name, spec):
         creation = self._creation
