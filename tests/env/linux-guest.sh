@@ -98,9 +98,12 @@ mirrors() {
 mapfile -t sources < <(mirrors | grep -v 'disabled' | sort -u)
 [ ${#sources[@]} -gt 0 ] || sources=("deb http://deb.debian.org/debian $suite main")
 
+# under the lock, a temporary directory left here is from a build that was killed: remove it
+# (--one-file-system: never into a /proc, /sys or /dev that mmdebstrap's chroot still had mounted)
+find "$cache_root" -maxdepth 1 -name ".linux-guest-$key.*" -exec rm -rf --one-file-system {} +
 start=$(date +%s)
 tmp=$(mktemp -d "$cache_root/.linux-guest-$key.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf --one-file-system "$tmp"' EXIT
 root=$tmp/root
 
 hooks=$tmp/customize.sh
@@ -124,6 +127,8 @@ mkdir -p "$r/etc/network/interfaces.d"
 cat >"$r/etc/cloud/cloud.cfg.d/99_virtfleet.cfg" <<'CFG'
 # virtfleet test guest: seed only from a NoCloud disk (no network metadata probes)
 datasource_list: [NoCloud, None]
+# minbase has no locales package (no update-locale): cc_locale would fail and cloud-init report an error
+locale: false
 CFG
 mkdir -p "$r/etc/ssh/sshd_config.d"
 printf 'PasswordAuthentication no\nKbdInteractiveAuthentication no\n' >"$r/etc/ssh/sshd_config.d/virtfleet.conf"
@@ -184,10 +189,10 @@ mcopy -i "$raw@@$((boot_start * 512))" "$tmp/vmlinuz" "$tmp/initrd.img" "$tmp/sy
 syslinux --offset $((boot_start * 512)) --install "$raw"
 mkfs.ext4 -q -L "$label" -d "$root" -E offset=$((root_start * 512)) "$raw" "${root_mib}M"
 qemu-img convert -O qcow2 "$raw" "$tmp/disk.qcow2"
-rm -rf "$raw" "$root" "$tmp/syslinux.cfg" "$hooks"
+rm -rf --one-file-system "$raw" "$root" "$tmp/syslinux.cfg" "$hooks"
 
 chmod 0755 "$tmp"
-rm -rf "$out"
+rm -rf --one-file-system "$out"
 mv "$tmp" "$out"
 trap - EXIT
 echo "[linux-guest] built in $(( $(date +%s) - start )) s: $(du -sh --apparent-size "$out/disk.qcow2" | cut -f1) disk.qcow2 ($(du -sh "$out/disk.qcow2" | cut -f1) on disk)" >&2

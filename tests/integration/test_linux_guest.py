@@ -148,9 +148,14 @@ class LinuxGuestRun:
                              % (address, BOOT_TIMEOUT, proc and proc.stderr.strip(), self.serial_tail()))
 
     def guest_facts(self, address):
-        """hostname, the written file, uname -r and /proc/cmdline, read over SSH."""
+        """hostname, the written file, uname -r and /proc/cmdline, read over SSH once cloud-init has finished
+        without an error and systemd has finished booting with no failed unit."""
+        proc = self.ssh(address, 'cloud-init status --wait --long; systemctl is-system-running --wait; '
+                                 'systemctl --failed --no-legend --plain', timeout=BOOT_TIMEOUT)
+        print('[linux-guest] cloud-init and systemd: %s' % ' | '.join(proc.stdout.splitlines()))
+        assert 'status: done' in proc.stdout and '\nrunning\n' in proc.stdout, proc.stdout + proc.stderr
         proc = self.ssh(address, 'hostname; cat /etc/virtfleet-test; uname -r; cat /proc/cmdline; '
-                                 'systemctl is-system-running; df -m / | tail -1')
+                                 'df -m / | tail -1')
         assert proc.returncode == 0, proc.stderr
         lines = proc.stdout.splitlines()
         print('[linux-guest] in the guest: %s' % ' | '.join(lines))
