@@ -197,6 +197,35 @@ def guest_image():
     return path
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'linux_guest: boots the real Debian guest of tests/env/linux-guest.sh '
+                                       '(TCG, minutes); run them alone with -m linux_guest')
+
+
+@pytest.fixture(scope='session')
+def linux_guest():
+    """The real Debian 12 test guest (tests/env/linux-guest.sh, built once and cached by content hash), or the
+    directory $VIRTFLEET_LINUX_GUEST: a dict of the paths ``dir``, ``disk`` (qcow2, boots from its own disk:
+    use it as a backing file, never write to it), ``kernel``, ``initrd`` and the ``cmdline`` string that a
+    direct kernel boot of it needs."""
+    path = os.environ.get('VIRTFLEET_LINUX_GUEST')
+    if not path:
+        proc = subprocess.run(['bash', os.path.join(ENV, 'linux-guest.sh')], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise AssertionError('tests/env/linux-guest.sh failed (%d):\n%s\n%s'
+                                 % (proc.returncode, proc.stdout, proc.stderr[-4000:]))
+        print(proc.stdout.strip().splitlines()[0])
+        path = proc.stdout.strip().splitlines()[-1]
+    guest = dict(dir=path, disk=os.path.join(path, 'disk.qcow2'), kernel=os.path.join(path, 'vmlinuz'),
+                 initrd=os.path.join(path, 'initrd.img'))
+    for key in ('disk', 'kernel', 'initrd'):
+        assert os.path.isfile(guest[key]), 'the Linux guest has no %s: %s' % (key, guest[key])
+    with open(os.path.join(path, 'cmdline')) as handle:
+        guest['cmdline'] = handle.read().strip()
+    return guest
+
+
 def _remove_domain(conn, name):
     try:
         dom = conn.lookupByName(name)
