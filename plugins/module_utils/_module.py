@@ -90,12 +90,17 @@ def new_module(options):
     return AnsibleModule(argument_spec=checked_spec(argument_spec(options)), supports_check_mode=True)
 
 
-def run(options, operate, backend=None):
+def run(options, operate, backend=None, secrets=None):
     """The module runner: ``new_module(options)`` → ``Session`` (``backend``: see ``Session``) → the options
     checked against the session's backend (``refuse_options``) → ``operate(module, session)``, which ends
     the run (``ensure_result``, ``module.exit_json``). Errors become ``fail_json`` (``Session``).
+
+    ``secrets(params)`` names values hidden in every output (credentials inside an option's value, such as
+    a URL's password) before anything can fail, a failed connection included.
     """
     module = new_module(options)
+    if secrets is not None:
+        module.no_log_values.update(secrets(module.params))
     with Session(module, backend) as session:
         refuse_options(session.backend, module.params, options)
         operate(module, session)

@@ -255,8 +255,6 @@ def argument_spec():
 
 def request(module, _backend):
     params = module.params
-    # credentials in an import_from URL: hidden wherever Ansible shows the task's values (invocation, msg, log)
-    module.no_log_values.update(url_secrets(params['import_from'] or ''))
     _storage_spec.validate_name(params['pool'], 'pool')
     name = _storage_spec.validate_name(params['name'], 'name', 'volume')
     partial = _storage_spec.volume_partial_from_params(params) if params['state'] != 'absent' else {}
@@ -276,8 +274,13 @@ def operate(module, session):
     _module.ensure('volume', drivers(module), request)(module, session)
 
 
+def import_secrets(params):
+    """Credentials in an import_from URL: hidden wherever Ansible shows the task's values (invocation, msg, log)."""
+    return url_secrets(params['import_from'] or '')
+
+
 def main():
-    _module.run(argument_spec(), operate)
+    _module.run(argument_spec(), operate, secrets=import_secrets)
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_options
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
 
 MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(os.path.dirname(__file__), '..', '..', 'plugins',
                                                                'modules')) if name.endswith('.py'))
@@ -166,14 +166,24 @@ class FakeClient:
         FakeClient.closed = True
 
 
-def _run(monkeypatch, capsys, options, params, operate):
+def _run(monkeypatch, capsys, options, params, operate, client=FakeClient, **kwargs):
     """``_module.run`` with ``params`` as the task's arguments and a fake client; its JSON result."""
-    monkeypatch.setitem(_module.CLIENT_FACTORIES, 'libvirt', lambda _params: FakeClient())
-    monkeypatch.setitem(_module.CLIENT_FACTORIES, 'vsphere', lambda _params: FakeClient())
+    monkeypatch.setitem(_module.CLIENT_FACTORIES, 'libvirt', lambda _params: client())
+    monkeypatch.setitem(_module.CLIENT_FACTORIES, 'vsphere', lambda _params: client())
     FakeClient.closed = False
     with patch_module_args(params), pytest.raises(SystemExit):
-        _module.run(options, operate)
+        _module.run(options, operate, **kwargs)
     return json.loads(capsys.readouterr().out)
+
+
+def test_secrets_inside_values_are_hidden_even_when_the_connection_fails(monkeypatch, capsys):
+    def unreachable():
+        raise BackendError('cannot connect to qemu:///nowhere (asked for http://u:Pa55w0rd@host/x)')
+
+    options = dict(_module.connection_argument_spec('libvirt'), url=dict(type='str'))
+    result = _run(monkeypatch, capsys, options, {'url': 'http://u:Pa55w0rd@host/x'}, lambda *_a: None,
+                  client=unreachable, secrets=lambda params: ['Pa55w0rd'])
+    assert result['failed'] and 'Pa55w0rd' not in json.dumps(result) and '********' in result['msg'], result
 
 
 def test_the_runner_refuses_before_the_operation_and_closes_the_connection(monkeypatch, capsys):
