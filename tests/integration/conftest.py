@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -224,6 +225,20 @@ def linux_guest():
     with open(os.path.join(path, 'cmdline')) as handle:
         guest['cmdline'] = handle.read().strip()
     return guest
+
+
+def free_subnet(conn):
+    """A 10.x.y prefix whose /24 no route of this host and no libvirt network uses (for an isolated network
+    with DHCP that a test creates)."""
+    routes = subprocess.run(['ip', '-4', 'route'], capture_output=True, text=True, check=True).stdout
+    used = set(re.findall(r'\b(10\.\d+\.\d+)\.', routes))
+    for net in conn.listAllNetworks(0):
+        used.update(re.findall(r"address='(10\.\d+\.\d+)\.", net.XMLDesc(0)))
+    for _attempt in range(200):
+        prefix = '10.%d.%d' % (random.randint(200, 250), random.randint(0, 255))
+        if prefix not in used:
+            return prefix
+    raise AssertionError('no free 10.x.y.0/24 for a test network')
 
 
 def _remove_domain(conn, name):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -21,23 +20,11 @@ from xml.etree import ElementTree
 import libvirt_qemu
 import pytest
 
-from conftest import PREFIX, _remove_domain, libvirt
+from conftest import PREFIX, _remove_domain, free_subnet, libvirt
 
 pytestmark = pytest.mark.linux_guest
 
 BOOT_TIMEOUT = 300  # TCG on a loaded 2-core machine: lease ~30 s and SSH ~50 s when idle
-AGENT_CHANNEL = ("<domain><devices><channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/>"
-                 "</channel></devices></domain>")
-
-
-def _subnet_in_use(conn, prefix):
-    routes = subprocess.run(['ip', '-4', 'route'], capture_output=True, text=True, check=True).stdout
-    if prefix + '.' in routes:
-        return True
-    for net in conn.listAllNetworks(0):
-        if "address='%s." % prefix in net.XMLDesc(0):
-            return True
-    return False
 
 
 class LinuxGuestRun:
@@ -66,12 +53,7 @@ class LinuxGuestRun:
 
     def create_network(self):
         """An isolated network (no <forward>) with its own /24 and DHCP."""
-        for _attempt in range(50):
-            prefix = '10.%d.%d' % (random.randint(200, 250), random.randint(0, 255))
-            if not _subnet_in_use(self.conn, prefix):
-                break
-        else:
-            raise AssertionError('no free 10.x.y.0/24 for the test network')
+        prefix = free_subnet(self.conn)
         suffix = self.name.rsplit('-', 1)[1]
         self.network = PREFIX + 'lgnet-' + suffix
         xml = ("<network><name>%s</name><bridge name='vftlg%s' stp='off'/>"
@@ -220,7 +202,7 @@ def test_boot_from_disk_cloud_init_ssh_agent_and_clean_shutdown(linux_run, conn)
     run = linux_run
     run.prepare()
     start = time.monotonic()
-    r = run.ansible.task('vm', run.vm_args(state='running', xml=AGENT_CHANNEL))
+    r = run.ansible.task('vm', run.vm_args(state='running', guest_agent=True))
     assert r['changed'] and not r.get('failed') and r['vm']['state'] == 'running', r
     run.times['define+start'] = time.monotonic() - start
 
@@ -254,24 +236,17 @@ def test_boot_from_disk_cloud_init_ssh_agent_and_clean_shutdown(linux_run, conn)
 
 
 def test_direct_kernel_boot(linux_run, conn):
-    """The same kernel and initrd booted by libvirt (<os><kernel/><initrd/><cmdline/>) from the cache directory.
-
-    The vm module has no kernel/initrd/cmdline options yet (issue 14) and its xml option refuses <os>, so the
-    test defines the VM with vm, puts the kernel into <os> with libvirt-python, and starts and stops it with vm."""
+    """The same kernel and initrd booted by libvirt from the cache directory, through the vm module's kernel,
+    initrd and cmdline options (libvirt's <os><kernel/><initrd/><cmdline/>)."""
     run = linux_run
     run.prepare()
-    r = run.ansible.task('vm', run.vm_args(state='present'))
-    assert r['changed'] and not r.get('failed'), r
-    dom = conn.lookupByName(run.name)
-    root = ElementTree.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
-    os_elem = root.find('os')
-    for boot in os_elem.findall('boot'):
-        os_elem.remove(boot)
     marker = 'virtfleet.boot=direct'
-    for tag, text in (('kernel', run.image['kernel']), ('initrd', run.image['initrd']),
-                      ('cmdline', run.image['cmdline'] + ' ' + marker)):
-        ElementTree.SubElement(os_elem, tag).text = text
-    conn.defineXML(ElementTree.tostring(root, encoding='unicode'))
+    kernel_boot = {'kernel': run.image['kernel'], 'initrd': run.image['initrd'],
+                   'cmdline': run.image['cmdline'] + ' ' + marker}
+    r = run.ansible.task('vm', run.vm_args(state='present', **kernel_boot))
+    assert r['changed'] and not r.get('failed'), r
+    os_elem = ElementTree.fromstring(conn.lookupByName(run.name).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).find('os')
+    assert dict((tag, os_elem.findtext(tag)) for tag in kernel_boot) == kernel_boot
 
     start = time.monotonic()
     r = run.ansible.task('vm', {'name': run.name, 'state': 'running'})
