@@ -144,6 +144,8 @@ def test_cloud_fleet_playbook(cloud_fleet, conn):
         assert cloud_fleet.ssh(name, 'cat /etc/virtfleet-fleet') == cloud_fleet.name + '\n'
         assert cloud_fleet.ssh(name, 'cat ~/virtfleet-proof') == '%s %s\n' % (name, cloud_fleet.address(name))
         assert cloud_fleet.ssh(name, 'cloud-init status').split() == ['status:', 'done']
+        # booted from its own disk like a cloud image: syslinux passed BOOT_IMAGE (no direct kernel boot)
+        assert cloud_fleet.ssh(name, 'cat /proc/cmdline').startswith('BOOT_IMAGE=/vmlinuz ')
 
 
 def test_seed_is_not_rewritten_by_a_rerun(cloud_fleet):
