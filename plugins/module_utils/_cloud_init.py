@@ -32,7 +32,10 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     HAS_PYCDLIB = False
     PYCDLIB_IMPORT_ERROR = traceback.format_exc()
 
-import yaml  # ansible-core's own dependency
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML is not on every host that runs a module
+    yaml = None
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
@@ -60,7 +63,9 @@ def _render(value, param, header=''):
 
 def _check_yaml(data, param, what):
     """Refuse, naming ``param``, a file cloud-init reads as YAML that is not YAML (cloud-init would skip it and
-    the guest boot without it)."""
+    the guest boot without it). Without PyYAML on the host that runs the module, the check is left to cloud-init."""
+    if yaml is None:
+        return
     try:
         parsed = yaml.safe_load(data)
     except yaml.YAMLError as exc:

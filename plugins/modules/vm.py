@@ -263,14 +263,15 @@ options:
       - The seed is rewritten only when its content changes (its content hash is stored in the image). A
         changed seed on a running VM returns RV(reboot_required=true), and a warning says that cloud-init runs
         its per-instance modules again only when the instance-id in O(cloud_init.meta_data) changes.
-      - RV(vm.spec.cloud_init) shows the seed's pool, volume, content hash and file names, never the content.
+      - The C(cloud_init) of RV(vm.spec) shows the seed's pool, volume, content hash and file names, never the content.
       - The seed volume is deleted with the VM only with O(delete_volumes=true).
     type: dict
     suboptions:
       user_data:
         description:
-          - The C(user-data) file - a string written as it is (a C(#cloud-config) string must be valid YAML),
-            or a dictionary written as C(#cloud-config). Not logged.
+          - The C(user-data) file - a string written as it is (a C(#cloud-config) string must be valid YAML,
+            checked when PyYAML is on the host that runs the module), or a dictionary written as C(#cloud-config).
+            Not logged.
           - Default - an empty C(#cloud-config).
         type: raw
       meta_data:
