@@ -7,6 +7,8 @@ and which wait for a restart, and applying them. Added vCPUs are onlined in the 
 
 from __future__ import annotations
 
+import time
+
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_guest as guest
@@ -82,6 +84,16 @@ class LiveUpdate:
                     warnings.append(warning)
         return warnings
 
+    def _balloon_settles(self, mib, timeout=10.0):
+        """Give the guest's balloon driver a moment to reach ``mib`` (libvirt's live memory follows what the
+        balloon reports); a guest without one never does, and its change stays pending."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            live = domxml.parse(self.client.domain_xml(self.dom))[2]
+            if live['memory'] == mib:
+                return
+            time.sleep(0.5)
+
     def _new_macs(self, actual):
         """MACs libvirt generated for interfaces added by this run, by (type, source), in order."""
         known = set(n.get('mac') for n in actual['spec']['interfaces'])
@@ -95,6 +107,7 @@ class LiveUpdate:
     def _live_op(self, op, value, new_macs):
         if op == 'memory':
             self.client.set_memory_live(self.dom, value * 1024)
+            self._balloon_settles(value)
         elif op == 'vcpus':
             self.client.set_vcpus_live(self.dom, value)
         elif op in ('title', 'description'):
