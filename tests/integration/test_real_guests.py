@@ -176,7 +176,7 @@ def test_inventory_plugin_finds_the_guests(cloud_fleet, ansible):
     proc = subprocess.run([os.path.join(ansible.venv_bin, 'ansible'), '-i', inventory, ':'.join(running),
                            '-m', 'ansible.builtin.command', '-a', 'hostname', '--private-key', cloud_fleet.key,
                            '-e', 'ansible_python_interpreter=/usr/bin/python3',
-                           '--ssh-common-args', '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'],
+                           '--ssh-common-args=-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'],
                           env=ansible.env, capture_output=True, text=True, check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name in running:

@@ -74,6 +74,7 @@ class LibvirtVMDriver(VMDriver):
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
+        partial = guest.with_seed_disk(partial, actual)
         spec = _vm_spec.merge(partial, actual['spec'] if actual else None)
         self.host.spec(partial, spec, actual['spec'] if actual else {})
         if partial.get('cloud_init') is not None:

@@ -49,6 +49,16 @@ def first_ipv4(client, dom, macs, agent):
 
 # -- the cloud-init seed ------------------------------------------------------------------
 
+def with_seed_disk(partial, actual):
+    """``partial`` with the VM's seed disk as it is in a ``disks`` list that does not name it, so that the seed
+    keeps its target and new disks take other ones."""
+    seed = actual['spec'].get('cloud_init') if actual else None
+    if not seed or partial.get('disks') is None or seed_disk(partial['disks'], seed['volume']) is not None:
+        return partial
+    disk = seed_disk(actual['spec']['disks'], seed['volume'])
+    return dict(partial, disks=partial['disks'] + [dict(disk)]) if disk else partial
+
+
 def keep_attached(spec):
     """``spec`` with the disk of its seed (``spec['cloud_init']``) in its disks: a VM keeps its seed while it
     has one, whatever a ``disks`` list that does not name it says."""
