@@ -197,6 +197,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                     outcome.absorb(driver.delete(actual, opts.delete_options))
                 except VirtError as exc:
                     if exc.details.get('performed'):  # removed in part: a change, and the error says what is left
+                        for action in exc.details.get('actions') or ():
+                            outcome.did(action)
                         outcome.did('deleted in part')
                     raise
         except NotFound:
