@@ -243,6 +243,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                 try:
                     result = driver.apply_update(actual, plan)
                 except VirtError as exc:
+                    for action in exc.details.get('actions') or ():  # what the failed update did (and undid)
+                        outcome.did(action)
                     if exc.details.get('performed'):  # the update was made; a later step of it failed
                         _updated(outcome, plan)
                         raise
