@@ -221,8 +221,10 @@ class LibvirtPoolDriver(ActivatedDriver):
                 path = actual['spec'].get('path')
                 if path and self.client.is_local() and os.path.ismount(path):
                     exc.msg = ('%s. %s is still mounted after the pool was stopped: libvirt unmounts only a filesystem '
-                               'it recognises as the pool\'s source device (not, for example, an image file mounted '
-                               'through a loop device); unmount it, then run again' % (exc.msg, path))
+                               'it recognises as mounted from the pool\'s source device, which an image file (mounted '
+                               'through an implicit loop device) is not; give such a pool a block or loop device '
+                               '(losetup) as its source. Unmount it (umount %s) and remove the directory, then remove '
+                               'the pool without delete_data' % (exc.msg, path, path))
                 exc.details['performed'] = True
                 exc.details['actions'] = done
                 raise
