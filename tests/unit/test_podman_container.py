@@ -366,7 +366,10 @@ def test_a_failed_start_that_changed_the_container_is_a_change(changes):
     fake = FakePodman([inspect_data(State={'Status': 'created', 'ExitCode': 0})])
     fake.start_error['c' * 64] = 'crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied'
     if not changes:
-        fake.start_container = lambda ref: (_ for _ in ()).throw(BackendError('starting container web failed: no'))
+        def start_container(ref):
+            raise BackendError('starting container %s failed: no' % ref)
+
+        fake.start_container = start_container
     driver = PodmanContainerDriver(fake)
     with pytest.raises(BackendError) as err:
         _reconcile.ensure(driver, 'web', {}, 'running', 'running', _reconcile.Options())

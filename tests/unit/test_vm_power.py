@@ -72,7 +72,11 @@ def test_a_failed_start_after_the_reset_reports_the_power_off():
 
 def test_other_resume_errors_are_raised_as_they_are():
     client = PausedClient()
-    client.resume_domain = lambda dom: (_ for _ in ()).throw(BackendError('resuming VM vm1 failed: other'))
+
+    def resume_domain(dom):
+        raise BackendError('resuming VM vm1 failed: other')
+
+    client.resume_domain = resume_domain
     with pytest.raises(BackendError) as err:
         LibvirtVMDriver(client).perform('vm1', 'resume')
     assert err.value.msg == 'resuming VM vm1 failed: other' and client.calls == []
