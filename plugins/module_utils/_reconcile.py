@@ -224,6 +224,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                     outcome.absorb(driver.delete(actual, opts.delete_options))
                 except VirtError as exc:
                     if exc.details.get('performed'):  # removed in part: a change, and the error says what is left
+                        for action in exc.details.get('actions') or ():
+                            outcome.did(action)
                         outcome.did('deleted in part')
                     raise
         except NotFound:
@@ -270,6 +272,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
                 try:
                     result = driver.apply_update(actual, plan)
                 except VirtError as exc:
+                    for action in exc.details.get('actions') or ():  # what the failed update did (and undid)
+                        outcome.did(action)
                     if exc.details.get('performed'):  # the update was made; a later step of it failed
                         _updated(outcome, plan)
                         raise

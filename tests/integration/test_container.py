@@ -246,9 +246,15 @@ def test_failed_recreation_restores_the_old_container(play, podman, containers):
                    ct(dict(base, name=name, ports=['127.0.0.1:%d:80' % own])))
     assert all(r['changed'] and not r.get('failed') for r in results), results
     snapshot = podman.snapshot(name)
-    [r] = play(ct(dict(base, name=name, ports=['127.0.0.1:%d:80' % taken])))
+    volume = containers.volume_name()  # podman creates it for the new container: the roll-back removes it
+    [r] = play(ct(dict(base, name=name, ports=['127.0.0.1:%d:80' % taken], volumes=['%s:/vol' % volume])))
     assert_clean_failure(r, 'recreating container %s failed' % name, 'restored')
     assert podman.snapshot(name)[:2] == snapshot[:2]  # same ID, running again
+    # stopped and started again (a new start time): a change, reported (found by the fuzzer, container #445)
+    assert podman.snapshot(name)[2] != snapshot[2] and r['changed'] is True, r
+    assert r['actions'] == ['stop (the old container, for the recreation)',
+                            'start (the old container again, the recreation failed)'], r
+    assert podman.run('volume', 'exists', volume, check=False).returncode == 1  # (fuzz container #491)
     bindings = podman.inspect(name)['HostConfig']['PortBindings']
     assert bindings == {'80/tcp': [{'HostIp': '127.0.0.1', 'HostPort': str(own)}]}
     assert _names_like(podman, name) == [name]

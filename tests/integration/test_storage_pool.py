@@ -97,6 +97,30 @@ def test_dir_pool_lifecycle(ansible, conn, storage):
     assert pool_snapshot(conn, name) is None and not os.path.exists(path)
 
 
+def test_a_failed_data_deletion_reports_what_it_did(ansible, conn, storage):
+    """An fs pool on an image file (found by the fuzzer, storage_pool #770): libvirt mounts it through an implicit loop
+    device and, not recognising that mount as the pool's, leaves it mounted when it stops the pool; deleting the
+    pool's directory then fails. What the run did before (start, volumes deleted, stop) is reported as a change."""
+    name = storage.name('fsimg')
+    path = storage.path(name)
+    image = storage.path(name + '.img')
+    with open(image, 'wb') as handle:
+        handle.truncate(32 * 1024 * 1024)
+    r = ansible.task('storage_pool', {'name': name, 'type': 'fs', 'path': path, 'build': True, 'force': True,
+                                      'source': {'devices': [image], 'format': 'ext4'}, 'state': 'inactive'})
+    assert r['changed'] and not os.path.ismount(path), r
+    r = ansible.task('storage_pool', {'name': name, 'state': 'absent', 'delete_data': True})
+    assert_clean_failure(r, 'Device or resource busy', '%s is still mounted' % path, 'without delete_data')
+    assert r['changed'] and r['actions'] == ['started (to delete its volumes)',
+                                             'deleted volume %s' % os.path.join(path, 'lost+found'), 'stopped',
+                                             'deleted in part'], r
+    # the way out the message names
+    subprocess.run(['umount', path], check=True)
+    os.rmdir(path)
+    r = ansible.task('storage_pool', {'name': name, 'state': 'absent'})
+    assert r['changed'] and r['actions'] == ['deleted'] and pool_snapshot(conn, name) is None, r
+
+
 def test_fs_pool_on_a_loop_device(ansible, conn, storage):
     device = storage.loop(64)
     subprocess.run(['mkfs.ext2', '-q', '-F', device], check=True)

@@ -55,6 +55,8 @@ class FakePodman:
         self.fail_start = set(fail_start)
         self.writes = []
         self.networks = {'podman', 'backend', 'front'}
+        self.volumes = {'cache'}
+        self.start_error = {}  # ID -> message: the start fails (after podman added HOME to the environment)
         self.counter = 0
 
     def _find(self, ref):
@@ -90,6 +92,13 @@ class FakePodman:
     def network_exists(self, name):
         return name in self.networks
 
+    def volume_exists(self, name):
+        return name in self.volumes
+
+    def remove_volume(self, name):
+        self.writes.append(('volume rm', name))
+        self.volumes.remove(name)
+
     def list_network_names(self):
         return sorted(self.networks)
 
@@ -97,6 +106,8 @@ class FakePodman:
         self.writes.append(('create', options, image, command))
         self.counter += 1
         name = options[options.index('--name') + 1]
+        self.volumes.update(v.split(':')[0] for v in options[1::2] if not v.startswith('/') and ':' in v
+                            and options[options.index(v) - 1] == '--volume')  # podman creates named volumes
         new_id = ('%d' % self.counter) * 64
         self.containers[name] = inspect_data(Id=new_id, Name=name, State={'Status': 'created', 'ExitCode': 0})
         return new_id
@@ -104,6 +115,9 @@ class FakePodman:
     def start_container(self, ref):
         self.writes.append(('start', ref))
         data = self._find(ref)
+        if data['Id'] in self.start_error:
+            data['Config']['Env'] = data['Config']['Env'] + ['HOME=/root']
+            raise BackendError('starting container %s failed: %s' % (ref, self.start_error[data['Id']]))
         data['State'] = {'Status': 'exited' if data['Id'] in self.fail_start else 'running', 'ExitCode': 1}
 
     def stop_container(self, ref, timeout=None):
@@ -318,6 +332,50 @@ def test_failed_recreation_puts_the_old_container_back():
     assert 'Address in use' in err.value.msg
     assert list(fake.containers) == ['web'] and fake.containers['web']['Id'] == 'c' * 64
     assert driver.read('web')['state'] == 'running'
+
+
+def test_failed_recreation_reports_the_restart_and_removes_the_volume_it_created():
+    # found by the fuzzer (container #445, #491, #827): "restored as it was", changed=false, yet the old container
+    # had been stopped and started again (a new start time) and podman had created the new named volume
+    fake = FakePodman([inspect_data()], fail_start={'1' * 64})
+    driver = PodmanContainerDriver(fake)
+    volumes = ['/srv/www:/www:ro', 'cache:/cache', 'newvol:/vol']
+    with pytest.raises(BackendError) as err:
+        _reconcile.ensure(driver, 'web', {'volumes': volumes}, 'present', None, _reconcile.Options())
+    assert 'restored with its spec as it was, after a stop and start' in err.value.msg
+    assert err.value.outcome.changed and err.value.outcome.actions == [
+        'stop (the old container, for the recreation)', 'start (the old container again, the recreation failed)']
+    assert fake.volumes == {'cache'} and ('volume rm', 'newvol') in fake.writes
+    assert list(fake.containers) == ['web'] and fake.containers['web']['Id'] == 'c' * 64
+
+
+def test_failed_recreation_of_a_stopped_container_changes_nothing():
+    fake = FakePodman([inspect_data(State={'Status': 'exited', 'ExitCode': 0})], fail_start={'1' * 64})
+    driver = PodmanContainerDriver(fake, target='running')
+    with pytest.raises(BackendError) as err:
+        _reconcile.ensure(driver, 'web', {'command': ['sleep', '9']}, 'running', 'running', _reconcile.Options())
+    assert 'was restored as it was' in err.value.msg
+    assert not err.value.outcome.changed and fake.volumes == {'cache'}
+    assert [w[0] for w in fake.writes] == ['create', 'rename', 'rename', 'start', 'rm', 'rename']
+
+
+@pytest.mark.parametrize('changes', [True, False])
+def test_a_failed_start_that_changed_the_container_is_a_change(changes):
+    # found by the fuzzer (container #299): the runtime refused to start the container, podman had already
+    # added HOME and HOSTNAME to its environment; the run reported changed=false
+    fake = FakePodman([inspect_data(State={'Status': 'created', 'ExitCode': 0})])
+    fake.start_error['c' * 64] = 'crun: setrlimit `RLIMIT_NOFILE`: Operation not permitted: OCI permission denied'
+    if not changes:
+        def start_container(ref):
+            raise BackendError('starting container %s failed: no' % ref)
+
+        fake.start_container = start_container
+    driver = PodmanContainerDriver(fake)
+    with pytest.raises(BackendError) as err:
+        _reconcile.ensure(driver, 'web', {}, 'running', 'running', _reconcile.Options())
+    assert err.value.outcome.changed is changes
+    assert err.value.outcome.actions == (['start failed, but podman changed the container (Config.Env)'] if changes
+                                         else [])
 
 
 def test_old_container_left_after_recreation_is_a_failure_with_changed_true():

@@ -14,7 +14,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils import _storage_spe
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import download
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_pool, libvirt_storagexml as sx
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import NotFound, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 
 MIB = 1024 ** 2
 
@@ -260,3 +260,46 @@ def test_the_volume_module_hands_its_log_to_the_driver():
             pass
     driver = volume.drivers(Module)['libvirt'](FakeClient({}), {'pool': 'images', 'state': 'present'})
     assert driver.log is Module.log
+
+
+class InactivePoolClient(PoolClient):
+    """An inactive pool holding one volume, whose data deletion fails (fuzz storage_pool #770: 'busy')."""
+
+    def __init__(self):
+        super().__init__()
+        self.active = False
+        self.vol = Named('v1', '/img/v1')
+
+    def pool_is_active(self, pool):
+        return self.active
+
+    def start_pool(self, pool):
+        self.active = True
+        self.writes.append('start')
+
+    def stop_pool(self, pool):
+        self.active = False
+        self.writes.append('stop')
+
+    def list_volumes(self, pool):
+        return [self.vol] if self.active else []
+
+    def delete_volume(self, vol):
+        self.writes.append(('delete', vol.path()))
+
+    def delete_pool_data(self, pool):
+        raise BackendError("deleting the data of storage pool images failed: failed to remove pool '/img': "
+                           "Device or resource busy")
+
+
+def test_a_failed_data_deletion_reports_what_it_did_before(monkeypatch):
+    monkeypatch.setattr(libvirt_pool.os.path, 'ismount', lambda path: path == '/img')
+    client = InactivePoolClient()
+    driver = libvirt_pool.LibvirtPoolDriver(client)
+    with pytest.raises(BackendError) as err:
+        rc.ensure(driver, 'images', {'name': 'images'}, 'absent', None, rc.Options(delete_options={'delete_data': True}))
+    outcome = err.value.outcome
+    assert client.writes == ['start', ('delete', '/img/v1'), 'stop']
+    assert err.value.details['performed'] and 'busy' in err.value.msg and '/img is still mounted' in err.value.msg
+    assert outcome.changed and outcome.actions == ['started (to delete its volumes)', 'deleted volume /img/v1', 'stopped',
+                                                   'deleted in part']

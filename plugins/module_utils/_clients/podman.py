@@ -208,6 +208,12 @@ class PodmanClient:
     def network_exists(self, name):
         return self.run(['network', 'exists', name], 'looking up network %s' % name, ok_codes=(0, 1))[0] == 0
 
+    def volume_exists(self, name):
+        return self.run(['volume', 'exists', name], 'looking up volume %s' % name, ok_codes=(0, 1))[0] == 0
+
+    def remove_volume(self, name):
+        self.run(['volume', 'rm', name], 'removing volume %s' % name)
+
     def list_network_names(self):
         return sorted(n.get('name') or n.get('Name') for n in
                       self._json(['network', 'ls', '--format', 'json'], 'listing networks') or [])

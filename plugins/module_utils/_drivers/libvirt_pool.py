@@ -200,16 +200,34 @@ class LibvirtPoolDriver(ActivatedDriver):
         pool = actual['pool']
         result = Result()
         if options.get('delete_data'):
-            # libvirt lists (and deletes) volumes of active pools only
-            if not self.client.pool_is_active(pool):
-                self.client.start_pool(pool)
+            done = []  # what was written so far: a later failure reports it (the pool is then removed in part)
             deleted = []
-            for vol in self.client.list_volumes(pool):
-                path = vol.path()
-                self.client.delete_volume(vol)
-                deleted.append(path)
-            self.client.stop_pool(pool)
-            self.client.delete_pool_data(pool)
+            try:
+                # libvirt lists (and deletes) volumes of active pools only
+                if not self.client.pool_is_active(pool):
+                    self.client.start_pool(pool)
+                    done.append('started (to delete its volumes)')
+                for vol in self.client.list_volumes(pool):
+                    path = vol.path()
+                    self.client.delete_volume(vol)
+                    deleted.append(path)
+                    done.append('deleted volume %s' % path)
+                self.client.stop_pool(pool)
+                done.append('stopped')
+                self.client.delete_pool_data(pool)
+            except BackendError as exc:
+                if not done:
+                    raise
+                path = actual['spec'].get('path')
+                if path and self.client.is_local() and os.path.ismount(path):
+                    exc.msg = ('%s. %s is still mounted after the pool was stopped: libvirt unmounts only a filesystem '
+                               'it recognises as mounted from the pool\'s source device, which an image file (mounted '
+                               'through an implicit loop device) is not; give such a pool a block or loop device '
+                               '(losetup) as its source. Unmount it (umount %s) and remove the directory, then remove '
+                               'the pool without delete_data' % (exc.msg, path, path))
+                exc.details['performed'] = True
+                exc.details['actions'] = done
+                raise
             result.extra['deleted_volumes'] = deleted
         self.client.undefine_pool(pool)
         return result

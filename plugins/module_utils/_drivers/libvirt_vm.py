@@ -18,6 +18,8 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
+# QEMU's answer to 'cont' for a guest stopped on an internal error or a panic
+_RESET_REQUIRED = 'Resetting the Virtual Machine is required'
 _ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
 
 
@@ -194,7 +196,23 @@ class LibvirtVMDriver(VMDriver):
         elif action == 'suspend':
             self.client.suspend_domain(dom)
         elif action == 'resume':
-            self.client.resume_domain(dom)
+            try:
+                self.client.resume_domain(dom)
+            except BackendError as exc:
+                if _RESET_REQUIRED not in exc.msg:
+                    raise
+                # QEMU stopped the guest on an internal error or a guest panic (libvirt: paused, reason
+                # unknown or crashed): it cannot run on, only be reset - handled like a crashed VM
+                self.client.destroy_domain(dom)
+                destroyed = 'destroy (it could not be resumed: %s)' % exc.msg
+                try:
+                    self.client.start_domain(dom)
+                except BackendError as err:
+                    err.details['actions'] = [destroyed]
+                    raise
+                return Result(actions=[destroyed, 'start'],
+                              warnings=['VM %s had stopped on an internal error or a guest crash (QEMU refused to '
+                                        'resume it: the VM must be reset); it was powered off and started again' % name])
         elif action == 'wakeup':
             self.client.wakeup_domain(dom)
         else:  # pragma: no cover - the step table names only the actions above
