@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gzip
 import json
 import os
 import statistics
@@ -461,12 +462,17 @@ def _mtime(path):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(os.path.getmtime(path)))
 
 
+def _open(path):
+    """A result file, gzip-compressed (``.gz``: as kept in tests/hardening/results) or not."""
+    return gzip.open(path, 'rt', encoding='utf-8') if path.endswith('.gz') else open(path, encoding='utf-8')
+
+
 def load_results(paths):
     """Merge fuzz.py results and part files by target: the newest complete result of each target wins (an
     incomplete one only when there is no complete one). Returns the dict ``render`` takes."""
     runs, candidates = [], collections.defaultdict(list)
     for order, path in enumerate(paths):
-        with open(path) as handle:
+        with _open(path) as handle:
             data = json.load(handle)
         run = {'path': path, 'finished': data.get('finished') or _mtime(path), 'seconds': data.get('seconds'),
                'platform': data.get('platform'), 'versions': data.get('versions') or {}, 'used': []}
@@ -500,8 +506,8 @@ def load_results(paths):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('fuzz_json', nargs='+',
-                        help='fuzz.py results (--out) or part files (<out>.parts/*.json); merged by target, the '
-                             'newest complete result of each target wins')
+                        help='fuzz.py results (--out) or part files (<out>.parts/*.json), plain or .gz; merged by '
+                             'target, the newest complete result of each target wins')
     parser.add_argument('--faults', help='directory with faults.json, concurrency.json, secrets.json')
     parser.add_argument('--out', default=os.path.join(REPO, 'docs', 'reliability.md'))
     args = parser.parse_args(argv)
