@@ -264,8 +264,8 @@ def reconcile_options(module, **extra):
         shutdown_timeout=params.get('shutdown_timeout', 120),
         wait_timeout=params.get('wait_timeout', 60),
         shutdown_mode=params.get('shutdown_mode'),
-        wait_for_address=params.get('wait_for_address') or False,
-        wait_for_address_timeout=params.get('wait_for_address_timeout') or 300,
+        wait_for_address=bool(params.get('wait_for_address')),
+        wait_for_address_timeout=300 if params.get('wait_for_address_timeout') is None else params['wait_for_address_timeout'],
         **extra)
 
 

@@ -217,3 +217,13 @@ class ListingDriver:
 @pytest.mark.parametrize('name,listed', [(None, ['web1', 'web2']), ('web1', ['web1']), ('nope', [])])
 def test_an_info_module_finds_the_named_resource_or_all(name, listed):
     assert [actual['name'] for actual in _module.found(ListingDriver(), name)] == listed
+
+
+def test_reconcile_options_keep_a_zero_address_timeout():
+    class Module:
+        check_mode = False
+        params = {'wait_for_address': True, 'wait_for_address_timeout': 0}
+    opts = _module.reconcile_options(Module)
+    assert opts.wait_for_address is True and opts.wait_for_address_timeout == 0
+    Module.params = {}
+    assert _module.reconcile_options(Module).wait_for_address_timeout == 300
