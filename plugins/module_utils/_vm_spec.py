@@ -407,6 +407,9 @@ def _merge_disks(desired, actual, defaults=None):
         item.setdefault('readonly', item['device'] == 'cdrom')
         merged.append(item)
     assign_targets(merged)
+    # libvirt keeps a bus's disks in the order of their targets: the same disks in another order are no change
+    if len(merged) == len(actual) and sorted(map(_canonical, merged)) == sorted(map(_canonical, actual)):
+        return [dict(item) for item in actual]
     return merged
 
 

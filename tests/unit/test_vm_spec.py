@@ -145,3 +145,11 @@ def test_merge_raising_memory_raises_maximum_unless_both_given():
 ])
 def test_power_steps(current, target, actions):
     assert [step[0] for step in vs.power_steps(current, target)] == actions
+
+
+def test_disks_that_libvirt_reordered_by_target_are_no_change():
+    wanted = {'disks': [{'path': '/b.img'}, {'path': '/a.img', 'target': 'vda'}]}
+    first = vs.merge(wanted, None)
+    assert [d['target'] for d in first['disks']] == ['vdb', 'vda']
+    stored = dict(first, disks=sorted(first['disks'], key=lambda d: d['target']))  # as libvirt keeps them
+    assert vs.changed_fields(stored, vs.merge(wanted, stored)) == []
