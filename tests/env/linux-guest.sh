@@ -29,6 +29,7 @@
 # home, so a QEMU that runs as libvirt-qemu can read the backing file). Prints the build
 # time or "cached", and as its last line the directory. Concurrent runs serialise on a
 # flock; a build happens in a temporary directory renamed into place when complete.
+# Usage: linux-guest.sh [--tools-only]
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "[linux-guest] needs root (mmdebstrap chroot, apt-get)" >&2; exit 1; }
 
@@ -64,6 +65,12 @@ done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# --tools-only: install the build tools and stop (tests/run.sh does this in the foreground, so that
+# the build itself, run in the background, never takes the apt/dpkg lock other setup scripts need)
+if [ "${1:-}" = --tools-only ]; then
+  echo "[linux-guest] build tools installed"
+  exit 0
 fi
 
 # The machine's configured Debian mirror(s) for this suite (deb822 .sources or one-line .list),
