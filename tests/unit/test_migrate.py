@@ -67,6 +67,7 @@ class FakeClient:
         self.free_kib = free_kib
         self.cpu_verdict = cpu_verdict
         self.reachable = reachable
+        self.volumes = {('data', 'web1-data')}
         self.writes = []
         self.compared = []
 
@@ -127,6 +128,12 @@ class FakeClient:
 
     def lookup_volume_by_path(self, path):
         raise NotFound('no volume at %s' % path)
+
+    def lookup_volume(self, pool_name, vol_name):
+        self.lookup_pool(pool_name)
+        if (pool_name, vol_name) not in self.volumes:
+            raise NotFound('looking up volume %s in pool %s: no storage vol with matching name' % (vol_name, pool_name))
+        return vol_name
 
     def compare_hypervisor_cpu(self, cpu_xml, emulator=None, arch=None, machine=None, virttype=None):
         self.compared.append(('hypervisor', cpu_xml, emulator, arch, machine, virttype))
@@ -381,6 +388,27 @@ def test_incremental_copy_needs_the_top_image_on_the_destination():
     world.dst.lookup_volume_by_path = lambda path: path
     outcome = _relocate(world, copy_storage='incremental')[0]
     assert outcome.changed and 'NON_SHARED_INC' in world.calls[0][2]
+
+
+def test_a_volume_disk_needs_its_volume_in_the_pool_on_the_destination():
+    # found by the real-guest migration: a cloud-init seed (a read-only volume disk) on a pool the hosts share,
+    # which hv2 had not refreshed since hv1 wrote it, passed the pre-checks and then failed in libvirt
+    world = World([_vm()])
+    world.dst.volumes = set()
+    with pytest.raises(lm.PrecheckFailed) as err:
+        _relocate(world, check=True)
+    assert 'volume web1-data of storage pool data (disk vdb) does not exist on the destination' in err.value.msg
+    assert 'refresh the pool there' in err.value.msg
+    with pytest.raises(lm.PrecheckFailed, match='volume web1-data of storage pool data'):
+        _relocate(world, copy_storage='incremental', check=True)
+    assert world.calls == [] and world.dst.writes == []
+    # copy_storage=all copies the writable disk: libvirt creates the volume on the destination
+    world.dst.lookup_volume_by_path = lambda path: path
+    outcome = _relocate(world, copy_storage='all', check=True)[0]
+    assert outcome.changed
+    world.dst.volumes = {('data', 'web1-data')}
+    outcome = _relocate(world, check=True)[0]
+    assert outcome.extra['prechecks']['storage_pools'] == ['shared', 'data']
 
 
 def test_a_pool_with_the_same_target_under_another_name_will_do():

@@ -185,8 +185,10 @@ class StorageChecks(MigrationPart):
         for disk in facts['disks']:
             what = 'disk %s' % (disk['target'] or disk['path'] or disk['volume'])
             if disk['type'] == 'volume' and disk['pool']:
-                if self._check_pool(disk['pool'], what, problems) and disk['pool'] not in pools:
-                    pools.append(disk['pool'])
+                if self._check_pool(disk['pool'], what, problems):
+                    self._check_volume(disk, what, copy, problems)
+                    if disk['pool'] not in pools:
+                        pools.append(disk['pool'])
                 continue
             if disk['type'] not in ('file', 'block') or not disk['path']:
                 continue
@@ -201,6 +203,20 @@ class StorageChecks(MigrationPart):
         notes['storage_pools'] = pools
         if copy:
             notes['copied_disks'] = copied
+
+    def _check_volume(self, disk, what, copy, problems):
+        """A volume disk's volume must be known to its pool on the destination, unless copy_storage=all copies
+        the disk (libvirt creates the volume then). A file that is there on shared storage but that the pool has
+        not scanned yet counts as missing: libvirt on the destination looks the volume up in the pool."""
+        if copy == 'all' and disk['device'] == 'disk' and not disk['readonly'] and not disk['shareable']:
+            return
+        try:
+            self.dest.lookup_volume(disk['pool'], disk['volume'])
+        except NotFound:
+            problems.append('volume %s of storage pool %s (%s) does not exist on the destination; create it there, '
+                            'or, when the pool is on storage the hosts share, refresh the pool there so that libvirt '
+                            'sees the file (virtfleet.virt.storage_pool with refresh: true)'
+                            % (disk['volume'], disk['pool'], what))
 
     def _copy_target_ok(self, disk, what, problems):
         """libvirt creates the copy of a file disk only inside a storage pool of the destination."""
