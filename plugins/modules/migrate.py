@@ -101,7 +101,9 @@ options:
     description:
       - libvirt only. Copy the disks to the destination during a live migration, for hosts without shared storage.
       - V(all) copies whole disks. The destination needs the image already, or a storage pool whose target is the
-        image's directory, where libvirt creates it (checked before anything moves).
+        image's directory, where libvirt creates it (checked before anything moves). A disk with backing images
+        arrives flattened - one image with no backing file, the whole virtual size copied and allocated; to keep the
+        chain, put the backing images on both hosts and use V(incremental).
       - V(incremental) copies only the top image of each disk. libvirt cannot create it - the destination needs it
         already, on top of the same backing images, as a volume of a storage pool (checked before anything moves).
     type: str
