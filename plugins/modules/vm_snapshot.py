@@ -30,8 +30,10 @@ description:
     libvirt 9.0 cannot revert them (refused) nor delete their data (O(state=absent) removes the record only,
     with a warning)."
   - What libvirt cannot do is refused before anything is written, naming the limit - an internal snapshot of a
-    VM with a raw disk or with UEFI firmware (pflash, nvram), an internal snapshot of a running VM without its
-    memory, a revert to an external snapshot, O(quiesce) when no guest agent answers.
+    VM with a raw disk or with UEFI firmware (pflash, nvram; libvirt 9.0 refuses it because the nvram varstore
+    would not be kept, and lets a stopped VM whose firmware it picks at start slip past that check, which this
+    module refuses alike), an internal snapshot of a running VM without its memory, a revert to an external
+    snapshot, O(quiesce) when no guest agent answers.
   - O(vm) removed by M(virtfleet.virt.vm) with O(virtfleet.virt.vm#module:state=absent) loses its snapshot
     records; the snapshots' data inside its qcow2 disks goes with the disks when they are deleted
     (O(virtfleet.virt.vm#module:delete_volumes=true)).

@@ -136,11 +136,12 @@ class LibvirtSnapshotDriver(Driver):
                                           'snapshot with memory')
         else:
             if facts['uefi']:
-                raise SpecError('location', 'VM %s boots with UEFI (pflash firmware with an nvram file): libvirt 9.0 '
-                                            'takes no internal snapshots of such a VM ("internal snapshots of a VM '
-                                            'with pflash based firmware are not supported"); take an external '
-                                            'disk-only snapshot (location: external), which libvirt 9.0 cannot '
-                                            'revert' % vm)
+                raise SpecError('location', 'VM %s boots with UEFI (pflash firmware with an nvram varstore): libvirt '
+                                            '9.0 takes no internal snapshots of such a VM ("internal snapshots of a '
+                                            'VM with pflash based firmware are not supported": the varstore would '
+                                            'not be kept), and a stopped VM whose firmware libvirt picks at start '
+                                            'is refused alike; take an external disk-only snapshot (location: '
+                                            'external), which libvirt 9.0 cannot revert' % vm)
             if not facts['disks']:
                 raise SpecError('vm', 'VM %s has no writable disk: an internal snapshot is kept inside its qcow2 '
                                       'disks' % vm)
