@@ -1394,3 +1394,88 @@ def make(key, env):
     if key in VSPHERE_INFO:
         return VSphereInfoTarget(env, key.split('@')[0], VSPHERE_INFO[key])
     return CLASSES[key](env)
+
+
+# -- VM snapshots (libvirt) -----------------------------------------------------------------------------
+
+SNAPSHOT_GUEST = '''<domain type='kvm'><name>%(name)s</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>
+<source file='%(disk)s'/><target dev='vda' bus='virtio'/></disk></devices></domain>'''
+
+
+class SnapshotTarget(Target):
+    """vm_snapshot on two halted guests of its own with qcow2 disks: VM 0 stays shut off, VM 1 runs (later paused).
+
+    A valid set keeps to what re-runs as no change (the fuzzer repeats each change): VM 0 is put in the state
+    "shut off from snapshot" at setup and is never started, so its reverts stay provable; a revert of VM 1 leaves it
+    paused (its snapshots hold memory), which is provable too. Reverting a VM to running is never a no-change (it
+    has run since), so valid sets do not ask for it."""
+
+    key = module = 'vm_snapshot'
+    stem = 'vsn'
+    count = 2
+    rare = ('username', 'password', 'backend')
+    max_optional = 5
+
+    def setup(self):
+        super().setup()
+        conn = self.env.libvirt.conn
+        self.snap_names = ['s0', 's1', 's2', "pre<up>&'", 'a b']
+        for index, name in enumerate(self.names()):
+            disk = os.path.join(self.dir, 'disks', '%d.qcow2' % index)
+            write_disk(disk, 'qcow2')
+            dom = conn.defineXML(SNAPSHOT_GUEST % {'name': name, 'disk': disk})
+            if index == 0:  # shut off "from snapshot": a revert that stops an active VM leaves that reason
+                base = dom.snapshotCreateXML("<domainsnapshot><name>base</name><memory snapshot='no'/></domainsnapshot>", 0)
+                dom.createWithFlags(1)  # VIR_DOMAIN_START_PAUSED
+                dom.revertToSnapshot(base, 0)
+            else:
+                dom.create()
+
+    def coherent(self, args):
+        args = dict(args)
+        names = self.names()
+        if args.get('vm') not in names:
+            return st.just(args)
+        state = args.get('state') or 'present'
+        keep = {'present': ('description', 'location'), 'absent': ('children',), 'reverted': ()}[state]
+        for key in ('children', 'vm_state', 'memory', 'quiesce', 'description', 'location'):
+            if key not in keep:
+                args.pop(key, None)
+        if state == 'reverted':
+            args['vm_state'] = 'stopped' if args['vm'] == names[0] else 'paused'
+        elif state == 'present' and args['vm'] == names[1]:
+            args.update(memory=True, location='internal')
+        return st.just(args)
+
+    def snapshot(self):
+        state = super().snapshot()
+        conn = self.env.libvirt.conn
+        trees = {}
+        for dom in conn.listAllDomains(0):
+            if dom.name().startswith(self.prefix):
+                trees[dom.name()] = sorted((s.getName(), s.getXMLDesc(0), bool(s.isCurrent()))
+                                           for s in dom.listAllSnapshots(0))
+        state['snapshots'] = trees
+        return state
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({
+            ('vm',): st.sampled_from(self.names()),
+            ('name',): st.sampled_from(self.snap_names),
+            ('state',): st.sampled_from(['present'] * 3 + ['reverted'] * 2 + ['absent'] * 2),
+            ('vm_state',): st.sampled_from(['running', 'paused', 'stopped']),
+            ('location',): st.sampled_from(['internal', 'internal', 'external']),
+            ('description',): st.one_of(text_small, metachar_text),
+        })
+        bad.update({
+            ('vm',): bad_names(self.prefix),
+            ('name',): st.one_of(junk_text, st.sampled_from(['a/b', 'q"', 'b\\s', ' s0', '', 'missing'])),
+            ('description',): junk_text,
+        })
+        return hints, bad
+
+
+CLASSES['vm_snapshot'] = SnapshotTarget
+INFO['vm_snapshot_info'] = 'snapi'

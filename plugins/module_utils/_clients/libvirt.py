@@ -566,3 +566,62 @@ class LibvirtClient:
     def lookup_pool_by_target_path(self, path):
         return _call('looking up the storage pool of directory %s' % path,
                      self.conn.storagePoolLookupByTargetPath, path)
+
+    # -- snapshots (virtfleet.virt.vm_snapshot, vm_snapshot_info) --
+    def list_snapshots(self, dom):
+        return _call('listing the snapshots of VM %s' % dom.name(), dom.listAllSnapshots, 0)
+
+    def lookup_snapshot(self, dom, name):
+        return _call('looking up snapshot %r of VM %s' % (name, dom.name()), dom.snapshotLookupByName, name, 0)
+
+    def snapshot_xml(self, snap):
+        return _call('reading snapshot %r' % snap.getName(), snap.getXMLDesc, 0)
+
+    def snapshot_is_current(self, snap):
+        return bool(_call('reading whether snapshot %r is current' % snap.getName(), snap.isCurrent, 0))
+
+    def create_snapshot(self, dom, xml, disk_only=False, quiesce=False):
+        """Take a snapshot described by ``xml``, all disks or none (``ATOMIC``); ``disk_only`` makes it external
+        (new overlay files), ``quiesce`` freezes the guest's filesystems through its agent meanwhile."""
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC
+        if disk_only:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_DISK_ONLY
+        if quiesce:
+            flags |= libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_QUIESCE
+        return _call('taking a snapshot of VM %s' % dom.name(), dom.snapshotCreateXML, xml, flags)
+
+    def revert_snapshot(self, dom, snap, run=None):
+        """Revert VM ``dom`` to ``snap``; ``run``: ``running`` or ``paused`` to leave it so (``None``: the state the
+        snapshot recorded)."""
+        flags = {None: 0, 'running': libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING,
+                 'paused': libvirt.VIR_DOMAIN_SNAPSHOT_REVERT_PAUSED}[run]
+        return _call('reverting VM %s to snapshot %r' % (dom.name(), snap.getName()), dom.revertToSnapshot, snap, flags)
+
+    def delete_snapshot(self, snap, metadata_only=False):
+        flags = libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_METADATA_ONLY if metadata_only else 0
+        return _call('deleting snapshot %r' % snap.getName(), snap.delete, flags)
+
+    def domain_reverted_since_run(self, dom):
+        """True when libvirt's reason for the VM's state says a snapshot revert put it there and it has not run
+        since: shut off or paused "from snapshot" (a start, a resume or a stop replaces that reason)."""
+        state, reason = _call('reading the state of VM %s' % dom.name(), dom.state)[:2]
+        return (state, reason) in ((libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT),
+                                   (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT))
+
+    def domain_metadata(self, dom, uri):
+        """The metadata element of VM ``dom`` in namespace ``uri`` (as XML text), or None when it has none."""
+        try:
+            return _call('reading the metadata of VM %s' % dom.name(), dom.metadata,
+                         libvirt.VIR_DOMAIN_METADATA_ELEMENT, uri, 0)
+        except NotFound:
+            return None
+
+    def set_domain_metadata(self, dom, xml, key, uri, live=False):
+        """Store the metadata element ``xml`` in the VM's definition (and in the running VM with ``live``)."""
+        flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0)
+        return _call('updating the metadata of VM %s' % dom.name(), dom.setMetadata,
+                     libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, key, uri, flags)
+
+    def guest_agent_fs_info(self, dom):
+        """The guest's filesystems as its QEMU guest agent lists them (raises when no agent answers)."""
+        return _call('asking the guest agent of VM %s' % dom.name(), dom.fsInfo, 0)

@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: virtfleet.virt contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The libvirt snapshot driver: a VM seen through its snapshots (the resource ``_reconcile.ensure`` converges is
+the VM's snapshot tree; the request of one ``vm_snapshot`` task says what to change in it).
+
+What libvirt 9.0 allows, checked in ``desired`` before anything is written:
+
+- internal snapshots (kept inside the qcow2 disks) of a stopped VM (disks only) or of a running or paused VM
+  with its memory; libvirt refuses an internal snapshot of a running VM without memory, of a raw disk and of a
+  UEFI (pflash firmware) VM;
+- external disk-only snapshots (new qcow2 overlay files the VM then runs on), also quiesced through the guest
+  agent; libvirt 9.0 can neither revert them nor delete their data: ``absent`` removes the record only.
+
+Whether the VM is still at a snapshot ("reverted" unchanged): libvirt marks the state a revert leaves a VM in
+with the reason "from snapshot" when the revert stops an active VM or leaves it paused, and any start, resume or
+stop replaces that reason (a VM shut off already keeps the reason it had: measured on libvirt 9.0). The VM is at
+snapshot S when S is libvirt's current snapshot, the reason is still "from snapshot" (so the guest has not run
+since) and this collection's marker in the domain's metadata, written after each revert, names S (libvirt makes
+the parent current when the current snapshot is deleted, which the reason alone would not show). Otherwise it
+cannot be known: a VM left running after the revert has run since, and a VM that was shut off (for another
+reason) when it was reverted may have run since; both are reverted again, and reported changed.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _snapshot_spec as snapspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_snapshotxml as snapxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+
+PUBLIC = ('name', 'parent', 'description', 'created', 'vm_state', 'memory', 'location', 'current', 'size')
+SNAPSHOT_STATES = ('running', 'paused', 'stopped')
+
+
+def public(entry):
+    return dict((key, entry.get(key)) for key in PUBLIC) if entry else {}
+
+
+def _check_loadable(name, what):
+    """QEMU (7.2, with libvirt 9.0) cannot load an internal snapshot whose name holds a double quote or a
+    backslash: the revert fails ("Snapshot ... does not exist in one or more devices") after libvirt stopped the
+    running guest (measured). Refused before anything is written."""
+    bad = sorted(set(char for char in name if char in '"\\'))
+    if bad:
+        raise SpecError('name', 'holds %s: QEMU cannot revert to a snapshot whose name has a double quote or a '
+                                'backslash (the revert fails after the running guest was stopped), so such a snapshot '
+                                'is not %s here; rename it (other XML metacharacters such as < > & \' are fine)'
+                        % (' and '.join(repr(char) for char in bad), what))
+
+
+class LibvirtSnapshotDriver(Driver):
+    kind = 'VM'
+    result_fields = {'snapshot': {}}
+
+    def __init__(self, client, request=None):
+        super().__init__(client)
+        self.request = request  # the validated request of a vm_snapshot task (None: reading only)
+
+    # -- reading --------------------------------------------------------------------
+    def read(self, name):
+        return self.read_one(self.client.lookup_domain, self.read_domain, name)
+
+    def read_domain(self, dom):
+        entries = snapspec.tree_order(self.read_all(self.client.list_snapshots(dom), self._entry))
+        current = snapspec.current(entries)
+        at = None
+        from_snapshot = self.client.domain_reverted_since_run(dom)
+        if current and from_snapshot and \
+                snapxml.marked(self.client.domain_metadata(dom, snapxml.MARKER_NS)) == current:
+            at = current
+        return {'name': dom.name(), 'dom': dom, 'state': self.client.domain_state(dom), 'snapshots': entries,
+                'at_snapshot': at, 'from_snapshot': from_snapshot,
+                'facts': snapxml.domain_facts(self.client.domain_xml(dom, inactive=True))}
+
+    def _entry(self, snap):
+        entry = snapxml.parse(self.client.snapshot_xml(snap))
+        entry.update(current=self.client.snapshot_is_current(snap), size=None)  # libvirt does not say the size
+        return entry
+
+    def describe(self, actual):
+        entries = actual['snapshots']
+        return {'name': actual['name'], 'state': actual['state'],
+                'spec': {'snapshots': [public(entry) for entry in entries], 'current': snapspec.current(entries),
+                         'at_snapshot': actual['at_snapshot']}}
+
+    # -- the desired tree ----------------------------------------------------------------
+    def desired(self, partial, actual):
+        req = self.request
+        if actual is None:
+            raise SpecError('vm', 'there is no VM named %s on this host; check the name (virtfleet.virt.vm_info '
+                                  'lists the VMs)' % req['vm'])
+        entries, at = actual['snapshots'], actual['at_snapshot']
+        entry = snapspec.find(entries, req['name'])
+        if req['state'] == 'present':
+            if entry is None:
+                self._check_create(actual)
+                new = {'name': req['name'], 'description': req['description'], 'created': None,
+                       'vm_state': actual['state'], 'memory': req['memory'], 'location': req['location'], 'size': None}
+                entries, at = snapspec.after_create(entries, new), None
+            else:
+                self._note_differences(entry)
+        elif req['state'] == 'absent':
+            if entry is not None:
+                gone = snapspec.subtree(entries, req['name']) if req['children'] else [req['name']]
+                entries = snapspec.after_delete(entries, req['name'], req['children'])
+                at = None if at in gone else at
+        else:
+            self._check_revert(actual, entry)
+            target = snapspec.revert_state(entry, req['vm_state'])
+            entries = snapspec.after_revert(entries, req['name'])
+            # libvirt gives the reason "from snapshot" when the revert stops a running (or paused) VM or leaves it
+            # paused; a VM that was shut off already keeps the reason it had (measured, libvirt 9.0)
+            provable = (target == 'stopped' and not entry['memory'] and
+                        (actual['state'] != 'stopped' or actual['from_snapshot'])) or \
+                (target == 'paused' and entry['memory'])
+            at = req['name'] if provable else None
+        return {'snapshots': [public(e) for e in entries], 'current': snapspec.current(entries), 'at_snapshot': at}
+
+    def _check_create(self, actual):
+        req, power, facts = self.request, actual['state'], actual['facts']
+        vm = actual['name']
+        if power not in SNAPSHOT_STATES:
+            raise SpecError('vm', 'VM %s is %s: a snapshot is taken of a running, paused or stopped VM; wait until it '
+                                  'is one of those' % (vm, power))
+        if '/' in req['name']:
+            raise SpecError('name', 'contains "/", which libvirt refuses in a snapshot name (it names the overlay '
+                                    'files of external snapshots after it); rename it')
+        _check_loadable(req['name'], 'taken')
+        active = power != 'stopped'
+        if req['location'] == 'external':
+            if req['memory']:
+                raise SpecError('memory', 'external snapshots are taken disk-only here (libvirt 9.0 can neither '
+                                          'revert nor delete external memory state); use location: internal for a '
+                                          'snapshot with memory')
+        else:
+            if facts['uefi']:
+                raise SpecError('location', 'VM %s boots with UEFI (pflash firmware with an nvram varstore): libvirt '
+                                            '9.0 takes no internal snapshots of such a VM ("internal snapshots of a '
+                                            'VM with pflash based firmware are not supported": the varstore would '
+                                            'not be kept), and a stopped VM whose firmware libvirt picks at start '
+                                            'is refused alike; take an external disk-only snapshot (location: '
+                                            'external), which libvirt 9.0 cannot revert' % vm)
+            if not facts['disks']:
+                raise SpecError('vm', 'VM %s has no writable disk: an internal snapshot is kept inside its qcow2 '
+                                      'disks' % vm)
+            for disk in facts['disks']:
+                if disk['format'] != 'qcow2':
+                    raise SpecError('location', 'disk %s of VM %s (%s) is %s: libvirt keeps internal snapshots inside '
+                                                'qcow2 disks only; convert it to qcow2 (qemu-img convert -O qcow2, '
+                                                'VM stopped) or take an external disk-only snapshot (location: '
+                                                'external); nothing was changed'
+                                    % (disk['target'], vm, disk['path'], disk['format'] or 'of unknown format'))
+            if active and not req['memory']:
+                raise SpecError('memory', 'VM %s is %s: libvirt 9.0 takes an internal snapshot of a running VM only '
+                                          'with its memory ("internal snapshot of a running VM must include the '
+                                          'memory state"); set memory: true, stop the VM first, or take an external '
+                                          'disk-only snapshot (location: external, which libvirt 9.0 cannot revert)'
+                                % (vm, power))
+        if req['memory'] and not active:
+            raise SpecError('memory', 'VM %s is stopped: it has no memory state to keep; leave memory out or start '
+                                      'the VM first' % vm)
+        if req['quiesce']:
+            self._check_quiesce(actual, active)
+
+    def _check_quiesce(self, actual, active):
+        vm = actual['name']
+        if not active:
+            raise SpecError('quiesce', 'VM %s is stopped: there is no guest to quiesce; leave quiesce out' % vm)
+        if self.request['location'] != 'external':
+            raise SpecError('quiesce', 'libvirt quiesces the guest for external disk-only snapshots only; an '
+                                       'internal snapshot of a running VM keeps its memory, so its filesystems need '
+                                       'no freezing (and a frozen guest would come back frozen on revert). Leave '
+                                       'quiesce out, or take a disk-only snapshot with location: external')
+        try:
+            self.client.guest_agent_fs_info(actual['dom'])
+        except VirtError as exc:
+            raise SpecError('quiesce', 'no QEMU guest agent answers in VM %s (%s), and quiesce freezes the guest\'s '
+                                       'filesystems through it; give the VM a guest agent channel (virtfleet.virt.vm '
+                                       'guest_agent: true) with qemu-guest-agent running in the guest, or leave '
+                                       'quiesce out; nothing was changed' % (vm, exc.msg))
+
+    def _check_revert(self, actual, entry):
+        req = self.request
+        if entry is None:
+            names = [e['name'] for e in actual['snapshots']]
+            raise SpecError('name', 'VM %s has no snapshot %r to revert to (its snapshots: %s)'
+                            % (actual['name'], req['name'], ', '.join(repr(n) for n in names) or 'none'))
+        _check_loadable(req['name'], 'reverted to')
+        if entry['location'] == 'external':
+            raise SpecError('name', 'snapshot %r of VM %s is external (disk-only, overlay files %s): libvirt 9.0 '
+                                    'cannot revert external snapshots ("revert to external snapshot not supported '
+                                    'yet"); nothing was changed. Revert to an internal snapshot, or point the VM\'s '
+                                    'disks back at the overlays\' backing files by hand'
+                            % (req['name'], actual['name'], ', '.join(entry['files']) or 'unknown'))
+
+    def _note_differences(self, entry):
+        req = self.request
+        differs = [key for key, wanted in (('memory', req['memory']), ('location', req['location']))
+                   if entry[key] != wanted]
+        if req['description'] is not None and (entry['description'] or '') != req['description']:
+            differs.append('description')
+        if differs:
+            self.found.warnings.append(
+                'snapshot %r exists (taken %s) with other %s than this task asks for; an existing snapshot is kept '
+                'as it is (snapshots are compared by name): delete it first (state: absent) to take it again'
+                % (req['name'], entry['created'], ', '.join(differs)))
+
+    # -- writing ---------------------------------------------------------------------------
+    def plan_update(self, actual, spec):
+        req = self.request
+        name = req['name']
+        entry = snapspec.find(actual['snapshots'], name)
+        if req['state'] == 'present' and entry is None:
+            return Plan(['snapshots'], actions=['created snapshot %s' % name],
+                        extra={'snapshot': snapspec.find(spec['snapshots'], name)})
+        if req['state'] == 'absent' and entry is not None:
+            gone = snapspec.subtree(actual['snapshots'], name) if req['children'] else [name]
+            below = [n for n in gone if n != name]
+            return Plan(['snapshots'], actions=['deleted snapshot %s%s' % (
+                name, ' and the snapshots below it: %s' % ', '.join(reversed(below)) if below else '')],
+                details={'gone': gone})
+        if req['state'] == 'reverted':
+            target = snapspec.revert_state(entry, req['vm_state'])
+            if not (actual['at_snapshot'] == name and actual['state'] == target):
+                return Plan(['at_snapshot'], actions=['reverted to snapshot %s, VM %s' % (name, target)],
+                            state=target, extra={'snapshot': dict(public(entry), current=True)})
+        return Plan([], extra={'snapshot': public(entry) if req['state'] != 'absent' else {}})
+
+    def apply_update(self, actual, plan):
+        if self.request['state'] == 'present':
+            return self._create(actual)
+        if self.request['state'] == 'absent':
+            return self._delete(actual, plan.details['gone'])
+        return self._revert(actual, plan.state)
+
+    def _create(self, actual):
+        req = self.request
+        xml = snapxml.render(req['name'], req['description'], memory=req['memory'])
+        snap = self.client.create_snapshot(actual['dom'], xml, disk_only=req['location'] == 'external',
+                                           quiesce=req['quiesce'])
+        return Result(extra={'snapshot': public(self._entry(snap))})
+
+    def _delete(self, actual, gone):
+        dom, done, warnings = actual['dom'], [], []
+        for name in gone:  # deepest first
+            entry = snapspec.find(actual['snapshots'], name)
+            external = entry['location'] == 'external'
+            try:
+                self.client.delete_snapshot(self.client.lookup_snapshot(dom, name), metadata_only=external)
+            except VirtError as exc:
+                if not done:
+                    raise
+                raise BackendError('%s; deleted before that: %s' % (exc.msg, ', '.join(done)), performed=True)
+            done.append(name)
+            if external:
+                warnings.append('snapshot %r is external: libvirt 9.0 cannot delete the data of external snapshots, '
+                                'so only its record was removed; VM %s keeps running on its overlay files (%s), '
+                                'which stay' % (name, actual['name'], ', '.join(entry['files'])))
+        return Result(warnings=warnings)
+
+    def _revert(self, actual, target):
+        req, dom = self.request, actual['dom']
+        entry = snapspec.find(actual['snapshots'], req['name'])
+        snap = self.client.lookup_snapshot(dom, req['name'])
+        # a revert with memory cannot leave the VM stopped: it comes back paused and is powered off then
+        run = {'running': 'running', 'paused': 'paused', 'stopped': 'paused' if entry['memory'] else None}[target]
+        self.client.revert_snapshot(dom, snap, run)
+        try:
+            if target == 'stopped' and entry['memory']:
+                self.client.destroy_domain(dom)
+            self.client.set_domain_metadata(dom, snapxml.marker(req['name']), snapxml.MARKER_KEY, snapxml.MARKER_NS,
+                                            live=target != 'stopped')
+        except VirtError as exc:
+            raise BackendError('VM %s was reverted to snapshot %r, then: %s' % (actual['name'], req['name'], exc.msg),
+                               performed=True)
+        return Result(extra={'snapshot': public(self._entry(snap))})
