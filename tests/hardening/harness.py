@@ -35,6 +35,7 @@ TRACEBACK_MARKERS = ('Traceback (most recent call last)', 'MODULE FAILURE')
 # against a vCenter simulator of the target's own.
 TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate',
            'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info',
+           'vm_snapshot', 'vm_snapshot_info',
            'vm@vsphere', 'network@vsphere', 'storage_pool@vsphere', 'migrate@vsphere', 'vm_info@vsphere',
            'host_info@vsphere', 'network_info@vsphere', 'storage_pool_info@vsphere')
 
