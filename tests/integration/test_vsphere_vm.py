@@ -378,6 +378,25 @@ def test_a_disk_moved_to_another_bus_and_grown_is_done_in_one_run(ansible, vsphe
     assert vsphere_snapshot(vsphere, name) == before
 
 
+@pytest.mark.parametrize('extra,param', [
+    ({'wait_timeout': 'Infinity'}, 'wait_timeout'),
+    ({'wait_timeout': "{{ 'inf' | float }}"}, 'wait_timeout'),
+    ({'shutdown_timeout': '-inf'}, 'shutdown_timeout'),
+    ({'vcpus': 'nan'}, 'vcpus'),
+    ({'vcpus': '1e400'}, 'vcpus'),
+    ({'graphics': {'port': "{{ '-inf' | float }}"}}, 'port'),
+])
+def test_numbers_that_are_not_finite_are_refused_without_a_traceback(ansible, vsphere, vsphere_args, vsphere_vms,
+                                                                     extra, param):
+    """ansible-core's own int check raised OverflowError (a traceback) for these, before the module ran."""
+    name = vsphere_vms.new('inf')
+    r = _vm(ansible, vsphere_args, dict({'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE}, **extra))
+    assert_clean_failure(r, "argument '%s'" % param, 'unable to convert to int')
+    assert 'not a finite number' in r['msg'] or 'out of range' in r['msg'], r
+    assert 'OverflowError' not in json.dumps(r) and 'OverflowError' not in ansible.last_stdout
+    assert vsphere_vm(vsphere, name) is None
+
+
 def test_wrong_password_is_clear_and_never_shown(ansible, vsphere_args):
     wrong = 'vft-Wr0ng-Pa55-8c1f'
     r = ansible.task('vm_info', dict(vsphere_args, password=wrong))
