@@ -324,10 +324,11 @@ def _number_types(spec):
     return spec
 
 
-def finite_spec(argument_spec):
-    """``argument_spec`` as ansible-core can validate numbers safely::
+def finite_spec(argument_spec, params=None):
+    """``argument_spec`` as ansible-core can validate numbers safely in ``params`` (by default the module's)::
 
         module = AnsibleModule(argument_spec=_module.finite_spec(_module.checked_spec(spec)), ...)  # new_module()
+        ArgumentSpecValidator(_module.finite_spec(item_spec, item)).validate(item)  # a list item checked alone
 
     When the parameters hold a number that is not finite (inf, NaN, as a number or a string) or out of range
     anywhere, the int and float options of the copy returned refuse it with ansible-core's usual message
@@ -335,7 +336,7 @@ def finite_spec(argument_spec):
     is not a finite number"; "found in 'disks'" for a sub-option) instead of a traceback. Otherwise (nearly
     always) the spec is returned as it is.
     """
-    if not _has_problem_number(basic._load_params()):
+    if not _has_problem_number(basic._load_params() if params is None else params):
         return argument_spec
     return _number_types(argument_spec)
 

@@ -88,3 +88,13 @@ def test_the_spec_is_untouched_unless_a_number_needs_it(monkeypatch):
     checked = _module.finite_spec(spec)
     assert callable(checked['disks']['options']['size']['type']) and callable(checked['ports']['elements'])
     assert spec['disks']['options']['size']['type'] == 'int', 'the original is untouched'
+
+
+def test_a_validator_of_items_checked_alone_gets_the_same_refusal():
+    """What a module that validates list items one by one (fleet's vms) can use: the params given explicitly."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = _module.argument_spec(OPTIONS)
+    item = {'wait_timeout': 'Infinity', 'disks': [{'size': 1}]}
+    assert _module.finite_spec(spec, {'wait_timeout': 3}) is spec
+    result = ArgumentSpecValidator(_module.finite_spec(spec, item)).validate(item)
+    assert any("'wait_timeout'" in m and 'Infinity is not a finite number' in m for m in result.error_messages)
