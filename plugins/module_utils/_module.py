@@ -17,11 +17,14 @@ in ``plugins/doc_fragments``.
 from __future__ import annotations
 
 import copy
+import decimal
+import math
 import os
+import sys
 
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
-from ansible.module_utils.common.validation import check_type_dict
+from ansible.module_utils.common.validation import check_type_dict, check_type_float, check_type_int
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _reconcile, _xml
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.libvirt import LibvirtClient
@@ -87,7 +90,7 @@ def refuse_options(backend, params, options):
 
 def new_module(options):
     """The ``AnsibleModule`` of the declared ``options`` (``checked_spec`` of their argument spec)."""
-    return AnsibleModule(argument_spec=checked_spec(argument_spec(options)), supports_check_mode=True)
+    return AnsibleModule(argument_spec=finite_spec(checked_spec(argument_spec(options))), supports_check_mode=True)
 
 
 def run(options, operate, backend=None, secrets=None):
@@ -242,6 +245,100 @@ def checked_spec(argument_spec):
             option = option['options'][key]
         option.pop('options', None)
     return spec
+
+
+# The largest magnitude an int option takes: what the backends' APIs carry (64-bit signed); a larger one
+# only fails later, deep inside a conversion (``int too large to convert to float``).
+INT_LIMIT = 2 ** 63 - 1
+_FLOAT_LIMIT = decimal.Decimal(sys.float_info.max)
+
+
+def number_problem(kind, value):
+    """Why ``value`` cannot be the value of an option of type ``kind`` ('int' or 'float'), or None (it may be
+    one, or is not a number at all, which ansible-core refuses with its own message).
+
+    ansible-core's own conversion raises ``OverflowError`` (a traceback, not a message) for an infinite
+    value given to an int option ("Infinity", "-inf", 1e400, which JSON reads as inf); NaN and numbers past
+    what the backends carry get through it or fail later the same way, deep inside the module.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    if isinstance(value, str):
+        try:
+            number = decimal.Decimal(value.strip())
+        except (decimal.DecimalException, ValueError):
+            return None
+        finite = number.is_finite()
+    else:
+        number = value
+        finite = not isinstance(value, float) or math.isfinite(value)
+    if not finite:
+        return '%s is not a finite number' % value
+    if kind == 'int' and abs(number) > INT_LIMIT:
+        return '%s is out of range: an int here is at most %d in magnitude' % (_short(value), INT_LIMIT)
+    if kind == 'float' and abs(decimal.Decimal(number)) > _FLOAT_LIMIT:
+        return '%s is out of range: a float here is at most %g in magnitude' % (_short(value), sys.float_info.max)
+    return None
+
+
+def _short(value):
+    try:
+        text = str(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        return 'a number of more than 4000 digits'
+    return text if len(text) <= 40 else text[:37] + '...'
+
+
+def _number_checker(kind):
+    """ansible-core's type check of ``kind`` ('int', 'float') that first refuses, with a message, a value
+    ``number_problem`` finds; it is named ``kind``, so the message reads "... unable to convert to int: ..."."""
+    convert = check_type_int if kind == 'int' else check_type_float
+
+    def check(value):
+        problem = number_problem(kind, value)
+        if problem is not None:
+            raise TypeError(problem)
+        return convert(value)
+    check.__name__ = kind
+    return check
+
+
+def _has_problem_number(value):
+    if isinstance(value, dict):
+        return any(_has_problem_number(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_problem_number(item) for item in value)
+    return number_problem('int', value) is not None or number_problem('float', value) is not None
+
+
+def _number_types(spec):
+    """A copy of ``spec`` whose int and float options (and list elements), sub-options included, check with
+    ``_number_checker``."""
+    spec = dict((key, dict(option)) for key, option in spec.items())
+    for option in spec.values():
+        for field in ('type', 'elements'):
+            if option.get(field) in ('int', 'float'):
+                option[field] = _number_checker(option[field])
+        if option.get('options'):
+            option['options'] = _number_types(option['options'])
+    return spec
+
+
+def finite_spec(argument_spec, params=None):
+    """``argument_spec`` as ansible-core can validate numbers safely in ``params`` (by default the module's)::
+
+        module = AnsibleModule(argument_spec=_module.finite_spec(_module.checked_spec(spec)), ...)  # new_module()
+        ArgumentSpecValidator(_module.finite_spec(item_spec, item)).validate(item)  # a list item checked alone
+
+    When the parameters hold a number that is not finite (inf, NaN, as a number or a string) or out of range
+    anywhere, the int and float options of the copy returned refuse it with ansible-core's usual message
+    naming the option ("argument 'wait_timeout' is of type float and we were unable to convert to int: inf
+    is not a finite number"; "found in 'disks'" for a sub-option) instead of a traceback. Otherwise (nearly
+    always) the spec is returned as it is.
+    """
+    if not _has_problem_number(basic._load_params() if params is None else params):
+        return argument_spec
+    return _number_types(argument_spec)
 
 
 def wait_argument_spec():

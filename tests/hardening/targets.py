@@ -17,6 +17,7 @@ import os
 import shutil
 import string
 import subprocess
+import time
 
 from hypothesis import strategies as st
 from lxml import etree
@@ -225,6 +226,53 @@ LIBVIRT_ONLY = ('domain_type', 'machine', 'max_memory', 'max_vcpus', 'cpu', 'boo
                 'title', 'xml', 'uri')
 
 
+# UEFI guests under KVM. On some hosts (this project's test machines: /dev/kvm runs only real-mode code) OVMF stops
+# with a QEMU internal error at once, and libvirt shows the guest paused after every start: each re-run of a set
+# with state running then honestly starts it again (changed=true), which is the host's doing, not the module's.
+# ``uefi_kvm_pauses`` finds out by starting a tiny UEFI guest under KVM once per run; where it pauses, valid sets
+# give every UEFI VM domain_type qemu (TCG, which runs OVMF fine) and a VM they put on kvm the BIOS firmware
+# (``VmTarget.kvm_uefi_safe``); both firmwares and both domain types keep coming, only not UEFI on kvm.
+UEFI_PROBE = ("<domain type='kvm'><name>%s</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>"
+              "<os firmware='efi'><type arch='x86_64'>hvm</type>"
+              "<firmware><feature enabled='no' name='secure-boot'/></firmware></os>"
+              "<features><acpi/></features><devices/></domain>")
+_UEFI_KVM_PAUSES = {}
+
+
+def uefi_kvm_pauses(conn, name, watch=5.0):
+    """Whether a UEFI guest under KVM leaves the running state (paused by a QEMU internal error) within ``watch``
+    seconds of its start on this host; False where KVM is not usable or the guest cannot start. Cached per process.
+    The probe guest ``name`` is removed (with its NVRAM) before this returns."""
+    import libvirt  # pylint: disable=import-outside-toplevel
+    if 'found' in _UEFI_KVM_PAUSES:
+        return _UEFI_KVM_PAUSES['found']
+    found = False
+    try:
+        conn.getDomainCapabilities(None, None, None, 'kvm', 0)
+        dom = conn.defineXML(UEFI_PROBE % name)
+    except libvirt.libvirtError:
+        dom = None  # no KVM here (or no UEFI firmware): nothing to avoid
+    if dom is not None:
+        try:
+            dom.create()
+            deadline = time.monotonic() + watch
+            while time.monotonic() < deadline:
+                if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+                    found = True
+                    break
+                time.sleep(0.2)
+        except libvirt.libvirtError:
+            pass
+        finally:
+            try:
+                dom.destroy()
+            except libvirt.libvirtError:
+                pass
+            dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+    _UEFI_KVM_PAUSES['found'] = found
+    return found
+
+
 class VmTarget(Target):
     key = module = 'vm'
     stem = 'vm'
@@ -248,6 +296,23 @@ class VmTarget(Target):
                                     % (self.network, self.bridge))
         net.create()
         os.makedirs(os.path.join(self.dir, 'logs'), exist_ok=True)
+        self.avoid_uefi_kvm = uefi_kvm_pauses(conn, self.prefix + 'uefiprobe')
+
+    def kvm_uefi_safe(self, item):
+        """``item`` (a VM's options) never UEFI under KVM where such guests pause here (see ``uefi_kvm_pauses``): a
+        UEFI VM gets domain_type qemu; one put on kvm (explicitly) without a firmware gets bios, since the VM may
+        be UEFI from an earlier set. Without a domain_type the VM keeps its own (new ones: kvm, with bios unless
+        the item asks for UEFI, which then gets qemu)."""
+        if not getattr(self, 'avoid_uefi_kvm', False) or not isinstance(item, dict):
+            return item
+        if item.get('firmware') == 'uefi' and item.get('domain_type') in (None, 'kvm'):
+            return dict(item, domain_type='qemu')
+        if item.get('domain_type') == 'kvm' and 'firmware' not in item:
+            return dict(item, firmware='bios')
+        return item
+
+    def coherent(self, args):
+        return st.just(self.kvm_uefi_safe(args))
 
     def restore_files(self):
         missing = False
@@ -367,7 +432,7 @@ class FleetTarget(VmTarget):
         from ansible_collections.virtfleet.virt.plugins.modules import fleet  # pylint: disable=import-outside-toplevel
         foreign = set(k for k, backends in declared_backends('vm').items() if 'libvirt' not in backends)
         items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5, invalid_only=foreign)
-        good = items.options((), items.spec, 'valid')
+        good = items.options((), items.spec, 'valid').map(self.kvm_uefi_safe)
         # a valid set: valid items, each for a VM of its own (two items for one VM are refused)
         valid_items = st.lists(good, max_size=4, unique_by=lambda item: item.get('name'))
         # a partial failure (the other items converge): a one-bad set
@@ -1146,6 +1211,11 @@ class VSphereVmTarget(VSphereTarget):
                                   for nic in args['interfaces']]
         if isinstance(args.get('disks'), list):  # ide is for cdroms on vSphere
             args['disks'] = [dict(disk, bus='scsi') if disk.get('bus') == 'ide' else disk for disk in args['disks']]
+        if args.get('description') == '':
+            # govmomi's simulator ignores an empty annotation in ReconfigVM_Task (VirtualMachine.apply copies only
+            # non-empty strings), so description: '' cannot clear a VM's description there and every run reports
+            # 'updated: description' again; real vSphere clears it. Not a module problem: left out of valid sets.
+            del args['description']
         return st.just(args)
 
     def hints(self):
@@ -1159,7 +1229,10 @@ class VSphereVmTarget(VSphereTarget):
             ('vcpus',): st.integers(1, 4),
             ('host',): st.sampled_from(['DC0_H0', 'DC0_C0_H0']), ('datastore',): st.sampled_from([VS_DATASTORE]),
             ('resource_pool',): st.sampled_from(['Resources']), ('folder',): st.sampled_from(['vm', '/DC0/vm']),
-            ('guest_id',): st.sampled_from(['otherGuest64', 'debian11_64Guest']),
+            # not debian11_64Guest: govmomi's simulator here refuses it now and then (InvalidArgument configSpec.guestId,
+            # seen on VMs that had been powered on; why was not pinned down) and its ReconfigVM_Task applies the spec
+            # before it checks the guest ID, so a refused change is half made and the next set sees the rest
+            ('guest_id',): st.sampled_from(['otherGuest64', 'debian10_64Guest']),
             ('disks', 'size'): st.sampled_from(['16MiB', 64, '1GiB']),
             ('disks', 'pool'): st.sampled_from([VS_DATASTORE]),
             ('disks', 'volume'): st.sampled_from(['x/x.vmdk']),

@@ -331,6 +331,72 @@ def test_shrinking_a_disk_is_refused(ansible, vsphere, vsphere_args, vsphere_vms
     assert vsphere_snapshot(vsphere, name) == before
 
 
+def test_stopping_a_vm_writes_its_pending_change_so_the_same_task_again_changes_nothing(ansible, vsphere,
+                                                                                        vsphere_args, vsphere_vms):
+    """A change that waited for a restart is written by the run that stops the VM (found by the fuzzer: a
+    state: stopped task was 'updated: memory' on its second run, which wrote what the first had left pending)."""
+    name = vsphere_vms.new('pendstop')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 64, 'state': 'running',
+            'force': True, 'shutdown_timeout': 0}
+    assert _vm(ansible, vsphere_args, args)['changed']
+    r = _vm(ansible, vsphere_args, dict(args, memory=256))
+    assert r['changed'] and r['reboot_required'] is True and 'memory' in r['vm']['pending_restart'], r
+    stop = dict((k, v) for k, v in args.items() if k != 'memory')
+    stop['state'] = 'stopped'
+    r = _vm(ansible, vsphere_args, stop)
+    assert r['changed'] and r['actions'] == ['shutdown', 'applied pending: memory'], r
+    assert r['vm']['state'] == 'stopped' and r['vm']['pending_restart'] == [] and r['reboot_required'] is False
+    real = vsphere_vm(vsphere, name)
+    assert real.config.hardware.memoryMB == 256 and real.runtime.powerState == 'poweredOff'
+    assert PENDING_KEY not in _extra(real)
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, stop)
+    assert r['changed'] is False and r['actions'] == [], r
+    assert vsphere_snapshot(vsphere, name) == before
+
+
+def test_a_disk_moved_to_another_bus_and_grown_is_done_in_one_run(ansible, vsphere, vsphere_args, vsphere_vms):
+    """Two new 1 GiB scsi disks on a VM whose disk is a 64 MiB sata one: its file moves to scsi and grows, and a
+    second disk is made, all in one run (found by the fuzzer: the move and the growth took two runs)."""
+    name = vsphere_vms.new('movegrow')
+    args = {'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE, 'memory': 32}
+    r = _vm(ansible, vsphere_args, dict(args, disks=[{'bus': 'sata', 'size': 64}]))
+    assert r['changed'] and [d['bus'] for d in r['vm']['spec']['disks']] == ['sata'], r
+    volume = r['vm']['spec']['disks'][0]['volume']
+    wanted = dict(args, disks=[{'bus': 'scsi', 'size': '1GiB'}, {'bus': 'scsi', 'size': '1GiB'}])
+    r = _vm(ansible, vsphere_args, wanted)
+    assert r['changed'] and r['actions'] == ['updated: disks'], r
+    disks = r['vm']['spec']['disks']
+    assert [(d['bus'], d['target'], d['size']) for d in disks] == [('scsi', 'sda', 1024), ('scsi', 'sdb', 1024)], r
+    assert disks[0]['volume'] == volume and disks[1]['volume'] != volume
+    real = _disks(vsphere_vm(vsphere, name))
+    assert [(d.backing.fileName, d.capacityInKB) for d in real] == [
+        ('[%s] %s' % (DATASTORE, volume), 1024 * 1024), ('[%s] %s' % (DATASTORE, disks[1]['volume']), 1024 * 1024)]
+    before = vsphere_snapshot(vsphere, name)
+    r = _vm(ansible, vsphere_args, wanted)
+    assert r['changed'] is False and r['actions'] == [], r
+    assert vsphere_snapshot(vsphere, name) == before
+
+
+@pytest.mark.parametrize('extra,param', [
+    ({'wait_timeout': 'Infinity'}, 'wait_timeout'),
+    ({'wait_timeout': "{{ 'inf' | float }}"}, 'wait_timeout'),
+    ({'shutdown_timeout': '-inf'}, 'shutdown_timeout'),
+    ({'vcpus': 'nan'}, 'vcpus'),
+    ({'vcpus': '1e400'}, 'vcpus'),
+    ({'graphics': {'port': "{{ '-inf' | float }}"}}, 'port'),
+])
+def test_numbers_that_are_not_finite_are_refused_without_a_traceback(ansible, vsphere, vsphere_args, vsphere_vms,
+                                                                     extra, param):
+    """ansible-core's own int check raised OverflowError (a traceback) for these, before the module ran."""
+    name = vsphere_vms.new('inf')
+    r = _vm(ansible, vsphere_args, dict({'name': name, 'cluster': CLUSTER, 'datastore': DATASTORE}, **extra))
+    assert_clean_failure(r, "argument '%s'" % param, 'unable to convert to int')
+    assert 'not a finite number' in r['msg'] or 'out of range' in r['msg'], r
+    assert 'OverflowError' not in json.dumps(r) and 'OverflowError' not in ansible.last_stdout
+    assert vsphere_vm(vsphere, name) is None
+
+
 def test_wrong_password_is_clear_and_never_shown(ansible, vsphere_args):
     wrong = 'vft-Wr0ng-Pa55-8c1f'
     r = ansible.task('vm_info', dict(vsphere_args, password=wrong))

@@ -188,3 +188,88 @@ def test_new_disk_by_size_pairs_with_the_disk_it_created():
 def test_size_of_a_cdrom_is_refused():
     with pytest.raises(SpecError, match=r'disks\[0\].size'):
         _vm_spec.partial_from_params({'disks': [{'device': 'cdrom', 'size': 8}]})
+
+
+class PowerClient(FakeClient):
+    """A fake client whose VM powers off when asked to shut down (VMware Tools running) and applies
+    reconfigurations of memory and extraConfig to its row, so a whole ``_reconcile.ensure`` runs on it."""
+
+    def shutdown_guest(self, ref, name):
+        self.calls.append(('shutdown', name))
+        self.rows[0]['runtime.powerState'] = 'poweredOff'
+        return True
+
+    def vm_state(self, ref):
+        return drv.STATE_NAMES[self.rows[0]['runtime.powerState']]
+
+    def reconfigure_vm(self, ref, name, config):
+        super().reconfigure_vm(ref, name, config)
+        row = self.rows[0]
+        if config.get('memory_mb'):
+            row['config.hardware.memoryMB'] = config['memory_mb']
+        row['config.extraConfig'] = list(row['config.extraConfig']) + list(config.get('extra_config') or [])
+
+
+def test_a_run_that_stops_the_vm_applies_the_pending_change_so_the_next_run_has_nothing_to_do():
+    row = _row(**{'config.extraConfig': [(vmconfig.PENDING_KEY, '{"memory": 128}')]})
+    client = PowerClient([row])
+    opts = _reconcile.Options(check_mode=False, force=True, shutdown_timeout=5, wait_timeout=5, poll_interval=0.01)
+    outcome, before, after = _reconcile.ensure(drv.VSphereVMDriver(client), 'web', {}, 'present', 'stopped', opts)
+    assert outcome.actions == ['shutdown', 'applied pending: memory'], outcome.actions
+    assert before['pending_restart'] == ['memory', 'max_memory'] and after['spec']['memory'] == 128
+    assert row['config.hardware.memoryMB'] == 128
+    outcome, _before, _after = _reconcile.ensure(drv.VSphereVMDriver(client), 'web', {}, 'present', 'stopped', opts)
+    assert not outcome.changed and outcome.actions == []
+    # check mode writes nothing after the (predicted) stop
+    row2 = _row(**{'config.extraConfig': [(vmconfig.PENDING_KEY, '{"memory": 128}')]})
+    client = PowerClient([row2])
+    outcome, _b, _a = _reconcile.ensure(drv.VSphereVMDriver(client), 'web', {}, 'present', 'stopped',
+                                        _reconcile.Options(check_mode=True, force=True))
+    assert outcome.actions == ['shutdown'] and client.calls == []
+
+
+def _disk_row(bus, size_mb, power='poweredOff'):
+    """A VM with one disk on controller ``bus`` 0, unit 0 (its file web/web.vmdk on ds), ``size_mb`` MiB."""
+    controller = {'kind': 'controller', 'key': 1000, 'bus': bus, 'bus_number': 0, 'subtype': None,
+                  'controller_key': None, 'unit': None, 'device@ref': 'ctrl-ref'}
+    disk = {'kind': 'disk', 'key': 2000, 'controller_key': 1000, 'unit': 0, 'file': '[ds] web/web.vmdk',
+            'capacity_kb': size_mb * 1024, 'device@ref': 'disk-ref'}
+    return _row(**{'config.hardware.device': [controller, disk], 'runtime.powerState': power})
+
+
+def test_a_disk_moved_to_another_bus_and_grown_is_grown_first_then_moved_in_one_run():
+    client = FakeClient([_disk_row('sata', 64)])
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    assert actual['spec']['disks'][0]['bus'] == 'sata'
+    partial = _vm_spec.partial_from_params({'disks': [{'bus': 'scsi', 'size': '1GiB'}]})
+    spec = driver.desired(partial, actual)
+    assert spec['disks'] == [dict(actual['spec']['disks'][0], bus='scsi', size=1024)]
+    assert devices.grows_before_moves(actual, spec) == [
+        {'op': 'edit', 'kind': 'disk', 'device@ref': 'disk-ref', 'size_kb': 1024 * 1024}]
+    driver.apply_update(actual, driver.plan_update(actual, spec))
+    (_op, _n, first), (_op2, _n2, second) = client.calls
+    assert first == {'devices': [{'op': 'edit', 'kind': 'disk', 'device@ref': 'disk-ref', 'size_kb': 1024 * 1024}]}
+    ops = [(c['op'], c['kind']) for c in second['devices']]
+    assert ops == [('remove', 'disk'), ('add', 'controller'), ('add', 'disk')], ops
+    added = second['devices'][-1]
+    # the file attached anew with the capacity it has now (the simulator takes the size it is given)
+    assert added['existing'] == '[ds] web/web.vmdk' and added['size_kb'] == 1024 * 1024
+
+
+def test_a_disk_moved_without_growing_keeps_its_capacity_and_needs_no_first_step():
+    client = FakeClient([_disk_row('sata', 64)])
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    spec = driver.desired(_vm_spec.partial_from_params({'disks': [{'bus': 'scsi', 'size': 64}]}), actual)
+    assert devices.grows_before_moves(actual, spec) == []
+    driver.apply_update(actual, driver.plan_update(actual, spec))
+    assert len(client.calls) == 1 and client.calls[0][2]['devices'][-1]['size_kb'] == 64 * 1024
+    # a disk that stays where it is grows in place, in the one reconfiguration
+    client = FakeClient([_disk_row('scsi', 64)])
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    spec = driver.desired(_vm_spec.partial_from_params({'disks': [{'size': '1GiB'}]}), actual)
+    assert devices.grows_before_moves(actual, spec) == []
+    driver.apply_update(actual, driver.plan_update(actual, spec))
+    assert [c['op'] for c in client.calls[0][2]['devices']] == ['edit'] and len(client.calls) == 1

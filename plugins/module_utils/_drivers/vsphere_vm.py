@@ -17,8 +17,9 @@ vcpus, disks, interfaces, description, tags, ...).  vSphere specifics:
 - A change a running VM cannot take (memory or vCPUs without hot-add or shrinking,
   firmware, hot-add settings, guest OS) is recorded in extraConfig ``virtfleet.pending``
   and reported in ``pending_restart`` with ``reboot_required``; it is applied when this
-  collection next starts the VM (the action ``applied pending: ...`` before ``start``) or
-  updates it while it is stopped (``vsphere_vm_config``).
+  collection next starts the VM (the action ``applied pending: ...`` before ``start``), stops
+  it (the same action after ``shutdown``: ``settle_stopped``) or updates it while it is
+  stopped (``vsphere_vm_config``).
 
 Where a VM is found or created is ``vsphere_vm_placement``.
 """
@@ -181,6 +182,9 @@ class VSphereVMDriver(VMDriver):
             hosts = [actual['host']] if actual['host'] else []
             config['devices'] = devices.device_changes(self.inventory(), actual, spec, actual['dc'], hosts,
                                                        actual['vsphere']['datastore'])
+            grows = devices.grows_before_moves(actual, spec)
+            if grows:
+                self.client.reconfigure_vm(actual['ref'], actual['name'], {'devices': grows})
         self.client.reconfigure_vm(actual['ref'], actual['name'], config)
         return Result(reboot_required=bool(cold))
 
@@ -217,6 +221,11 @@ class VSphereVMDriver(VMDriver):
         plan = Plan(['pending'], details={'spec': actual['spec'], 'live': dict(actual['pending']), 'cold': {}})
         self.apply_update(dict(actual, state='stopped'), plan)
         return Result(actions=['applied pending: %s' % ', '.join(sorted(actual['pending']))])
+
+    def settle_stopped(self, name):
+        """After a run stopped the VM (or changed it and left it stopped): the changes that were pending a restart
+        are written now, as the next start would, so a second run of the same task finds nothing to do."""
+        return self._apply_pending(name)
 
     def perform(self, name, action):
         if action == 'wait':

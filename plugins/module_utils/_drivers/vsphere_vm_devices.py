@@ -211,6 +211,9 @@ def device_changes(inv, actual, spec, dc, hosts, default_store):
                 change['iso'] = '[%s] %s' % (disk['pool'], disk['volume'])
         elif disk.get('volume'):
             change['existing'] = '[%s] %s' % (disk['pool'], disk['volume'])
+            moved = moved_from(actual, disk)
+            if moved is not None:  # the capacity the file has (grown first by grows_before_moves), as it is
+                change['size_kb'] = max((disk.get('size') or 0) * 1024, moved[1].get('capacity_kb') or 0) or None
         else:
             change.update(datastore=disk.get('pool') or default_store, size_kb=disk['size'] * 1024)
         changes.append(change)
@@ -225,3 +228,30 @@ def device_changes(inv, actual, spec, dc, hosts, default_store):
         changes.append({'op': 'add', 'kind': 'nic', 'key': next(keys), 'model': nic['model'],
                         'mac': nic.get('mac'), 'network': net})
     return changes
+
+
+def moved_from(actual, disk):
+    """``(old disk, its device)`` when ``disk`` is a file of the VM's own disks that ``device_changes`` attaches
+    anew (another bus or slot: the old device is removed), else None."""
+    if actual is None or disk['device'] != 'disk' or not disk.get('volume'):
+        return None
+    for old in actual['spec']['disks']:
+        if old['device'] == 'disk' and (old.get('pool'), old.get('volume')) == (disk.get('pool'), disk['volume']):
+            if old['target'] == disk['target'] and old['bus'] == disk['bus']:
+                return None  # it stays where it is (and grows in place)
+            return old, actual['disk_devices'][old['target']]
+    return None
+
+
+def grows_before_moves(actual, spec):
+    """Edits that grow the VM's disks that ``spec`` moves (another bus or slot) and wants larger, for a
+    reconfiguration of their own before the one that moves them: a move removes the device and attaches its
+    file anew as it is, and the growth cannot go in the same reconfiguration (it would edit the device that is
+    removed). Without it the disk would be moved by one run and grown by the next."""
+    edits = []
+    for disk in spec['disks']:
+        moved = moved_from(actual, disk)
+        if moved is not None and (disk.get('size') or 0) > moved[0].get('size', 0):
+            edits.append({'op': 'edit', 'kind': 'disk', 'device@ref': moved[1]['device@ref'],
+                          'size_kb': disk['size'] * 1024})
+    return edits
