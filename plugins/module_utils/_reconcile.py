@@ -206,15 +206,6 @@ def _updated(outcome, plan):
         outcome.did(action)
 
 
-def _settle_stopped(driver, name, outcome):
-    """A run that changed the resource and leaves it stopped gives the driver the chance to write what waited for
-    the stop (vSphere: the changes pending a restart), so the next run has nothing left to do: the driver's
-    optional ``settle_stopped(name)`` returns a ``Result`` (or ``None``)."""
-    settle = getattr(driver, 'settle_stopped', None)
-    if settle is not None:
-        outcome.absorb(settle(name))
-
-
 def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     if not (opts.check_mode or raced):
         driver.rescan(name)  # a write to the backend's view of the resource: never in check mode
@@ -312,7 +303,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     if target is not None:
         current = _transition(driver, name, current, target, opts, outcome)
     if outcome.changed and current == driver.stopped_state and not opts.check_mode:
-        _settle_stopped(driver, name, outcome)
+        # what waited for the stop is written now (vSphere: the changes pending a restart), so a re-run has nothing to do
+        outcome.absorb(driver.settle_stopped(name))
     if opts.wait_for_address and not opts.check_mode:
         outcome.extra['address'] = _wait_for_address(driver, name, current, opts)
         outcome.reread = True

@@ -162,9 +162,10 @@ def argument_spec():
 def _requests(module):
     """``(name, request or SpecError)`` per item, validated before anything is written."""
     opts = _module.reconcile_options(module)
-    validator = ArgumentSpecValidator(item_spec())
+    spec = item_spec()
     requests, seen = [], set()
     for index, raw in enumerate(module.params['vms']):
+        validator = ArgumentSpecValidator(_module.finite_spec(spec, raw))  # inf, NaN: refused, not a traceback
         not_dicts = _module.bad_suboptions(validator.argument_spec, raw)
         checked = validator.validate(raw if not not_dicts else {})
         params = checked.validated_parameters

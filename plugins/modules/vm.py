@@ -26,7 +26,7 @@ description:
     the VM's notes and O(tags) are extraConfig entries C(virtfleet.tags.<name>) holding JSON strings.
     Memory and vCPUs grow live only with O(memory_hot_add)/O(cpu_hot_add); any other hardware change to a
     running VM is recorded as pending (RV(vm.pending_restart), RV(reboot_required=true)) and applied when this
-    module next starts the VM or updates it while stopped. O(state=absent) unregisters the VM and keeps its
+    module next starts the VM, stops it, or updates it while stopped. O(state=absent) unregisters the VM and keeps its
     files, or deletes them with O(delete_volumes=true).
 author:
   - virtfleet.virt developers (@virtfleet)

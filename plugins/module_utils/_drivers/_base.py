@@ -29,6 +29,10 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
     returns the ``Step`` list from ``current`` to ``target``, ``perform`` runs one action
     (returning a ``Result`` or ``None``) and ``state`` reads the state now; a graceful step goes through
     ``perform_graceful(name, action, mode)`` with the request's ``shutdown_mode`` (by default ``perform``)
+``settle_stopped(name)``
+    outside check mode, after a run that changed the resource and leaves it in ``stopped_state``: writes
+    what waited for the stop (vSphere: the changes pending a restart), so that the same task run again
+    finds nothing to do; a ``Result`` or ``None``. By default nothing waits
 ``check_address(spec)``, ``address(name)``
     VMs, for ``wait_for_address``: ``check_address`` refuses (``SpecError``) a desired spec that can never
     have an address, before anything is written; ``address`` reads the VM now and returns its first usable
@@ -128,6 +132,10 @@ class Driver:
 
     def perform(self, name, action):  # pragma: no cover - steps() names no action
         raise BackendError('%s has no action %s' % (self.kind, action))
+
+    def settle_stopped(self, name):  # pylint: disable=unused-argument
+        """Nothing waits for a stop by default."""
+        return None
 
 
 class VMDriver(Driver):
