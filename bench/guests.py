@@ -424,6 +424,41 @@ def table(results, methods=METHODS):
         lines.append('community / fleet = **%.2f**' % (med['community'] / med['fleet']))
     if med.get('fleet') and med.get('raw'):
         lines.append('fleet / raw = **%.2f** (goal: at most 1.2)' % (med['fleet'] / med['raw']))
+    per_rep = []
+    for rep in sorted(set(r['rep'] for r in ok)):
+        got = dict((r['method'], r['seconds']) for r in ok if r['rep'] == rep)
+        ratios = []
+        if got.get('community') and got.get('fleet'):
+            ratios.append('community / fleet %.2f' % (got['community'] / got['fleet']))
+        if got.get('fleet') and got.get('raw'):
+            ratios.append('fleet / raw %.2f' % (got['fleet'] / got['raw']))
+        if ratios:
+            per_rep.append('rep %d: %s' % (rep, ', '.join(ratios)))
+    if per_rep:
+        lines.append('within each repetition: ' + '; '.join(per_rep))
+    lines += ['', trials(results)]
+    return '\n'.join(lines)
+
+
+def readiness(row):
+    """Seconds from "every guest has an address" to "every guest ran true over SSH" (port 22, then the login)."""
+    if row.get('phases'):
+        return row['phases']['ssh'] - row['phases']['leases']
+    tasks = dict(row.get('tasks') or [])
+    if 'Wait for SSH on port 22' in tasks and 'Log in with the key and run true' in tasks:
+        return tasks['Wait for SSH on port 22'] + tasks['Log in with the key and run true']
+    return None
+
+
+def trials(results):
+    lines = ['| rep | contender | seconds | until every address | then until SSH login | 1-min load start -> end |',
+             '|---:|---|---:|---:|---:|---|']
+    for row in sorted(results, key=lambda r: (r['rep'], r['started_at'])):
+        ready = readiness(row)
+        lines.append('| %d | %s | %.1f%s | %s | %s | %.1f -> %.1f |' % (
+            row['rep'], row['method'], row['seconds'], '' if row['rc'] == 0 else ' (failed)',
+            '%.1f' % (row['seconds'] - ready) if ready is not None else '-', '%.1f' % ready if ready is not None else '-',
+            row['loadavg_start'][0], row['loadavg_end'][0]))
     return '\n'.join(lines)
 
 
