@@ -2,6 +2,8 @@
 # Run the benchmarks (as root, on a machine where tests/env/libvirt-up.sh works).
 #   bench/run.sh fleet [--sizes 20,50,100 --reps 3 ...]   -> bench/results/fleet-<date>.json
 #   bench/run.sh migration [--guests 4 --runs 3 ...]       -> bench/results/migration-<date>.json
+#   bench/run.sh guests [--reps 3 ...]                     -> bench/results/guests-<date>.json
+#     (3 real Linux guests under TCG; builds the image with tests/env/linux-guest.sh if needed)
 # bench/vsphere_noop.py brings its own simulator and community.vmware: run it directly (bench/README.md).
 # A separate virtualenv holds the `ansible` package, which brings community.libvirt
 # (the loop we compare with); the test suite's venv stays lean.
@@ -9,8 +11,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-fleet}; shift || true
 case "$what" in
-  fleet|migration) ;;
-  *) echo "bench/run.sh runs fleet or migration; bench/vsphere_noop.py is run directly (see bench/README.md)" >&2
+  fleet|migration|guests) ;;
+  *) echo "bench/run.sh runs fleet, migration or guests; bench/vsphere_noop.py is run directly (see bench/README.md)" >&2
      exit 2 ;;
 esac
 bash "$here/tests/env/libvirt-up.sh"
@@ -18,8 +20,15 @@ venv=${VIRTFLEET_BENCH_VENV:-$HOME/.cache/virtfleet/bench-venv}
 if [ ! -f "$venv/.complete" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q 'ansible>=10,<13' libvirt-python lxml
+  "$venv/bin/pip" install -q 'ansible>=10,<13' libvirt-python lxml pycdlib
   touch "$venv/.complete"
+fi
+# pycdlib: virtfleet.virt builds cloud-init seeds with it (venvs made before it was listed lack it)
+"$venv/bin/python" -c 'import pycdlib' 2>/dev/null || "$venv/bin/pip" install -q pycdlib
+if [ "$what" = guests ]; then
+  bash "$here/tests/env/linux-guest.sh" >/dev/null   # the real guest image (cached)
+  # the community.libvirt contender and the raw script make their seed ISOs with xorriso
+  command -v xorriso >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xorriso >/dev/null; }
 fi
 collections=$(bash "$here/tests/env/collection.sh")
 mkdir -p "$here/bench/results"
