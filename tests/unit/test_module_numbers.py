@@ -4,12 +4,14 @@ option (``_module.finite_spec``, used by ``new_module``), never with a traceback
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module
+from ansible_collections.virtfleet.virt.plugins.modules import fleet
 
 OPTIONS = dict(
     wait_timeout=dict(type='int', default=60),
@@ -98,3 +100,14 @@ def test_a_validator_of_items_checked_alone_gets_the_same_refusal():
     assert _module.finite_spec(spec, {'wait_timeout': 3}) is spec
     result = ArgumentSpecValidator(_module.finite_spec(spec, item)).validate(item)
     assert any("'wait_timeout'" in m and 'Infinity is not a finite number' in m for m in result.error_messages)
+
+
+def test_fleet_items_refuse_them_one_by_one():
+    """fleet validates its items itself (before connecting): a non-finite number in one item fails that item."""
+    module = types.SimpleNamespace(check_mode=True, params={
+        'vms': [{'name': 'vft-a', 'vcpus': float('inf')}, {'name': 'vft-b', 'max_vcpus': 'NaN'}]})
+    requests = fleet._requests(module)  # pylint: disable=protected-access
+    assert [name for name, _ in requests] == ['vft-a', 'vft-b']
+    assert "'vcpus'" in str(requests[0][1]) and 'inf is not a finite number' in str(requests[0][1])
+    assert "'max_vcpus'" in str(requests[1][1]) and 'NaN is not a finite number' in str(requests[1][1])
+    assert [error.param for _, error in requests] == ['vms[0]', 'vms[1]']
