@@ -3,7 +3,6 @@ with and without memory, revert, delete (with children), external disk-only snap
 idempotent re-runs and each bad input, read back from the daemon."""
 from __future__ import annotations
 
-import glob
 import os
 import subprocess
 import time
