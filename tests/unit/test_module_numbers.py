@@ -107,7 +107,7 @@ def test_fleet_items_refuse_them_one_by_one():
     module = types.SimpleNamespace(check_mode=True, params={
         'vms': [{'name': 'vft-a', 'vcpus': float('inf')}, {'name': 'vft-b', 'max_vcpus': 'NaN'}]})
     requests = fleet._requests(module)  # pylint: disable=protected-access
-    assert [name for name, _ in requests] == ['vft-a', 'vft-b']
+    assert [request[0] for request in requests] == ['vft-a', 'vft-b']
     assert "'vcpus'" in str(requests[0][1]) and 'inf is not a finite number' in str(requests[0][1])
     assert "'max_vcpus'" in str(requests[1][1]) and 'NaN is not a finite number' in str(requests[1][1])
-    assert [error.param for _, error in requests] == ['vms[0]', 'vms[1]']
+    assert [request[1].param for request in requests] == ['vms[0]', 'vms[1]']
