@@ -95,7 +95,7 @@ def test_cloud_init_seed_kept_with_the_vm(ansible, conn, guests, storage, workdi
     assert r['changed'] is False, r
 
     # removed with the VM's volumes
-    r = ansible.task('vm', {'name': name, 'state': 'absent', 'force': True, 'delete_volumes': True})
+    r = ansible.task('vm', {'name': name, 'state': 'absent', 'force': True, 'shutdown_timeout': 0, 'delete_volumes': True})
     assert r['changed'] and seed in r['deleted_volumes'], r
     assert volume_names(conn, pool) == [] and not os.path.exists(seed)
 
