@@ -67,13 +67,15 @@ class AnsibleRunner:
         self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path,
                         ANSIBLE_HOST_KEY_CHECKING='False', ANSIBLE_NOCOLOR='1',
                         ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_RETRY_FILES_ENABLED='False',
+                        ANSIBLE_CALLBACK_PLUGINS=os.path.join(os.path.dirname(__file__), 'callback_plugins'),
+                        ANSIBLE_CALLBACKS_ENABLED='vft_result',
                         PATH=venv_bin + os.pathsep + os.environ.get('PATH', ''))
         self.last_stdout = ''
 
-    def playbook(self, path, *extra, check=True):
+    def playbook(self, path, *extra, check=True, env=None):
         proc = subprocess.run([os.path.join(self.venv_bin, 'ansible-playbook'), '-i', self.inventory, path]
-                              + list(extra), env=self.env, capture_output=True, text=True, timeout=900,
-                              check=False)
+                              + list(extra), env=dict(self.env, **(env or {})), capture_output=True, text=True,
+                              timeout=900, check=False)
         self.last_stdout = proc.stdout + proc.stderr
         if check and proc.returncode != 0:
             raise AssertionError('ansible-playbook %s failed (%d):\n%s' % (path, proc.returncode, self.last_stdout))
@@ -93,22 +95,22 @@ class AnsibleRunner:
         return proc.returncode, json.loads(body) if body.strip() else {}
 
     def task(self, module, args, check=False, diff=False, extra_args=(), play_extra=None):
-        """Run one task of ``module`` with ``args``; return its registered result."""
+        """Run one task of ``module`` with ``args``; return its result as ``register`` holds it (written by the
+        vft_result callback of callback_plugins/)."""
         run_id = uuid.uuid4().hex[:8]
         out = os.path.join(self.workdir, 'result-%s.json' % run_id)
         if '.' not in module:
             module = 'virtfleet.virt.' + module
         play = {'hosts': 'localhost', 'gather_facts': False, 'tasks': [
-            {'name': 'task under test', module: args, 'register': 'result', 'ignore_errors': True,
-             'check_mode': check, 'diff': diff},
-            {'name': 'save the result', 'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': out},
-             'check_mode': False, 'diff': False},
+            {'name': 'task under test', module: args, 'ignore_errors': True, 'check_mode': check, 'diff': diff},
         ]}
         play.update(play_extra or {})
         path = os.path.join(self.workdir, 'play-%s.yml' % run_id)
         with open(path, 'w') as handle:
             json.dump([play], handle)
-        self.playbook(path, *extra_args)
+        self.playbook(path, *extra_args, env={'VIRTFLEET_RESULT_FILE': out})
+        if not os.path.exists(out):
+            raise AssertionError('the task under test returned no result:\n' + self.last_stdout)
         with open(out) as handle:
             return json.load(handle)
 
