@@ -10,6 +10,7 @@ object" codes and ``BackendError`` (with libvirt's own message) otherwise.
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 
@@ -96,14 +97,19 @@ class LibvirtClient:
         self._username = username
         self._password = password
         self._conn = None
+        self._opening = threading.Lock()
         # Silence libvirt's default handler that prints every error on stderr.
         libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
 
     # -- connection ---------------------------------------------------------
     @property
     def conn(self):
+        """The one connection of this client, opened on first use. fleet's threads share it: opened twice, an
+        object looked up on one connection would meet a stream of the other (libvirt refuses that)."""
         if self._conn is None:
-            self._conn = self._open()
+            with self._opening:
+                if self._conn is None:
+                    self._conn = self._open()
         return self._conn
 
     def _open(self):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
 import traceback
 
@@ -124,6 +125,7 @@ class VSphereClient:
         self.task_timeout = task_timeout
         self._si = None
         self._content = None
+        self._opening = threading.Lock()
 
     @property
     def where(self):
@@ -139,9 +141,13 @@ class VSphereClient:
     # -- session ----------------------------------------------------------------
     @property
     def content(self):
-        if self._si is None:
-            self._si = self._connect()
-            self._content = self._si.RetrieveContent()
+        """The session's service content, logged in on first use; one session however many of fleet's threads
+        ask at once (a racing thread saw the session before its content and read None)."""
+        if self._content is None:
+            with self._opening:
+                if self._content is None:
+                    self._si = self._connect()
+                    self._content = self._si.RetrieveContent()
         return self._content
 
     def _ssl_context(self):
@@ -194,6 +200,7 @@ class VSphereClient:
             except Exception:  # logging out of a dead session is not an error of this run
                 pass
             self._si = None
+            self._content = None
 
     def _call(self, what, func, *args, **kwargs):
         try:
