@@ -14,6 +14,7 @@ The password never appears in any message.
 
 from __future__ import annotations
 
+import datetime
 import socket
 import ssl
 import time
@@ -416,6 +417,55 @@ class VSphereClient:
 
     def destroy_vm(self, ref, name):
         return self._run_task('deleting VM %s' % name, ref.Destroy_Task)
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def vm_snapshots(self, ref):
+        """The VM's power state and its snapshot tree in one query, or None when the VM is gone:
+        ``{'name', 'state', 'snapshots'}``, the snapshots parents first (vSphere's tree order: siblings as
+        taken), each a dict with ``ref`` (for revert and remove), ``name``, ``description``, ``created`` (UTC,
+        ISO 8601), ``state`` (the power state vSphere recorded), ``quiesced``, ``parent`` (its name) and
+        ``current``."""
+        specs = [vmodl.query.PropertyCollector.ObjectSpec(obj=ref, skip=False)]
+        try:
+            rows = self._retrieve('reading the snapshots of a VM', specs,
+                                  [(vim.VirtualMachine, ('name', 'runtime.powerState', 'snapshot'))])
+        except NotFound:
+            return None
+        if not rows:
+            return None
+        row = rows[0]
+        info = row.get('snapshot')
+        current = info.currentSnapshot._moId if info is not None and info.currentSnapshot is not None else None
+        entries = []
+
+        def walk(trees, parent):
+            for tree in trees or []:
+                created = tree.createTime
+                if created is not None and created.tzinfo is not None:
+                    created = created.astimezone(datetime.timezone.utc)
+                entries.append({'ref': tree.snapshot, 'name': tree.name, 'description': tree.description or None,
+                                'created': created.strftime('%Y-%m-%dT%H:%M:%SZ') if created else None,
+                                'state': STATE_NAMES.get(tree.state, 'stopped'), 'quiesced': bool(tree.quiesced),
+                                'parent': parent, 'current': tree.snapshot._moId == current})
+                walk(tree.childSnapshotList, tree.name)
+        walk(info.rootSnapshotList if info is not None else [], None)
+        return {'name': row.get('name'), 'state': STATE_NAMES.get(row.get('runtime.powerState'), 'stopped'),
+                'snapshots': entries}
+
+    def create_snapshot(self, ref, vm, name, description, memory, quiesce):
+        """CreateSnapshot_Task with vSphere's own ``memory`` and ``quiesce`` flags; the new snapshot's ref."""
+        return self._run_task('taking snapshot %r of VM %s' % (name, vm), ref.CreateSnapshot_Task,
+                              name=name, description=description or '', memory=bool(memory), quiesce=bool(quiesce))
+
+    def revert_snapshot(self, snap, vm, name, suppress_power_on):
+        """RevertToSnapshot_Task; ``suppress_power_on`` keeps vSphere from powering the VM on."""
+        return self._run_task('reverting VM %s to snapshot %r' % (vm, name), snap.RevertToSnapshot_Task,
+                              suppressPowerOn=bool(suppress_power_on))
+
+    def remove_snapshot(self, snap, vm, name, children):
+        """RemoveSnapshot_Task (``removeChildren``: the snapshots below it too)."""
+        return self._run_task('removing snapshot %r of VM %s' % (name, vm), snap.RemoveSnapshot_Task,
+                              removeChildren=bool(children))
 
     # -- relocation (vMotion, storage vMotion) ------------------------------------------------------
     @staticmethod
