@@ -1557,8 +1557,14 @@ INFO['vm_snapshot_info'] = 'snapi'
 # -- VM snapshots (vSphere) -----------------------------------------------------------------------------
 
 def _vsphere_trees(vm):
-    """The snapshot tree of a pyvmomi VM as plain tuples (name, parent, recorded state, quiesced, current)."""
-    info = vm.snapshot
+    """The snapshot tree of a pyvmomi VM as plain tuples (name, parent, recorded state, quiesced, current), read
+    through the PropertyCollector (the simulator panics on a Fetch of the unset ``snapshot`` property)."""
+    from pyVmomi import vim, vmodl  # pylint: disable=import-outside-toplevel
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=vm, skip=False)],
+                         propSet=[pc.PropertySpec(type=vim.VirtualMachine, pathSet=['snapshot'], all=False)])
+    collector = vim.ServiceInstance('ServiceInstance', vm._stub).RetrieveContent().propertyCollector
+    info = next((prop.val for item in collector.RetrieveContents([spec]) for prop in item.propSet or []), None)
     if info is None:
         return []
     current = info.currentSnapshot._moId if info.currentSnapshot is not None else None

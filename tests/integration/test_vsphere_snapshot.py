@@ -162,8 +162,7 @@ def test_create_revert_remove_and_the_tree(ansible, vsphere, vsphere_args, vsphe
     assert _tree(vm) == ([('base', None, 'poweredOn', True), ('grandchild', 'base', 'poweredOff', False)], 'grandchild')
 
     # removal with children: the whole subtree; absent again is no change
-    removed, again = _play(ansible, vsphere_args, [snap(name, 'base', state='absent', children=True),
-                                                  snap(name, 'base', state='absent', children=True)])
+    removed, again = _play(ansible, vsphere_args, [snap(name, 'base', state='absent', children=True)] * 2)
     assert _ok(removed, True)['actions'] == [
         'updated: snapshots', 'deleted snapshot base and the snapshots below it: grandchild'], removed
     assert removed['vm']['spec']['snapshots'] == []
