@@ -37,11 +37,25 @@ description:
   - O(vm) removed by M(virtfleet.virt.vm) with O(virtfleet.virt.vm#module:state=absent) loses its snapshot
     records; the snapshots' data inside its qcow2 disks goes with the disks when they are deleted
     (O(virtfleet.virt.vm#module:delete_volumes=true)).
+  - "vSphere (when O(hostname) is set, as for M(virtfleet.virt.vm)): the same task takes a snapshot with
+    C(CreateSnapshot_Task) (O(memory) and O(quiesce) passed to vSphere as they are; vSphere quiesces through
+    VMware Tools and fails, taking no snapshot, when they do not answer), reverts with C(RevertToSnapshot_Task)
+    and then brings the VM to the power state O(vm_state) says (else the one the snapshot recorded), and deletes
+    with C(RemoveSnapshot_Task) (C(removeChildren) for O(children=true)). vSphere keeps every snapshot itself -
+    O(location) is libvirt's. It records no memory flag: a snapshot whose recorded power state is powered on or
+    suspended holds the memory (RV(snapshot.memory)); govmomi's simulator records the VM's power state whatever
+    O(memory) said. vSphere allows several snapshots of one name; this module tells them apart by name, so it
+    refuses to change a VM that has such duplicates."
+  - "vSphere: whether the VM is still at a snapshot cannot be known - the snapshot tree names the current
+    snapshot, but nothing in the VM's properties shows whether it ran or its disks were written since the
+    revert - so O(state=reverted) always reverts and reports a change there (RV(vm.spec) C(at_snapshot) is
+    always null)."
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -82,8 +96,9 @@ options:
     default: false
   quiesce:
     description:
-      - With O(state=present), freeze the guest's filesystems through the QEMU guest agent while the snapshot
-        is taken. Fails, before anything is written, when no guest agent answers.
+      - With O(state=present), freeze the guest's filesystems through the QEMU guest agent (vSphere - VMware
+        Tools) while the snapshot is taken. On libvirt it fails, before anything is written, when no guest agent
+        answers; vSphere fails the snapshot task itself (no snapshot is taken). Refused for a stopped VM.
       - libvirt quiesces only external disk-only snapshots (O(location=external)) of a running VM; an internal
         snapshot keeps the running guest's memory instead, which needs no freezing.
     type: bool
@@ -93,7 +108,7 @@ options:
     type: str
   location:
     description:
-      - With O(state=present), where the snapshot is kept.
+      - libvirt only. With O(state=present), where the snapshot is kept (vSphere keeps its snapshots itself).
       - V(internal) - inside the VM's qcow2 disks (every disk the snapshot covers must be qcow2).
       - V(external) - disk-only, in new qcow2 overlay files beside the disks (the disk's path with the snapshot's
         name in place of its extension) that the VM
@@ -113,6 +128,14 @@ options:
         snapshot); V(running) with a snapshot without memory boots the VM from the reverted disks.
     type: str
     choices: [running, paused, stopped]
+  datacenter:
+    description:
+      - vSphere only. Datacenter of the VM. Needed when vCenter has more than one VM named O(vm).
+    type: str
+  folder:
+    description:
+      - vSphere only. VM folder of the VM (as for M(virtfleet.virt.vm)), when O(vm) names more than one VM.
+    type: str
 seealso:
   - module: virtfleet.virt.vm_snapshot_info
   - module: virtfleet.virt.vm
@@ -181,7 +204,7 @@ snapshot:
       description: Whether it is the VM's current snapshot (the parent of the next one).
       type: bool
     size:
-      description: Bytes it takes, where the backend says; libvirt does not (null).
+      description: Bytes it takes, where the backend says; libvirt and vSphere (here) do not (null).
       type: int
   sample: {name: pre-upgrade, parent: null, description: before the upgrade, created: '2026-12-05T06:12:44Z',
            vm_state: running, memory: true, location: internal, current: true, size: null}
@@ -212,10 +235,13 @@ actions:
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _snapshot_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_snapshot import LibvirtSnapshotDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_snapshot import VSphereSnapshotDriver
+
+VSPHERE_PLACEMENT = ('datacenter', 'folder')
 
 
 def argument_spec():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         vm=dict(type='str', required=True),
         name=dict(type='str', required=True),
@@ -223,10 +249,12 @@ def argument_spec():
         memory=dict(type='bool', default=False),
         quiesce=dict(type='bool', default=False),
         description=dict(type='str'),
-        location=dict(type='str', default='internal', choices=list(_snapshot_spec.LOCATIONS)),
+        location=dict(type='str', default='internal', choices=list(_snapshot_spec.LOCATIONS), backends=('libvirt',),
+                      hint='vSphere keeps its snapshots itself (delta disks it reverts and deletes); remove it'),
         children=dict(type='bool', default=False),
         vm_state=dict(type='str', choices=list(_snapshot_spec.VM_STATES)),
     )
+    spec.update(_module.only('vsphere', **dict((key, dict(type='str')) for key in VSPHERE_PLACEMENT)))
     return spec
 
 
@@ -237,7 +265,11 @@ def request(module, _backend):
 
 
 # backend -> factory(client, params) of the driver (the request validated again: request() ran first)
-DRIVERS = {'libvirt': lambda client, params: LibvirtSnapshotDriver(client, _snapshot_spec.request_from_params(params))}
+DRIVERS = {
+    'libvirt': lambda client, params: LibvirtSnapshotDriver(client, _snapshot_spec.request_from_params(params)),
+    'vsphere': lambda client, params: VSphereSnapshotDriver(
+        client, _snapshot_spec.request_from_params(params), dict((key, params.get(key)) for key in VSPHERE_PLACEMENT)),
+}
 
 
 def main():

@@ -15,11 +15,14 @@ description:
   - Each snapshot is returned as RV(virtfleet.virt.vm_snapshot#module:snapshot) describes it - name, parent,
     creation time, the VM's power state then, with memory or not, current or not, size where the backend
     says - parents before their children.
+  - On vSphere (when O(hostname) is set) the tree is vSphere's (one query per VM); see
+    M(virtfleet.virt.vm_snapshot) for how its fields read there (RV(vms[].at_snapshot) is always null).
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - virtfleet.virt.libvirt
+  - virtfleet.virt.vsphere
 attributes:
   check_mode:
     support: full
@@ -90,13 +93,14 @@ vms:
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vm_backends
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_snapshot import LibvirtSnapshotDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_snapshot import VSphereSnapshotDriver
 
 # backend -> factory(client) of the snapshot driver
-SNAPSHOT_DRIVERS = {'libvirt': LibvirtSnapshotDriver}
+SNAPSHOT_DRIVERS = {'libvirt': LibvirtSnapshotDriver, 'vsphere': VSphereSnapshotDriver}
 
 
 def argument_spec():
-    spec = _module.connection_argument_spec()
+    spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         vm=dict(type='str'),
         states=dict(type='list', elements='str',

@@ -1552,3 +1552,113 @@ class SnapshotTarget(Target):
 
 CLASSES['vm_snapshot'] = SnapshotTarget
 INFO['vm_snapshot_info'] = 'snapi'
+
+
+# -- VM snapshots (vSphere) -----------------------------------------------------------------------------
+
+def _vsphere_trees(vm):
+    """The snapshot tree of a pyvmomi VM as plain tuples (name, parent, recorded state, quiesced, current), read
+    through the PropertyCollector (the simulator panics on a Fetch of the unset ``snapshot`` property)."""
+    from pyVmomi import vim, vmodl  # pylint: disable=import-outside-toplevel
+    pc = vmodl.query.PropertyCollector
+    spec = pc.FilterSpec(objectSet=[pc.ObjectSpec(obj=vm, skip=False)],
+                         propSet=[pc.PropertySpec(type=vim.VirtualMachine, pathSet=['snapshot'], all=False)])
+    collector = vim.ServiceInstance('ServiceInstance', vm._stub).RetrieveContent().propertyCollector
+    info = next((prop.val for item in collector.RetrieveContents([spec]) for prop in item.propSet or []), None)
+    if info is None:
+        return []
+    current = info.currentSnapshot._moId if info.currentSnapshot is not None else None
+    found = []
+
+    def walk(trees, parent):
+        for tree in trees or []:
+            found.append((tree.name, parent, tree.state, bool(tree.quiesced), tree.description,
+                          tree.snapshot._moId == current))
+            walk(tree.childSnapshotList, tree.name)
+    walk(info.rootSnapshotList, None)
+    return found
+
+
+class VSphereSnapshotTarget(VSphereTarget):
+    """vm_snapshot on two VMs of its own on the target's simulator: VM 0 stopped, VM 1 running.
+
+    A valid set keeps to what re-runs as no change (the fuzzer repeats each change): vSphere cannot show that a VM is
+    still at a snapshot, so a revert is never a no-change there and valid sets do not ask for one; a snapshot of the
+    running VM is taken with memory (as the simulator records it), of the stopped VM without memory or quiesce."""
+
+    key = 'vm_snapshot@vsphere'
+    module = 'vm_snapshot'
+    stem = 'vssn'
+    count = 2
+    max_optional = 5
+
+    def setup(self):
+        from pyVim.task import WaitForTask  # pylint: disable=import-outside-toplevel
+        from pyVmomi import vim  # pylint: disable=import-outside-toplevel
+        super().setup()
+        self.snap_names = ['s0', 's1', 's2', "pre<up>&'", 'a b']
+        dc = next(d for d in self.vsphere.si.RetrieveContent().rootFolder.childEntity if d.name == VS_DC)
+        cluster = next(c for c in dc.hostFolder.childEntity if c.name == VS_CLUSTER)
+        for index, name in enumerate(self.names()):
+            config = vim.vm.ConfigSpec(name=name, memoryMB=32, numCPUs=1, guestId='otherGuest64',
+                                       files=vim.vm.FileInfo(vmPathName='[%s]' % VS_DATASTORE))
+            task = dc.vmFolder.CreateVM_Task(config=config, pool=cluster.resourcePool)
+            WaitForTask(task)
+            if index == 1:
+                WaitForTask(task.info.result.PowerOnVM_Task())
+
+    def coherent(self, args):
+        args = dict(args)
+        names = self.names()
+        if args.get('vm') not in names:
+            return st.just(args)
+        if (args.get('state') or 'present') == 'reverted':
+            args['state'] = 'present'
+        state = args.get('state') or 'present'
+        keep = {'present': ('description',), 'absent': ('children',)}[state]
+        for key in ('children', 'vm_state', 'memory', 'quiesce', 'description', 'location'):
+            if key not in keep:
+                args.pop(key, None)
+        if state == 'present' and args['vm'] == names[1]:
+            args['memory'] = True
+        return st.just(args)
+
+    def snapshot(self):
+        state = super().snapshot()
+        state['snapshots'] = dict((vm.name, _vsphere_trees(vm))
+                                  for vm in self.vsphere.objects('VirtualMachine', [self.prefix]))
+        return state
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        hints.update({
+            ('vm',): st.sampled_from(self.names()),
+            ('name',): st.sampled_from(self.snap_names),
+            ('state',): st.sampled_from(['present'] * 3 + ['reverted'] + ['absent'] * 2),
+            ('vm_state',): st.sampled_from(['running', 'paused', 'stopped']),
+            ('folder',): st.sampled_from(['vm', '/DC0/vm']),
+            ('description',): st.one_of(text_small, metachar_text),
+        })
+        bad.update({
+            ('vm',): bad_names(self.prefix),
+            ('name',): st.one_of(junk_text, st.sampled_from([' s0', '', 'missing', 'a\nb'])),
+            ('folder',): st.sampled_from(['vft-fz-nofolder', '']),
+            ('description',): junk_text,
+        })
+        return hints, bad
+
+
+class VSphereSnapshotInfoTarget(VSphereInfoTarget):
+    """vm_snapshot_info on the simulator's own VMs: its VM option is ``vm``, hinted as ``name`` is for the others."""
+
+    def __init__(self, env):
+        super().__init__(env, 'vm_snapshot_info', 'vssni')
+
+    def hints(self):
+        hints, bad = super().hints()
+        hints[('vm',)] = hints.pop(('name',))
+        return hints, bad
+
+
+CLASSES['vm_snapshot@vsphere'] = VSphereSnapshotTarget
+CLASSES['vm_snapshot_info@vsphere'] = VSphereSnapshotInfoTarget

@@ -14,6 +14,7 @@ The password never appears in any message.
 
 from __future__ import annotations
 
+import datetime
 import socket
 import ssl
 import threading
@@ -423,6 +424,84 @@ class VSphereClient:
 
     def destroy_vm(self, ref, name):
         return self._run_task('deleting VM %s' % name, ref.Destroy_Task)
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def vm_snapshots(self, ref):
+        """The VM's power state and its snapshot tree in one query, or None when the VM is gone:
+        ``{'name', 'state', 'snapshots'}``, the snapshots parents first (vSphere's tree order: siblings as
+        taken), each a dict with ``ref`` (for revert and remove), ``name``, ``description``, ``created`` (UTC,
+        ISO 8601), ``state`` (the power state vSphere recorded), ``quiesced``, ``parent`` (its name) and
+        ``current``."""
+        specs = [vmodl.query.PropertyCollector.ObjectSpec(obj=ref, skip=False)]
+        try:
+            rows = self._retrieve('reading the snapshots of a VM', specs,
+                                  [(vim.VirtualMachine, ('name', 'runtime.powerState', 'snapshot'))])
+        except NotFound:
+            return None
+        if not rows:
+            return None
+        row = rows[0]
+        info = row.get('snapshot')
+        current = info.currentSnapshot._moId if info is not None and info.currentSnapshot is not None else None
+        entries = []
+
+        def walk(trees, parent):
+            for tree in trees or []:
+                created = tree.createTime
+                if created is not None and created.tzinfo is not None:
+                    created = created.astimezone(datetime.timezone.utc)
+                entries.append({'ref': tree.snapshot, 'name': tree.name, 'description': tree.description or None,
+                                'created': created.strftime('%Y-%m-%dT%H:%M:%SZ') if created else None,
+                                'state': STATE_NAMES.get(tree.state, 'stopped'), 'quiesced': bool(tree.quiesced),
+                                'parent': parent, 'current': tree.snapshot._moId == current})
+                walk(tree.childSnapshotList, tree.name)
+        walk(info.rootSnapshotList if info is not None else [], None)
+        return {'name': row.get('name'), 'state': STATE_NAMES.get(row.get('runtime.powerState'), 'stopped'),
+                'snapshots': entries}
+
+    def _task_property(self, task, what, path):
+        spec = vmodl.query.PropertyCollector
+        filter_spec = spec.FilterSpec(objectSet=[spec.ObjectSpec(obj=task, skip=False)],
+                                      propSet=[spec.PropertySpec(type=vim.Task, pathSet=[path], all=False)])
+        for item in self._call(what, self.content.propertyCollector.RetrieveContents, [filter_spec]) or []:
+            for prop in item.propSet or []:
+                return prop.val
+        return None
+
+    def _run_snapshot_task(self, what, func, **kwargs):
+        """Run a snapshot task and wait for it reading ``info.state`` (and ``info.error``) alone: govmomi's
+        simulator names the snapshot, no managed entity, as the ``info.entity`` of a snapshot's own tasks, which
+        pyvmomi refuses to read as a whole ``info``."""
+        task = self._call(what, func, **kwargs)
+        deadline = time.monotonic() + self.task_timeout
+        delay = 0.05
+        while True:
+            state = self._task_property(task, what, 'info.state')
+            if state == 'success':
+                return None
+            if state == 'error':
+                error = self._task_property(task, what, 'info.error')
+                raise BackendError('%s failed: %s' % (what, self._scrub(_fault_text(error) if error else 'unknown error')))
+            if time.monotonic() >= deadline:
+                raise BackendError('%s: the vSphere task %s is still %s after %s s'
+                                   % (what, task._moId, state, self.task_timeout))
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def create_snapshot(self, ref, vm, name, description, memory, quiesce):
+        """CreateSnapshot_Task with vSphere's own ``memory`` and ``quiesce`` flags; the new snapshot's ref."""
+        return self._run_task('taking snapshot %r of VM %s' % (name, vm), ref.CreateSnapshot_Task,
+                              name=name, description=description or '', memory=bool(memory), quiesce=bool(quiesce))
+
+    def revert_snapshot(self, snap, vm, name, suppress_power_on):
+        """RevertToSnapshot_Task; ``suppress_power_on`` keeps vSphere from powering the VM on."""
+        return self._run_snapshot_task('reverting VM %s to snapshot %r' % (vm, name), snap.RevertToSnapshot_Task,
+                                       suppressPowerOn=bool(suppress_power_on))
+
+    def remove_snapshot(self, snap, vm, name, children):
+        """RemoveSnapshot_Task (``removeChildren``: the snapshots below it too)."""
+        return self._run_snapshot_task('removing snapshot %r of VM %s' % (name, vm), snap.RemoveSnapshot_Task,
+                                       removeChildren=bool(children))
 
     # -- relocation (vMotion, storage vMotion) ------------------------------------------------------
     @staticmethod
