@@ -11,16 +11,16 @@ import uuid
 
 import libvirt
 
-from conftest import domain_snapshot
+from conftest import assert_clean_failure, domain_snapshot
 
 COUNT = 10
 PLAY = [{'name': 'The fleet', 'hosts': 'localhost', 'gather_facts': False,
          'tasks': [{'name': 'Run vm_fleet', 'ansible.builtin.include_role': {'name': 'virtfleet.virt.vm_fleet'}}]}]
 
 
-def fleet_items(guests, stem):
+def fleet_items(guests, stem, count=COUNT):
     items = []
-    for index in range(COUNT):
+    for index in range(count):
         name, disk, log = guests.new('%s%d' % (stem, index))
         subprocess.run(['qemu-img', 'convert', '-O', 'qcow2', disk, disk + '.tmp'], check=True)
         os.replace(disk + '.tmp', disk)
@@ -81,11 +81,15 @@ def test_fleet_snapshot_revert_delete_in_one_run_each(ansible, conn, guests, wor
     changed, out = run_role(ansible, play, upgrade)
     assert changed == 0, out
 
-    # revert the fleet: the VMs are back at the snapshot (stopped, 32 MiB); nothing else is converged
-    revert = dict(upgrade, vm_fleet_snapshot_state='reverted')
+    # revert the fleet: the VMs are back at the snapshot (stopped, 32 MiB); nothing else is converged.
+    # Check mode first, through the fleet module as the role calls it (a role run costs three module runs)
+    by_name = [{'name': name} for name in names]
     before = view(conn, names)
-    changed, out = run_role(ansible, play, revert, check=True)
-    assert changed == 1 and view(conn, names) == before, out
+    r = ansible.task('fleet', {'vms': by_name, 'snapshot': {'name': 'pre', 'state': 'reverted'}}, check=True)
+    assert r['summary'] == {'total': COUNT, 'changed': COUNT, 'failed': 0, 'skipped': 0}, r
+    assert all(x['actions'] == ['updated: at_snapshot', 'reverted to snapshot pre, VM stopped'] for x in r['results'])
+    assert view(conn, names) == before
+    revert = dict(upgrade, vm_fleet_snapshot_state='reverted')
     changed, out = run_role(ansible, play, revert)
     assert changed == 1, out
     for name in names:
@@ -94,14 +98,47 @@ def test_fleet_snapshot_revert_delete_in_one_run_each(ansible, conn, guests, wor
     changed, out = run_role(ansible, play, revert)
     assert changed == 0, out  # provably still at "pre": libvirt's reason "from snapshot" and the marker
 
-    # delete the snapshots of the whole fleet; the VMs stay as they are
-    delete = dict(upgrade, vm_fleet_snapshot_state='absent')
+    # delete the snapshots of the whole fleet; the VMs stay as they are. --diff shows each VM's snapshot list
     before = view(conn, names)
-    changed, out = run_role(ansible, play, delete, check=True)
-    assert changed == 1 and view(conn, names) == before, out
+    r = ansible.task('fleet', {'vms': by_name, 'snapshot': {'name': 'pre', 'state': 'absent'}}, check=True, diff=True)
+    assert r['summary']['changed'] == COUNT and view(conn, names) == before, r
+    assert [d['before_header'] for d in r['diff']] == ['%s snapshots' % name for name in names]
+    assert all([e['name'] for e in d['before']['spec']['snapshots']] == ['pre'] and d['after']['spec']['snapshots'] == []
+               for d in r['diff'])
+    delete = dict(upgrade, vm_fleet_snapshot_state='absent')
     changed, out = run_role(ansible, play, delete)
     assert changed == 1, out
     after = view(conn, names)
     assert all(after[name] == (before[name][0], []) for name in names)
     changed, out = run_role(ansible, play, delete)
     assert changed == 0, out
+
+def test_a_vm_whose_snapshot_fails_is_not_changed(ansible, conn, guests):
+    """The fleet module's snapshot step: a VM that cannot take the snapshot (a raw disk) fails alone and is not
+    converged; a VM that does not exist yet is created without one; with fail_fast nothing is converged."""
+    good = fleet_items(guests, 'fsnapok', count=1)[0]
+    name, disk, log = guests.new('fsnapraw')
+    raw = guests.spec(name, disk, log, disks=[{'path': disk, 'format': 'raw'}])
+    r = ansible.task('fleet', {'vms': [dict(good, state='stopped'), dict(raw, state='stopped')]})
+    assert not r.get('failed'), r
+    new_name, new_disk, new_log = guests.new('fsnapnew')
+    new = guests.spec(new_name, new_disk, new_log, state='stopped')
+
+    vms = [dict(good, memory=48), dict(raw, memory=48), new]
+    r = ansible.task('fleet', {'vms': vms, 'snapshot': {'name': 'pre'}})
+    assert_clean_failure(r, '1 of 3 VMs failed', raw['name'], 'snapshot step', 'qcow2')
+    ok, bad, created = r['results']
+    assert ok['actions'][:2] == ['updated: snapshots', 'created snapshot pre'] and 'memory' in ok['actions'][2], ok
+    assert ok['snapshot']['name'] == 'pre' and ok['snapshot']['created'] and not ok['failed']
+    assert bad['failed'] and not bad['changed'] and bad['snapshot'] == {}
+    assert created['actions'] == ['created'] and created['snapshot'] == {}
+    assert memory_kib(conn, good['name']) == 48 * 1024 and memory_kib(conn, raw['name']) == 32 * 1024
+    assert [s.getName() for s in conn.lookupByName(good['name']).listAllSnapshots(0)] == ['pre']
+    assert conn.lookupByName(raw['name']).listAllSnapshots(0) == []
+
+    # fail_fast: the raw VM's failure stops every item before any VM changes
+    vms = [dict(good, memory=64), dict(raw, memory=64)]
+    r = ansible.task('fleet', {'vms': vms, 'snapshot': {'name': 'pre'}, 'fail_fast': True})
+    assert_clean_failure(r, raw['name'], 'snapshot step')
+    assert r['results'][0]['skipped'] and not r['results'][0]['changed'] and r['summary']['skipped'] == 1
+    assert memory_kib(conn, good['name']) == 48 * 1024 and memory_kib(conn, raw['name']) == 32 * 1024
