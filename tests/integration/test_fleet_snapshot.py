@@ -113,6 +113,7 @@ def test_fleet_snapshot_revert_delete_in_one_run_each(ansible, conn, guests, wor
     changed, out = run_role(ansible, play, delete)
     assert changed == 0, out
 
+
 def test_a_vm_whose_snapshot_fails_is_not_changed(ansible, conn, guests):
     """The fleet module's snapshot step: a VM that cannot take the snapshot (a raw disk) fails alone and is not
     converged; a VM that does not exist yet is created without one; with fail_fast nothing is converged."""
