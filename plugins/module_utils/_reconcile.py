@@ -12,6 +12,7 @@ the contract of ``_drivers/_base.Driver`` and hand back the values of ``_plan``
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -329,26 +330,34 @@ def ensure_many(driver, jobs, workers=4, fail_fast=False):
     Slow steps (starts, graceful shutdowns, power-offs) overlap; the driver's client must be
     safe to share between threads (libvirt connections are).
     """
-    results = [None] * len(jobs)
+    return run_many([(job[0], functools.partial(ensure, driver, *job)) for job in jobs], workers, fail_fast)
+
+
+def run_many(calls, workers=4, fail_fast=False):
+    """Run ``(name, call)`` pairs, ``workers`` at a time: each ``call()`` returns ``(outcome, before, after)``
+    like ``ensure`` (and raises a ``VirtError`` that carries ``outcome``, as ``ensure`` does). Results as
+    ``ensure_many``'s, in order; a call that needs its own driver per resource (one whose request names the
+    resource) runs here with the others."""
+    results = [None] * len(calls)
     stop = threading.Event()
 
     def work(index):
-        job = jobs[index]
+        name, call = calls[index]
         if stop.is_set():
-            results[index] = {'name': job[0], 'outcome': Outcome(), 'before': None, 'after': None,
+            results[index] = {'name': name, 'outcome': Outcome(), 'before': None, 'after': None,
                               'error': None, 'skipped': True}
             return
         try:
-            outcome, before, after = ensure(driver, *job)
-            results[index] = {'name': job[0], 'outcome': outcome, 'before': before, 'after': after, 'error': None}
+            outcome, before, after = call()
+            results[index] = {'name': name, 'outcome': outcome, 'before': before, 'after': after, 'error': None}
         except VirtError as exc:
-            results[index] = {'name': job[0], 'outcome': exc.outcome, 'before': None, 'after': None,
-                              'error': exc.msg}
+            results[index] = {'name': name, 'outcome': getattr(exc, 'outcome', None) or Outcome(), 'before': None,
+                              'after': None, 'error': exc.msg}
             if fail_fast:
                 stop.set()
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        list(pool.map(work, range(len(jobs))))
+        list(pool.map(work, range(len(calls))))
     return results
 
 

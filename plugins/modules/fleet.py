@@ -53,9 +53,48 @@ options:
         the whole list before anything changes when an item's options are invalid.
     type: bool
     default: false
+  snapshot:
+    description:
+      - A snapshot step that runs before any item is converged - every listed VM that exists gets snapshot
+        O(snapshot.name) taken (V(present)), is reverted to it (V(reverted)) or has it deleted (V(absent)),
+        by the same code and rules as M(virtfleet.virt.vm_snapshot) (internal snapshots in qcow2 disks),
+        O(workers) VMs at a time on the module's one connection.
+      - Left out of the step - listed VMs that do not exist (a new VM has nothing to snapshot), items with
+        V(state=absent) (removing the VM removes its snapshots) and items whose options are invalid.
+      - A VM whose snapshot step fails is not converged; with O(fail_fast=true), no item is converged after a
+        snapshot step failed.
+      - Check mode predicts the snapshot step; the items are then predicted against the VMs as they are before
+        it (a revert's power state is not taken into account).
+      - To revert or delete without changing the VMs, list them by name only (items with nothing but C(name)).
+    type: dict
+    suboptions:
+      name:
+        description: The snapshot's name; the same on every VM.
+        type: str
+        required: true
+      state:
+        description: As O(virtfleet.virt.vm_snapshot#module:state), for every VM of the step.
+        type: str
+        choices: [present, reverted, absent]
+        default: present
+      memory:
+        description:
+          - With V(present), running and paused VMs are snapshotted with their memory and device state (libvirt
+            takes an internal snapshot of a running VM only with it; without it, running VMs fail the step).
+            Stopped VMs have no memory state; their snapshot holds their disks either way.
+        type: bool
+        default: false
+      description:
+        description: With V(present), the description of a snapshot taken now (an existing one is kept as it is).
+        type: str
+      vm_state:
+        description: With V(reverted), as O(virtfleet.virt.vm_snapshot#module:vm_state).
+        type: str
+        choices: [running, paused, stopped]
 seealso:
   - module: virtfleet.virt.vm
   - module: virtfleet.virt.vm_info
+  - module: virtfleet.virt.vm_snapshot
 '''
 
 EXAMPLES = r'''
@@ -83,6 +122,20 @@ EXAMPLES = r'''
         state: absent
         force: true
         shutdown_timeout: 30
+
+- name: Snapshot the web servers (running ones with their memory), then give them 2 GiB
+  virtfleet.virt.fleet:
+    snapshot:
+      name: pre-upgrade
+      memory: true
+    vms: "{{ groups['web'] | map('community.general.dict_kv', 'name') | map('combine', {'memory': '2GiB'}) | list }}"
+
+- name: Revert the web servers to the snapshot, changing nothing else (items by name only)
+  virtfleet.virt.fleet:
+    snapshot:
+      name: pre-upgrade
+      state: reverted
+    vms: "{{ groups['web'] | map('community.general.dict_kv', 'name') | list }}"
 '''
 
 RETURN = r'''
@@ -123,6 +176,12 @@ results:
     skipped:
       description: True when O(fail_fast=true) stopped this item from starting.
       type: bool
+    snapshot:
+      description:
+        - With O(snapshot), this VM's snapshot O(snapshot.name) after the step (in check mode, as predicted), as
+          RV(virtfleet.virt.vm_snapshot#module:snapshot); empty when it was deleted or the VM was left out.
+          The step's actions lead RV(results[].actions).
+      type: dict
 summary:
   description: Counts of items - total, changed, failed, skipped.
   returned: always
@@ -132,7 +191,7 @@ summary:
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile
+from ansible_collections.virtfleet.virt.plugins.module_utils import _fleet, _module, _reconcile, _snapshot_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request, vm_wait_options
@@ -146,6 +205,16 @@ def item_spec():
     return item
 
 
+def snapshot_spec():
+    return dict(
+        name=dict(type='str', required=True),
+        state=dict(type='str', default='present', choices=list(_snapshot_spec.STATES)),
+        memory=dict(type='bool', default=False),
+        description=dict(type='str'),
+        vm_state=dict(type='str', choices=list(_snapshot_spec.VM_STATES)),
+    )
+
+
 def argument_spec():
     spec = _module.connection_argument_spec()
     spec.update(_module.wait_argument_spec())
@@ -155,6 +224,7 @@ def argument_spec():
         vms=dict(type='list', elements='dict', required=True),
         workers=dict(type='int', default=4),
         fail_fast=dict(type='bool', default=False),
+        snapshot=dict(type='dict', options=snapshot_spec()),
     )
     return spec
 
@@ -184,16 +254,33 @@ def _requests(module):
     return requests
 
 
-def _item_result(item):
-    outcome = item['outcome']
-    entry = {'name': item['name'], 'changed': outcome.changed, 'actions': outcome.actions,
-             'vm': item['after'] or {}, 'failed': item['error'] is not None}
+def _item_result(item, snap=None):
+    """One entry of ``results``: the item's convergence (``item``, None when it did not run) after its snapshot
+    step (``snap``, None without one)."""
+    outcome = item['outcome'] if item else _reconcile.Outcome()
+    actions = (snap['outcome'].actions if snap else []) + outcome.actions
+    changed = outcome.changed or bool(snap and snap['outcome'].changed)
+    entry = {'name': (item or snap)['name'], 'changed': changed, 'actions': actions,
+             'vm': (item or {}).get('after') or {}, 'failed': False}
     entry.update(outcome.fields())
-    if item['error'] is not None:
-        entry['msg'] = item['error']
-    if item.get('skipped'):
+    if snap is not None:
+        entry['snapshot'] = snap['outcome'].extra.get('snapshot') or {}
+        if snap['error'] is not None:
+            entry.update(failed=True, msg='snapshot step: %s' % snap['error'])
+    if item and item['error'] is not None:
+        entry.update(failed=True, msg=item['error'])
+    if (item or snap).get('skipped'):
         entry['skipped'] = True
     return entry
+
+
+def _snapshot_step(module, session, jobs):
+    """The ``snapshot`` option's step: ``{name: result}`` of the VMs it ran on (``_fleet.snapshot_many``)."""
+    params = module.params
+    names = [job[0] for job in jobs if job[2] != 'absent']
+    done = _fleet.snapshot_many(session.client, names, params['snapshot'], _module.reconcile_options(module),
+                                params['workers'], params['fail_fast'])
+    return dict((item['name'], item) for item in done)
 
 
 def main():
@@ -202,6 +289,11 @@ def main():
     params = module.params
     if params['workers'] < 1:
         module.fail_json(msg='workers must be at least 1, got %d' % params['workers'])
+    if params['snapshot']:
+        try:
+            _fleet.snapshot_request(params['snapshot'], 'fleet')
+        except SpecError as exc:
+            module.fail_json(msg='nothing was changed: %s' % exc.msg)
     requests = _requests(module)
     refused = [error for _name, error in requests if isinstance(error, SpecError)]
     if refused and params['fail_fast']:
@@ -209,18 +301,30 @@ def main():
     results, diffs = [], []
     with _module.Session(module) as session:
         jobs = [request for _name, request in requests if not isinstance(request, SpecError)]
-        done = iter(_reconcile.ensure_many(LibvirtVMDriver(session.client), jobs, params['workers'],
-                                           params['fail_fast']))
+        snaps = _snapshot_step(module, session, jobs) if params['snapshot'] else {}
+        stopped = [snap for snap in snaps.values() if snap['error'] is not None]
+        if stopped and params['fail_fast']:
+            jobs = []  # a VM is changed only once every snapshot was taken
+        jobs = [job for job in jobs if job[0] not in set(snap['name'] for snap in stopped)]
+        done = dict((item['name'], item) for item in
+                    _reconcile.ensure_many(LibvirtVMDriver(session.client), jobs, params['workers'], params['fail_fast']))
         for name, request in requests:
             if isinstance(request, SpecError):
                 results.append({'name': name, 'changed': False, 'actions': [], 'vm': {}, 'failed': True,
                                 'msg': request.msg})
                 continue
-            item = next(done)
-            results.append(_item_result(item))
-            for warning in item['outcome'].warnings:
-                module.warn('%s: %s' % (name, warning))
-            if item['outcome'].changed:
+            snap, item = snaps.get(name), done.get(name)
+            if item is None and (snap is None or snap['error'] is None):  # fail_fast stopped it before it began
+                item = {'name': name, 'outcome': _reconcile.Outcome(), 'after': None, 'error': None, 'skipped': True}
+            results.append(_item_result(item, snap))
+            for source in (snap, item):
+                for warning in source['outcome'].warnings if source else ():
+                    module.warn('%s: %s' % (name, warning))
+            if snap and snap['outcome'].changed:
+                header = '%s snapshots' % name
+                diffs.append(dict(_reconcile.diff(snap['before'], snap['after']), before_header=header,
+                                  after_header=header))
+            if item and item['outcome'].changed:
                 diffs.append(dict(_reconcile.diff(item['before'], item['after']), before_header=name, after_header=name))
     failed = [r for r in results if r['failed']]
     summary = {'total': len(results), 'changed': sum(1 for r in results if r['changed']),
