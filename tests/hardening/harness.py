@@ -37,7 +37,8 @@ TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'clo
            'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info',
            'vm_snapshot', 'vm_snapshot_info',
            'vm@vsphere', 'network@vsphere', 'storage_pool@vsphere', 'migrate@vsphere', 'vm_info@vsphere',
-           'host_info@vsphere', 'network_info@vsphere', 'storage_pool_info@vsphere')
+           'host_info@vsphere', 'network_info@vsphere', 'storage_pool_info@vsphere', 'vm_snapshot@vsphere',
+           'vm_snapshot_info@vsphere')
 
 # Environment variables the modules read as fallbacks: never inherited from the caller.
 SCRUBBED_ENV = ('LIBVIRT_DEFAULT_URI', 'VIRTFLEET_USERNAME', 'VIRTFLEET_PASSWORD', 'VMWARE_HOST', 'VMWARE_PORT',

@@ -420,7 +420,19 @@ class VmTarget(Target):
         return hints, bad
 
 
+def snapshot_trees(conn, prefix):
+    """The snapshots of the domains named ``prefix...``: ``{domain: [(name, xml, current), ...]}``."""
+    trees = {}
+    for dom in conn.listAllDomains(0):
+        if dom.name().startswith(prefix):
+            trees[dom.name()] = sorted((s.getName(), s.getXMLDesc(0), bool(s.isCurrent()))
+                                       for s in dom.listAllSnapshots(0))
+    return trees
+
+
 class FleetTarget(VmTarget):
+    """fleet, with its ``snapshot`` step: a valid set takes or deletes one (a revert of a VM that runs on after it
+    is never a no-change, so reverts are only asked for snapshots that do not exist)."""
     key = module = 'fleet'
     stem = 'fl'
     max_optional = 3
@@ -439,14 +451,26 @@ class FleetTarget(VmTarget):
         partial = st.tuples(st.lists(good, max_size=3, unique_by=lambda item: item.get('name')),
                             weighted((3, items.options((), items.spec, 'one_bad')), (1, wrong_scalars)),
                             st.integers(0, 3)).map(lambda t: t[0][:t[2]] + [t[1]] + t[0][t[2]:])
-        hints.update({('vms',): valid_items, ('workers',): st.integers(1, 8),
+        snapshot = st.fixed_dictionaries({'name': st.sampled_from(['fz-pre', "fz <&>'"]),
+                                          'state': st.sampled_from(['present', 'absent'])},
+                                         optional={'memory': st.booleans(), 'description': text_small})
+        hints.update({('vms',): valid_items, ('workers',): st.integers(1, 8), ('snapshot',): snapshot,
                       ('shutdown_timeout',): st.integers(0, 2), ('wait_timeout',): st.sampled_from([10, 20, 30])})
         bad.update({('vms',): st.one_of(st.sampled_from(['a,b', '', 5, {'name': self.prefix + '0'}, [None], ['x']]),
                                         partial, partial,
                                         st.lists(items.options((), items.spec, 'chaos'), min_size=1, max_size=3)),
                     ('workers',): st.sampled_from([0, -1, -2 ** 31, 'x', 1.5, 2 ** 40]),
+                    ('snapshot',): st.sampled_from(['x', 5, {}, {'name': ''}, {'name': 'a\nb'}, {'name': 'a/b'},
+                                                    {'name': 'a"b'}, {'name': 'x', 'state': 'absent', 'memory': True},
+                                                    {'name': 'x', 'vm_state': 'running'},
+                                                    {'name': 'nosuch', 'state': 'reverted'}]),
                     ('shutdown_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS})
         return hints, bad
+
+    def snapshot(self):
+        state = super().snapshot()
+        state['snapshots'] = snapshot_trees(self.env.libvirt.conn, self.prefix)
+        return state
 
     always = ('shutdown_timeout', 'wait_timeout')
 
@@ -1523,13 +1547,7 @@ class SnapshotTarget(Target):
 
     def snapshot(self):
         state = super().snapshot()
-        conn = self.env.libvirt.conn
-        trees = {}
-        for dom in conn.listAllDomains(0):
-            if dom.name().startswith(self.prefix):
-                trees[dom.name()] = sorted((s.getName(), s.getXMLDesc(0), bool(s.isCurrent()))
-                                           for s in dom.listAllSnapshots(0))
-        state['snapshots'] = trees
+        state['snapshots'] = snapshot_trees(self.env.libvirt.conn, self.prefix)
         return state
 
     def hints(self):
