@@ -37,6 +37,8 @@ FAULT_TESTS = [
     ('vCenter simulator stopped during a task', 'test_hardening_faults.py::test_vcsim_stopped_during_a_task'),
     ('vSphere vm task killed after the VM was created',
      'test_hardening_faults.py::test_vsphere_task_killed_after_the_vm_exists_rerun_takes_it_up'),
+    ('libvirtd killed during a snapshot create', 'test_hardening_faults.py::test_libvirtd_killed_during_snapshot_create'),
+    ('filesystem full during a snapshot create', 'test_hardening_faults.py::test_disk_full_during_snapshot_create'),
 ]
 
 FIXED = [
@@ -96,6 +98,10 @@ FIXED = [
     ('`--diff` on the kvm_host role printed the TLS server private key (ansible.builtin.copy shows text files).',
      '`diff: false` on that task; `test_hardening_secrets.py::test_the_kvm_host_role_shows_no_diff_of_the_tls_'
      'private_key`'),
+    ('A memory snapshot on a full filesystem failed with QEMU\'s "Error while writing VM state: Input/output error" '
+     'only (QEMU reports ENOSPC so).',
+     'the message names the VM\'s disks and the likely full filesystem, and says libvirt took no snapshot; '
+     '`tests/unit/test_snapshot.py`, `test_hardening_faults.py::test_disk_full_during_snapshot_create`'),
 ]
 
 FIXED += [

@@ -7,6 +7,11 @@
 - The QEMU process of a running VM is killed: ``state: running`` starts it again and says so.
 - The filesystem of a pool fills up while a volume is created: a clear error, no partial volume.
 - The vCenter simulator dies in the middle of a task: a clear error.
+- libvirtd is killed (SIGKILL) while it takes a memory snapshot of a running guest: the task fails clearly;
+  once libvirtd is back, vm_snapshot_info lists no half snapshot and a re-run takes the snapshot (once), reporting
+  the state libvirt left the VM in.
+- The filesystem under a VM's qcow2 disk is full during a memory snapshot: a clear error, the VM keeps running,
+  the older snapshot is still listed and reverts.
 - The vSphere vm task is killed (client side) once the VM exists but before it is powered on: the re-run
   takes up that half-made VM (no second VM, the same instance UUID) and powers it on.
 
@@ -354,6 +359,206 @@ def test_qemu_killed_state_running_starts_it_again_and_says_so(ansible, conn, gu
         'fault': 'SIGKILL to the QEMU process of a running VM (libvirt: shut off, reason crashed)',
         'outcome': 'state: running started it again: changed, actions [start], warning "%s"; the guest ran again '
                    '(serial output); the next run changed nothing' % warning})
+
+
+# -- libvirtd killed during a snapshot create -------------------------------------------------------------------------
+
+def _qcow2_guest(guests, stem):
+    """A counter guest whose disk is qcow2 (converted in place: guests.cleanup removes it)."""
+    name, disk, log = guests.new(stem)
+    subprocess.run(['qemu-img', 'convert', '-O', 'qcow2', disk, disk + '.tmp'], check=True)
+    os.replace(disk + '.tmp', disk)
+    return name, disk, log
+
+
+def _qcow2_snapshots(disk):
+    """The internal snapshots inside a qcow2 file, as QEMU sees them (``-U``: the VM may hold the file)."""
+    out = subprocess.run(['qemu-img', 'snapshot', '-U', '-l', disk], capture_output=True, text=True, check=True).stdout
+    return [line.split()[1] for line in out.splitlines()[2:] if len(line.split()) > 1]
+
+
+def _snapshot_names(conn, name):
+    return sorted(s.getName() for s in conn.lookupByName(name).listAllSnapshots(0))
+
+
+def test_libvirtd_killed_during_snapshot_create(ansible, guests, killable_libvirtd):
+    name, disk, log = _qcow2_guest(guests, 'snapkill')
+    r = ansible.task('vm', guests.spec(name, disk, log, state='running', memory=256,
+                                       disks=[{'path': disk, 'format': 'qcow2'}]))
+    assert not r.get('failed'), r
+    wait_ticks(log, 3)
+    qemu = _qemu_pid(name)
+
+    # a memory snapshot: libvirt pauses the guest, QEMU writes its RAM into the qcow2 file, libvirt writes the
+    # snapshot's metadata and resumes the guest; libvirtd dies as soon as the guest is paused for it
+    task = Background(lambda: ansible.task('vm_snapshot', {'vm': name, 'name': 'during', 'memory': True}))
+    watch = libvirt.open(URI)
+    dom = watch.lookupByName(name)
+    task.start()
+    deadline = time.monotonic() + 120
+    seen = None
+    while time.monotonic() < deadline:
+        seen = dom.state()
+        if seen[0] == libvirt.VIR_DOMAIN_PAUSED:
+            break
+        assert task.is_alive(), 'the snapshot task ended before the guest was paused for it: %s' % task.result()
+        time.sleep(0.001)
+    else:
+        raise AssertionError('the guest was never paused for the snapshot within 120 s (state %s)' % seen)
+    killable_libvirtd.kill()
+    killed_at = time.monotonic()
+    r = task.result()
+    try:
+        watch.close()
+    except libvirt.libvirtError:
+        pass
+    assert_clean_failure(r, 'taking a snapshot of VM %s failed' % name)
+    failed_msg = r['msg']
+
+    # libvirtd back: what it left behind
+    killable_libvirtd.restart()
+    restarted_in = time.monotonic() - killed_at
+    conn = _reconnect()
+    try:
+        left_state = conn.lookupByName(name).state()
+        left_listed = _snapshot_names(conn, name)
+    finally:
+        conn.close()
+    left_in_qcow2 = _qcow2_snapshots(disk)
+    assert _qemu_pid(name) == qemu, 'the QEMU process of %s was restarted' % name
+    assert left_state[0] in (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED), left_state
+    info = ansible.task('vm_snapshot_info', {'vm': name})
+    assert not info.get('failed'), info
+    # no half snapshot listed: libvirt lists a snapshot only once QEMU is done and libvirt has written its metadata
+    assert [s['name'] for s in info['vms'][0]['snapshots']] == left_listed == [], (info, left_listed)
+    assert left_in_qcow2 in ([], ['during']), left_in_qcow2
+
+    # the re-run converges: the snapshot exists once (in libvirt and in the qcow2 file), and the result reports the
+    # state the VM is in (libvirt leaves it paused when it died while the guest was paused for the snapshot)
+    r = ansible.task('vm_snapshot', {'vm': name, 'name': 'during', 'memory': True})
+    assert not r.get('failed') and r['changed'], r
+    conn = _reconnect()
+    try:
+        dom = conn.lookupByName(name)
+        state = {libvirt.VIR_DOMAIN_RUNNING: 'running', libvirt.VIR_DOMAIN_PAUSED: 'paused'}.get(dom.state()[0])
+        assert _snapshot_names(conn, name) == ['during']
+    finally:
+        conn.close()
+    assert r['vm']['state'] == state == r['snapshot']['vm_state'] == {
+        libvirt.VIR_DOMAIN_RUNNING: 'running', libvirt.VIR_DOMAIN_PAUSED: 'paused'}[left_state[0]], (r, state)
+    assert r['snapshot']['name'] == 'during' and r['vm']['spec']['current'] == 'during', r
+    assert _qcow2_snapshots(disk) == ['during'], _qcow2_snapshots(disk)
+    _record('libvirtd killed during a snapshot create', {
+        'fault': 'SIGKILL to libvirtd while it took a memory snapshot of a running qcow2 guest (256 MiB), as soon as '
+                 'the guest was paused for it',
+        'outcome': 'the task failed clearly: "%s"; libvirtd back in %.1f s left the guest %s (the same QEMU process), '
+                   'listed no snapshot (vm_snapshot_info: none, no half snapshot), the qcow2 file held %s; a re-run '
+                   'took the snapshot (changed, reporting the VM %s; it exists once, in libvirt and in the qcow2 '
+                   'file)'
+                   % (failed_msg.strip()[:200], restarted_in,
+                      'running' if left_state[0] == libvirt.VIR_DOMAIN_RUNNING else
+                      'paused (libvirt state reason %d%s: it does not resume a guest paused for an interrupted snapshot)'
+                      % (left_state[1], ', "save"' if left_state[1] == libvirt.VIR_DOMAIN_PAUSED_SAVE else ''),
+                      'internal snapshots %s' % left_in_qcow2 if left_in_qcow2 else 'no internal snapshot', state)})
+
+
+# -- the filesystem of a VM's qcow2 disk full during a snapshot create ---------------------------------------------
+
+def _fill(directory):
+    """Fill the filesystem of ``directory`` to its last byte (root may use the reserved blocks too)."""
+    fd = os.open(os.path.join(directory, 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for chunk in (1 << 20, 4096, 512):
+            try:
+                while True:
+                    os.write(fd, b'\1' * chunk)
+            except OSError:
+                pass
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def small_fs():
+    """A 24 MiB ext4 filesystem, loop-mounted on a directory of its own; unmounted and removed afterwards, and
+    before that every domain whose disk is on it is destroyed and undefined (QEMU holds its files open)."""
+    base = tempfile.mkdtemp(prefix=PREFIX + 'smallfs-', dir='/var/lib/virtfleet-test')
+    image, mount = os.path.join(base, 'fs.img'), os.path.join(base, 'mnt')
+    os.mkdir(mount)
+    with open(image, 'wb') as handle:
+        handle.truncate(24 * 1024 * 1024)
+    subprocess.run(['mkfs.ext4', '-q', '-F', image], check=True, capture_output=True)
+    subprocess.run(['mount', '-o', 'loop', image, mount], check=True, capture_output=True)
+    try:
+        yield mount
+    finally:
+        conn = _reconnect()
+        try:
+            for dom in conn.listAllDomains(0):
+                try:
+                    if "'%s/" % mount in dom.XMLDesc(0):
+                        if dom.isActive():
+                            dom.destroy()
+                        dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
+                except libvirt.libvirtError:
+                    continue
+        finally:
+            conn.close()
+        if subprocess.run(['umount', mount], check=False, capture_output=True).returncode != 0:
+            subprocess.run(['umount', '-l', mount], check=False, capture_output=True)
+        subprocess.run(['rm', '-rf', base], check=False)
+
+
+def test_disk_full_during_snapshot_create(ansible, conn, guests, small_fs):
+    name, image, log = guests.new('snapfull')
+    disk = os.path.join(small_fs, name + '.qcow2')
+    subprocess.run(['qemu-img', 'convert', '-O', 'qcow2', image, disk], check=True)
+    r = ansible.task('vm', guests.spec(name, disk, log, state='running', disks=[{'path': disk, 'format': 'qcow2'}]))
+    assert not r.get('failed'), r
+    wait_ticks(log, 3)
+    r = ansible.task('vm_snapshot', {'vm': name, 'name': 'older', 'memory': True})
+    assert r['changed'] and not r.get('failed'), r
+    older_tick = serial_ticks(log)[-1]
+    qemu = _qemu_pid(name)
+
+    # the filesystem full: QEMU cannot write the guest's memory into the qcow2 file
+    _fill(small_fs)
+    r = ansible.task('vm_snapshot', {'vm': name, 'name': 'full', 'memory': True})
+    assert_clean_failure(r)
+    failed_msg = r['msg']
+    # QEMU says "Input/output error" for the ENOSPC; the driver names the likely cause
+    assert 'Error while writing VM state' in failed_msg and 'full filesystem under that disk' in failed_msg, failed_msg
+    assert disk in failed_msg, failed_msg
+    dom = conn.lookupByName(name)
+    left_state = dom.state()
+    assert left_state[0] == libvirt.VIR_DOMAIN_RUNNING and _qemu_pid(name) == qemu, left_state
+    wait_ticks(log, serial_ticks(log)[-1])  # it still counts
+    assert _snapshot_names(conn, name) == ['older']
+    in_qcow2 = _qcow2_snapshots(disk)
+    assert in_qcow2 == ['older'], in_qcow2
+    info = ansible.task('vm_snapshot_info', {'vm': name})
+    assert [(s['name'], s['memory']) for s in info['vms'][0]['snapshots']] == [('older', True)], info
+
+    # with room again, the older snapshot still reverts: the counter goes back to its value
+    os.unlink(os.path.join(small_fs, 'filler'))
+    assert serial_ticks(log)[-1] > older_tick + 3, (older_tick, serial_ticks(log)[-1])
+    r = ansible.task('vm_snapshot', {'vm': name, 'name': 'older', 'state': 'reverted'})
+    assert not r.get('failed') and r['changed'] and r['vm']['state'] == 'running', r
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ticks = serial_ticks(log)
+        if ticks and ticks[-1] < older_tick + 3:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError('the counter did not go back to %d after the revert' % older_tick)
+    _record('filesystem full during a snapshot create', {
+        'fault': 'a memory snapshot of a running guest whose qcow2 disk is on a 24 MiB ext4 filesystem filled to '
+                 'the last byte (an older memory snapshot taken before)',
+        'outcome': 'the task failed clearly: "%s"; the guest kept running (the same QEMU process, still counting), '
+                   'libvirt and the qcow2 file list only the older snapshot %s, which still reverts (the counter '
+                   'back at its value) once there is room again' % (failed_msg[:200], in_qcow2)})
 
 
 # -- a pool's filesystem full during a volume create ---------------------------------------------------------------

@@ -139,6 +139,7 @@ class FakeClient:
         self.entries = [dict(e) for e in entries]
         self.state, self.xml, self.reverted, self.marker, self.agent = state, xml, reverted_since_run, marker, agent
         self.writes = []
+        self.create_error = None
 
     def lookup_domain(self, name):
         if name != 'web1':
@@ -184,6 +185,8 @@ class FakeClient:
 
     def create_snapshot(self, _dom, xml, disk_only=False, quiesce=False):
         self.writes.append(('create', xml, disk_only, quiesce))
+        if self.create_error:
+            raise BackendError(self.create_error)
         new = sx.parse(xml)
         self.entries = ss.after_create(self.entries, dict(new, location='external' if disk_only else 'internal',
                                                           vm_state=self.state, size=None))
@@ -254,6 +257,24 @@ def test_refused_before_any_write(client, extra, fragment):
         with pytest.raises(SpecError) as err:
             run(client, check=check, **dict(dict(name='s'), **extra))
         assert fragment in err.value.msg and client.writes == []
+
+
+@pytest.mark.parametrize('error, hint', [
+    ('taking a snapshot of VM web1 failed: operation failed: Failed to take snapshot: Error: Error while writing VM '
+     'state: Input/output error\r\n', True),
+    ('taking a snapshot of VM web1 failed: operation failed: domain is not running', False),
+])
+def test_a_failed_memory_state_write_names_the_likely_full_filesystem(error, hint):
+    client = FakeClient(state='running')
+    client.create_error = error
+    with pytest.raises(BackendError) as err:
+        run(client, memory=True)
+    if hint:
+        assert err.value.msg.startswith(error.strip() + '. QEMU could not write the memory of VM web1')
+        assert 'full filesystem under that disk' in err.value.msg and '/img/web1.qcow2' in err.value.msg
+        assert 'libvirt took no snapshot' in err.value.msg
+    else:
+        assert err.value.msg == error
 
 
 def test_unknown_vm_is_refused():

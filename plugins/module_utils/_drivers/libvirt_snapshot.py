@@ -32,6 +32,8 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, 
 
 PUBLIC = ('name', 'parent', 'description', 'created', 'vm_state', 'memory', 'location', 'current', 'size')
 SNAPSHOT_STATES = ('running', 'paused', 'stopped')
+# what QEMU's savevm says when it cannot write the memory state into the qcow2 file (a full filesystem, measured)
+VMSTATE_WRITE_FAILED = 'Error while writing VM state'
 
 
 def public(entry):
@@ -238,8 +240,18 @@ class LibvirtSnapshotDriver(Driver):
     def _create(self, actual):
         req = self.request
         xml = snapxml.render(req['name'], req['description'], memory=req['memory'])
-        snap = self.client.create_snapshot(actual['dom'], xml, disk_only=req['location'] == 'external',
-                                           quiesce=req['quiesce'])
+        try:
+            snap = self.client.create_snapshot(actual['dom'], xml, disk_only=req['location'] == 'external',
+                                               quiesce=req['quiesce'])
+        except BackendError as exc:
+            if VMSTATE_WRITE_FAILED not in exc.msg:
+                raise
+            # QEMU (7.2) reports any failed write of the memory state, ENOSPC included, as "Input/output error"
+            raise BackendError('%s. QEMU could not write the memory of VM %s into its qcow2 disk (%s); it reports '
+                               'every write error so, and the usual cause is a full filesystem under that disk: free '
+                               'space there and run the task again. libvirt took no snapshot'
+                               % (exc.msg.strip().rstrip('.'), actual['name'],
+                                  ', '.join(d['path'] for d in actual['facts']['disks']) or 'unknown'))
         return Result(extra={'snapshot': public(self._entry(snap))})
 
     def _delete(self, actual, gone):
