@@ -448,6 +448,11 @@ def test_libvirtd_killed_during_snapshot_create(ansible, guests, killable_libvir
         libvirt.VIR_DOMAIN_RUNNING: 'running', libvirt.VIR_DOMAIN_PAUSED: 'paused'}[left_state[0]], (r, state)
     assert r['snapshot']['name'] == 'during' and r['vm']['spec']['current'] == 'during', r
     assert _qcow2_snapshots(disk) == ['during'], _qcow2_snapshots(disk)
+    # a guest left paused by the interrupted snapshot is said so (libvirt does not resume it)
+    paused_by_job = left_state[0] == libvirt.VIR_DOMAIN_PAUSED and left_state[1] in (
+        libvirt.VIR_DOMAIN_PAUSED_SAVE, libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT)
+    warned = [w for w in r.get('warnings', []) if 'was paused by an interrupted' in w]
+    assert bool(warned) == paused_by_job, (left_state, r.get('warnings'))
     _record('libvirtd killed during a snapshot create', {
         'fault': 'SIGKILL to libvirtd while it took a memory snapshot of a running qcow2 guest (256 MiB), as soon as '
                  'the guest was paused for it',

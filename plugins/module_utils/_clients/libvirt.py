@@ -614,6 +614,15 @@ class LibvirtClient:
         return (state, reason) in ((libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT),
                                    (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT))
 
+    def domain_paused_by_job(self, dom):
+        """The job that left VM ``dom`` paused ("save", "snapshot", "migration"), or None: libvirt pauses a guest
+        for these and does not resume it when it dies (or restarts) in the middle of one."""
+        state, reason = _call('reading the state of VM %s' % dom.name(), dom.state)[:2]
+        if state != libvirt.VIR_DOMAIN_PAUSED:
+            return None
+        return {libvirt.VIR_DOMAIN_PAUSED_SAVE: 'save', libvirt.VIR_DOMAIN_PAUSED_SNAPSHOT: 'snapshot',
+                libvirt.VIR_DOMAIN_PAUSED_MIGRATION: 'migration'}.get(reason)
+
     def domain_metadata(self, dom, uri):
         """The metadata element of VM ``dom`` in namespace ``uri`` (as XML text), or None when it has none."""
         try:

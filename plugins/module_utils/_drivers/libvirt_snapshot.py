@@ -239,6 +239,12 @@ class LibvirtSnapshotDriver(Driver):
 
     def _create(self, actual):
         req = self.request
+        warnings = []
+        job = self.client.domain_paused_by_job(actual['dom'])
+        if job:
+            warnings.append('VM %s was paused by an interrupted %s job (libvirt does not resume a guest when the job '
+                            'or libvirtd dies): snapshot %r records it paused; resume it with '
+                            'virtfleet.virt.vm state=running' % (actual['name'], job, req['name']))
         xml = snapxml.render(req['name'], req['description'], memory=req['memory'])
         try:
             snap = self.client.create_snapshot(actual['dom'], xml, disk_only=req['location'] == 'external',
@@ -252,7 +258,7 @@ class LibvirtSnapshotDriver(Driver):
                                'space there and run the task again. libvirt took no snapshot'
                                % (exc.msg.strip().rstrip('.'), actual['name'],
                                   ', '.join(d['path'] for d in actual['facts']['disks']) or 'unknown'))
-        return Result(extra={'snapshot': public(self._entry(snap))})
+        return Result(warnings=warnings, extra={'snapshot': public(self._entry(snap))})
 
     def _delete(self, actual, gone):
         dom, done, warnings = actual['dom'], [], []
