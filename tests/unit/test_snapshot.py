@@ -140,6 +140,7 @@ class FakeClient:
         self.state, self.xml, self.reverted, self.marker, self.agent = state, xml, reverted_since_run, marker, agent
         self.writes = []
         self.create_error = None
+        self.paused_by = None  # the job that left the VM paused (domain_paused_by_job)
 
     def lookup_domain(self, name):
         if name != 'web1':
@@ -164,6 +165,9 @@ class FakeClient:
 
     def domain_reverted_since_run(self, _dom):
         return self.reverted
+
+    def domain_paused_by_job(self, _dom):
+        return self.paused_by
 
     def domain_metadata(self, _dom, _uri):
         return sx.marker(self.marker) if self.marker else None
@@ -233,6 +237,17 @@ def test_create_writes_escaped_xml():
     assert outcome.changed and client.writes[0][0] == 'create'
     assert sx._xml.from_string(client.writes[0][1]).findtext('name') == "p<&>'"
     assert after['spec']['current'] == "p<&>'"
+
+
+def test_a_vm_left_paused_by_an_interrupted_job_is_said_so():
+    client = FakeClient(state='paused')
+    client.paused_by = 'save'
+    outcome, _before, _after = run(client, name='after', memory=True)
+    assert outcome.changed and client.writes[0][0] == 'create'
+    assert [w for w in outcome.warnings if 'paused by an interrupted save job' in w], outcome.warnings
+    client = FakeClient(state='paused')
+    outcome, _before, _after = run(client, name='after', memory=True)
+    assert outcome.changed and not outcome.warnings
 
 
 @pytest.mark.parametrize('client, extra, fragment', [
