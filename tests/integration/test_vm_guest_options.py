@@ -185,3 +185,25 @@ def test_shutdown_mode_reaches_libvirt(ansible, conn, guests, mode):
     r = ansible.task('vm', dict(args, state='stopped', shutdown_mode=mode, shutdown_timeout=2, force=True))
     assert r['changed'] and not r.get('failed') and r['actions'][-1].startswith('destroy'), r
     assert not conn.lookupByName(name).isActive()
+
+
+def test_a_seed_in_an_inactive_pool_does_not_break_reading_the_vm(ansible, conn, guests, storage):
+    """A VM whose seed volume's pool is stopped: vm_info (and vm_fleet, which lists every VM) still read it, the
+    seed's content unknown; a task that asks for cloud_init says the pool is inactive. A cloud_fleet_remove.yml run
+    that failed half-way left such a VM, and every later vm_info on the host failed."""
+    pool, _path = storage.dir_pool('cio')
+    name, disk, log = guests.new('cio')
+    args = guests.spec(name, disk, log, cloud_init={'pool': pool, 'user_data': '#cloud-config\n{}\n'})
+    r = ansible.task('vm', args)
+    assert r['changed'] and not r.get('failed'), r
+    conn.storagePoolLookupByName(pool).destroy()
+    try:
+        r = ansible.task('vm_info', {'name': name})
+        assert not r.get('failed'), r
+        assert r['vms'][0]['spec']['cloud_init'] == {'pool': pool, 'volume': name + '-cidata.iso',
+                                                     'content_sha256': None, 'files': []}, r['vms'][0]['spec']
+        r = ansible.task('vm', args)
+        assert_clean_failure(r, "storage pool '%s' is inactive" % pool)
+        assert not r['changed'], r
+    finally:
+        conn.storagePoolLookupByName(pool).create(0)

@@ -88,7 +88,12 @@ class Seeds:
         disk = seed_disk(disks, volume)
         if disk is None:
             return None
-        found = LibvirtSeedDriver(self.client, disk['pool'], require_pool=False).read(disk['volume'])
+        try:
+            found = LibvirtSeedDriver(self.client, disk['pool'], require_pool=False).read(disk['volume'])
+        except SpecError:
+            # its pool is inactive: the seed's content cannot be read, which is no failure of a run that only
+            # reads the VM (vm_info, or a vm task that does not name cloud_init); writing it says so
+            found = None
         spec = found['spec'] if found else {'content_sha256': None, 'files': []}
         return dict(spec, pool=disk['pool'], volume=disk['volume'])
 
