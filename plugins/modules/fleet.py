@@ -189,12 +189,8 @@ summary:
   sample: {total: 20, changed: 2, failed: 0, skipped: 0}
 '''
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-
-from ansible_collections.virtfleet.virt.plugins.module_utils import _fleet, _module, _reconcile, _snapshot_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
-from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_request, vm_wait_options
+from ansible_collections.virtfleet.virt.plugins.module_utils import _fleet, _module, _snapshot_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_options, vm_wait_options
 
 
 def item_spec():
@@ -229,113 +225,10 @@ def argument_spec():
     return spec
 
 
-def _requests(module):
-    """``(name, request or SpecError)`` per item, validated before anything is written."""
-    opts = _module.reconcile_options(module)
-    spec = item_spec()
-    requests, seen = [], set()
-    for index, raw in enumerate(module.params['vms']):
-        validator = ArgumentSpecValidator(_module.finite_spec(spec, raw))  # inf, NaN: refused, not a traceback
-        not_dicts = _module.bad_suboptions(validator.argument_spec, raw)
-        checked = validator.validate(raw if not not_dicts else {})
-        params = checked.validated_parameters
-        name = params.get('name') if not not_dicts else raw.get('name')
-        try:
-            if not_dicts:
-                raise SpecError(None, '; '.join(not_dicts))
-            if checked.error_messages:
-                raise SpecError(None, '; '.join(checked.error_messages))
-            if name in seen:
-                raise SpecError('name', '%s is listed twice' % name)
-            seen.add(name)
-            requests.append((name, vm_request(params, opts)))
-        except SpecError as exc:
-            requests.append((name, SpecError('vms[%d]' % index, exc.msg)))
-    return requests
-
-
-def _item_result(item, snap=None):
-    """One entry of ``results``: the item's convergence (``item``, None when it did not run) after its snapshot
-    step (``snap``, None without one)."""
-    outcome = item['outcome'] if item else _reconcile.Outcome()
-    actions = (snap['outcome'].actions if snap else []) + outcome.actions
-    changed = outcome.changed or bool(snap and snap['outcome'].changed)
-    entry = {'name': (item or snap)['name'], 'changed': changed, 'actions': actions,
-             'vm': (item or {}).get('after') or {}, 'failed': False}
-    entry.update(outcome.fields())
-    if snap is not None:
-        entry['snapshot'] = snap['outcome'].extra.get('snapshot') or {}
-        if snap['error'] is not None:
-            entry.update(failed=True, msg='snapshot step: %s' % snap['error'])
-    if item and item['error'] is not None:
-        entry.update(failed=True, msg=item['error'])
-    if (item or snap).get('skipped'):
-        entry['skipped'] = True
-    return entry
-
-
-def _snapshot_step(module, session, jobs):
-    """The ``snapshot`` option's step: ``{name: result}`` of the VMs it ran on (``_fleet.snapshot_many``)."""
-    params = module.params
-    names = [job[0] for job in jobs if job[2] != 'absent']
-    done = _fleet.snapshot_many(session.client, names, params['snapshot'], _module.reconcile_options(module),
-                                params['workers'], params['fail_fast'])
-    return dict((item['name'], item) for item in done)
-
-
 def main():
     # not _module.run: the items are validated before the connection opens, one by one
     module = _module.new_module(argument_spec())
-    params = module.params
-    if params['workers'] < 1:
-        module.fail_json(msg='workers must be at least 1, got %d' % params['workers'])
-    if params['snapshot']:
-        try:
-            _fleet.snapshot_request(params['snapshot'], 'fleet')
-        except SpecError as exc:
-            module.fail_json(msg='nothing was changed: %s' % exc.msg)
-    requests = _requests(module)
-    refused = [error for _name, error in requests if isinstance(error, SpecError)]
-    if refused and params['fail_fast']:
-        module.fail_json(msg='nothing was changed: %s' % '; '.join(error.msg for error in refused))
-    results, diffs = [], []
-    with _module.Session(module) as session:
-        jobs = [request for _name, request in requests if not isinstance(request, SpecError)]
-        snaps = _snapshot_step(module, session, jobs) if params['snapshot'] else {}
-        stopped = [snap for snap in snaps.values() if snap['error'] is not None]
-        if stopped and params['fail_fast']:
-            jobs = []  # a VM is changed only once every snapshot was taken
-        jobs = [job for job in jobs if job[0] not in set(snap['name'] for snap in stopped)]
-        done = dict((item['name'], item) for item in
-                    _reconcile.ensure_many(LibvirtVMDriver(session.client), jobs, params['workers'], params['fail_fast']))
-        for name, request in requests:
-            if isinstance(request, SpecError):
-                results.append({'name': name, 'changed': False, 'actions': [], 'vm': {}, 'failed': True,
-                                'msg': request.msg})
-                continue
-            snap, item = snaps.get(name), done.get(name)
-            if item is None and (snap is None or snap['error'] is None):  # fail_fast stopped it before it began
-                item = {'name': name, 'outcome': _reconcile.Outcome(), 'after': None, 'error': None, 'skipped': True}
-            results.append(_item_result(item, snap))
-            for source in (snap, item):
-                for warning in source['outcome'].warnings if source else ():
-                    module.warn('%s: %s' % (name, warning))
-            if snap and snap['outcome'].changed:
-                header = '%s snapshots' % name
-                diffs.append(dict(_reconcile.diff(snap['before'], snap['after']), before_header=header,
-                                  after_header=header))
-            if item and item['outcome'].changed:
-                diffs.append(dict(_reconcile.diff(item['before'], item['after']), before_header=name, after_header=name))
-    failed = [r for r in results if r['failed']]
-    summary = {'total': len(results), 'changed': sum(1 for r in results if r['changed']),
-               'failed': len(failed), 'skipped': sum(1 for r in results if r.get('skipped'))}
-    result = dict(changed=summary['changed'] > 0, results=results, summary=summary)
-    if module._diff:
-        result['diff'] = diffs
-    if failed:
-        module.fail_json(msg='%d of %d VMs failed: %s' % (
-            len(failed), len(results), '; '.join('%s: %s' % (r['name'], r['msg']) for r in failed)), **result)
-    module.exit_json(**result)
+    _fleet.run(module, item_spec())
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _module
+from ansible_collections.virtfleet.virt.plugins.module_utils import _fleet, _module
 from ansible_collections.virtfleet.virt.plugins.modules import fleet
 
 OPTIONS = dict(
@@ -106,7 +106,7 @@ def test_fleet_items_refuse_them_one_by_one():
     """fleet validates its items itself (before connecting): a non-finite number in one item fails that item."""
     module = types.SimpleNamespace(check_mode=True, params={
         'vms': [{'name': 'vft-a', 'vcpus': float('inf')}, {'name': 'vft-b', 'max_vcpus': 'NaN'}]})
-    requests = fleet._requests(module)  # pylint: disable=protected-access
+    requests = _fleet.requests_of(module, fleet.item_spec())
     assert [request[0] for request in requests] == ['vft-a', 'vft-b']
     assert "'vcpus'" in str(requests[0][1]) and 'inf is not a finite number' in str(requests[0][1])
     assert "'max_vcpus'" in str(requests[1][1]) and 'NaN is not a finite number' in str(requests[1][1])
