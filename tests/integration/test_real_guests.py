@@ -3,8 +3,9 @@ three guests of the Debian test image (tests/env/linux-guest.sh) with cloud-init
 then configures them over SSH; the tests then look inside the guests over SSH.
 
 The three guests are booted once for this file (TCG: about a minute each on these machines) and shared: guest
-1 takes the live changes, guest 2 the ACPI shutdown, guest 3 the agent shutdown, so each test sets up what it
-needs whatever the order the tests run in. They live on an isolated network the playbook creates (no forward
+1 takes the live changes, guest 2 the ACPI shutdown, guest 3 the agent shutdown and a memory snapshot reverted
+through vm_snapshot (file and running process back as they were), so each test sets up what it needs whatever
+the order the tests run in. They live on an isolated network the playbook creates (no forward
 mode): no packet leaves the machine. Timings are printed (pytest -s), never asserted.
 """
 from __future__ import annotations
@@ -279,3 +280,86 @@ def test_graceful_stop(cloud_fleet, conn, index, mode):
     console = cloud_fleet.console(name)
     assert 'reboot: Power down' in console, console[-3000:]
     assert re.search(r'Reached target .*(Power-Off|System Power Off)', console), console[-3000:]
+
+
+# the counter the snapshot test starts in the guest: its own PID and a number it increments every second, in a
+# tmpfs (/dev/shm: gone on any reboot, so only a memory revert can bring it back)
+COUNTER = '/dev/shm/vft-counter'
+COUNTER_LOOP = "i=0; while :; do i=$((i+1)); echo \"$$ $i\" > %s.new && mv %s.new %s; sleep 1; done" % ((COUNTER,) * 3)
+
+
+def _parse_counter(out):
+    """(pid, value) from the counter file's content, (None, -1) when it is not readable."""
+    fields = out.split()
+    return (int(fields[0]), int(fields[1])) if len(fields) == 2 and all(f.isdigit() for f in fields) else (None, -1)
+
+
+def _counter(fleet, name, until=None):
+    """(pid, value) the guest's counter shows now, or once ``until(value)`` holds (three minutes at most)."""
+    if until is None:
+        return _parse_counter(fleet.ssh(name, 'cat ' + COUNTER))
+    return _parse_counter(fleet.wait_for(name, 'cat ' + COUNTER, lambda out: until(_parse_counter(out)[1])))
+
+
+def test_memory_snapshot_revert_restores_file_and_process(cloud_fleet, conn):
+    """Through virtfleet.virt.vm_snapshot on guest 3 (running again if the agent stop ran first): a file written
+    before a memory snapshot and changed after it has its old content after the revert, and a process started
+    before the snapshot runs again after it (the same PID) with its counter continuing from the snapshot's value."""
+    name = cloud_fleet.names[2]
+    snap = 'vft-proof-' + uuid.uuid4().hex[:6]
+    args = {'vm': name, 'name': snap}
+    r = cloud_fleet.vm(name, state='running', wait_for_address=True)
+    assert not r.get('failed'), r
+    cloud_fleet.wait_for(name, 'systemctl is-system-running', lambda out: out.strip() in ('running', 'degraded'),
+                         timeout=300)
+    token = uuid.uuid4().hex
+    pid = None
+    try:
+        cloud_fleet.ssh(name, 'echo "before %s" > ~/vft-snapshot-proof && sync' % token)
+        pid = int(cloud_fleet.ssh(name, "setsid sh -c '%s' </dev/null >/dev/null 2>&1 & echo $!" % COUNTER_LOOP))
+        _counter(cloud_fleet, name, until=lambda value: value >= 3)
+
+        before = _counter(cloud_fleet, name)
+        start = time.monotonic()
+        r = cloud_fleet.ansible.task('vm_snapshot', dict(args, memory=True))
+        took = time.monotonic() - start
+        after = _counter(cloud_fleet, name)
+        assert r['changed'] and r['snapshot']['memory'] is True and r['snapshot']['vm_state'] == 'running', r
+        assert before[0] == after[0] == pid, (pid, before, after)
+        print('%s: memory snapshot taken in %.1f s (task), counter %d before it, %d after'
+              % (name, took, before[1], after[1]))
+        r = cloud_fleet.ansible.task('vm_snapshot', dict(args, memory=True))
+        assert not r['changed'] and not r.get('failed'), r
+
+        # after the snapshot: the file changes and the counter runs on, well past the snapshot's value
+        cloud_fleet.ssh(name, 'echo "after %s" > ~/vft-snapshot-proof && sync' % token)
+        later = _counter(cloud_fleet, name, until=lambda value: value >= after[1] + 15)
+        assert later[0] == pid and later[1] >= after[1] + 15, (after, later)
+
+        start = time.monotonic()
+        r = cloud_fleet.ansible.task('vm_snapshot', dict(args, state='reverted'))
+        took = time.monotonic() - start
+        assert r['changed'] and r['vm']['state'] == 'running' and r['vm']['spec']['current'] == snap, r
+        back = _counter(cloud_fleet, name)
+        content = cloud_fleet.ssh(name, 'cat ~/vft-snapshot-proof')
+        print('%s: reverted in %.1f s (task); counter %d at the revert, read %d after it; file %r'
+              % (name, took, later[1], back[1], content))
+        # the file as it was at the snapshot; the process is the same one, its counter back near the snapshot's
+        # value (it ran on for the seconds between the revert and the read), not the later one
+        assert content == 'before %s\n' % token
+        assert back[0] == pid, (pid, back)
+        assert before[1] <= back[1] < later[1], (before, after, later, back)
+        grown = _counter(cloud_fleet, name, until=lambda value: value > back[1])
+        assert grown[0] == pid and grown[1] > back[1], (back, grown)
+
+        r = cloud_fleet.ansible.task('vm_snapshot', dict(args, state='absent'))
+        assert r['changed'] and r['vm']['spec']['snapshots'] == [], r
+        r = cloud_fleet.ansible.task('vm_snapshot', dict(args, state='absent'))
+        assert not r['changed'] and not r.get('failed'), r
+        assert conn.lookupByName(name).snapshotNum(0) == 0
+    finally:
+        if pid:
+            cloud_fleet.ssh(name, 'kill %d; rm -f %s ~/vft-snapshot-proof' % (pid, COUNTER), check=False)
+        dom = conn.lookupByName(name)
+        if snap in dom.snapshotListNames(0):
+            dom.snapshotLookupByName(snap).delete(0)
