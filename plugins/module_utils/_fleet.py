@@ -108,7 +108,7 @@ def _snapshot_step(module, session, jobs):
     params = module.params
     names = [job[0] for job in jobs if job[2] != 'absent']
     done = snapshot_many(session.client, names, params['snapshot'], _module.reconcile_options(module),
-                                params['workers'], params['fail_fast'])
+                         params['workers'], params['fail_fast'])
     return dict((item['name'], item) for item in done)
 
 

@@ -1561,9 +1561,10 @@ class SnapshotTarget(Target):
         meets this when an invalid one took a memory snapshot of VM 0 while it ran."""
         if args.get('state') != 'reverted' or args.get('vm_state') != 'stopped':
             return None
+        # no such VM or snapshot (libvirt's error, or a name libvirt-python cannot take): nothing is by design
         try:
             snap = self.env.libvirt.conn.lookupByName(args['vm']).snapshotLookupByName(args['name'], 0)
-        except Exception:  # pylint: disable=broad-except - no such VM or snapshot: nothing is by design
+        except Exception:  # pylint: disable=broad-except
             return None
         memory = etree.fromstring(snap.getXMLDesc(0).encode()).find('memory')
         if memory is not None and memory.get('snapshot') == 'internal':
