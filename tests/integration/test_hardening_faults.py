@@ -621,17 +621,7 @@ def test_pool_filesystem_full_during_volume_create(ansible, conn, storage, workd
     outcomes.append('clone of 9 MiB into ~4 MiB free: %s' % r['msg'][:160])
 
     # a full filesystem: even a new qcow2 image (a few KiB of metadata) does not fit
-    fd = os.open(os.path.join(path, 'filler'), os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        for chunk in (1 << 20, 4096, 512):  # root may use the reserved blocks too: fill to the last byte
-            try:
-                while True:
-                    os.write(fd, b'\1' * chunk)
-            except OSError:
-                pass
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fill(path)
     conn.storagePoolLookupByName(pool).refresh(0)
     before = (volume_names(conn, pool), _files(path))
     r = ansible.task('volume', {'pool': pool, 'name': 'new.qcow2', 'format': 'qcow2', 'capacity': '1GiB'})

@@ -11,6 +11,23 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._clients import lib
 pytest.importorskip('libvirt')
 
 
+def _race(read, threads=8):
+    """``read()`` from ``threads`` threads released at once; what each got."""
+    start = threading.Barrier(threads)
+    seen = []
+
+    def use():
+        start.wait()
+        seen.append(read())
+
+    started = [threading.Thread(target=use) for unused in range(threads)]
+    for thread in started:
+        thread.start()
+    for thread in started:
+        thread.join()
+    return seen
+
+
 def test_threads_share_one_connection(monkeypatch):
     """A second connection opened by a racing thread made libvirt refuse a volume download (the stream on one
     connection, the volume looked up on the other: cloud_fleet_remove.yml's fleet task failed that way)."""
@@ -23,18 +40,7 @@ def test_threads_share_one_connection(monkeypatch):
 
     monkeypatch.setattr(lv.LibvirtClient, '_open', slow_open)
     client = lv.LibvirtClient('qemu:///system')
-    start = threading.Barrier(8)
-    seen = []
-
-    def use():
-        start.wait()
-        seen.append(client.conn)
-
-    threads = [threading.Thread(target=use) for unused in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    seen = _race(lambda: client.conn)
     assert len(opened) == 1 and seen == opened * 8
 
 
@@ -57,16 +63,5 @@ def test_vsphere_threads_share_one_session(monkeypatch):
 
     monkeypatch.setattr(vs.VSphereClient, '_connect', slow_connect)
     client = vs.VSphereClient('vcenter.example.com', username='u', password='p')
-    start = threading.Barrier(8)
-    seen = []
-
-    def use():
-        start.wait()
-        seen.append(client.content)
-
-    threads = [threading.Thread(target=use) for unused in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    seen = _race(lambda: client.content)
     assert len(sessions) == 1 and seen == sessions * 8

@@ -26,18 +26,12 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _snapshot_spec as snapspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_snapshotxml as snapxml
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (SNAPSHOT_STATES,
+                                                                                          SnapshotTreeDriver, public)
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
-
-PUBLIC = ('name', 'parent', 'description', 'created', 'vm_state', 'memory', 'location', 'current', 'size')
-SNAPSHOT_STATES = ('running', 'paused', 'stopped')
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 # what QEMU's savevm says when it cannot write the memory state into the qcow2 file (a full filesystem, measured)
 VMSTATE_WRITE_FAILED = 'Error while writing VM state'
-
-
-def public(entry):
-    return dict((key, entry.get(key)) for key in PUBLIC) if entry else {}
 
 
 def _check_loadable(name, what):
@@ -52,14 +46,7 @@ def _check_loadable(name, what):
                         % (' and '.join(repr(char) for char in bad), what))
 
 
-class LibvirtSnapshotDriver(Driver):
-    kind = 'VM'
-    result_fields = {'snapshot': {}}
-
-    def __init__(self, client, request=None):
-        super().__init__(client)
-        self.request = request  # the validated request of a vm_snapshot task (None: reading only)
-
+class LibvirtSnapshotDriver(SnapshotTreeDriver):
     # -- reading --------------------------------------------------------------------
     def read(self, name):
         return self.read_one(self.client.lookup_domain, self.read_domain, name)
@@ -81,46 +68,14 @@ class LibvirtSnapshotDriver(Driver):
         entry.update(current=self.client.snapshot_is_current(snap), size=None)  # libvirt does not say the size
         return entry
 
-    def describe(self, actual):
-        entries = actual['snapshots']
-        return {'name': actual['name'], 'state': actual['state'],
-                'spec': {'snapshots': [public(entry) for entry in entries], 'current': snapspec.current(entries),
-                         'at_snapshot': actual['at_snapshot']}}
+    # -- what libvirt allows --------------------------------------------------------------
+    def provably_at(self, actual, entry, target):
+        """libvirt gives the reason "from snapshot" when the revert stops a running (or paused) VM or leaves it
+        paused; a VM that was shut off already keeps the reason it had (measured, libvirt 9.0)."""
+        return (target == 'stopped' and not entry['memory'] and
+                (actual['state'] != 'stopped' or actual['from_snapshot'])) or (target == 'paused' and entry['memory'])
 
-    # -- the desired tree ----------------------------------------------------------------
-    def desired(self, partial, actual):
-        req = self.request
-        if actual is None:
-            raise SpecError('vm', 'there is no VM named %s on this host; check the name (virtfleet.virt.vm_info '
-                                  'lists the VMs)' % req['vm'])
-        entries, at = actual['snapshots'], actual['at_snapshot']
-        entry = snapspec.find(entries, req['name'])
-        if req['state'] == 'present':
-            if entry is None:
-                self._check_create(actual)
-                new = {'name': req['name'], 'description': req['description'], 'created': None,
-                       'vm_state': actual['state'], 'memory': req['memory'], 'location': req['location'], 'size': None}
-                entries, at = snapspec.after_create(entries, new), None
-            else:
-                self._note_differences(entry)
-        elif req['state'] == 'absent':
-            if entry is not None:
-                gone = snapspec.subtree(entries, req['name']) if req['children'] else [req['name']]
-                entries = snapspec.after_delete(entries, req['name'], req['children'])
-                at = None if at in gone else at
-        else:
-            self._check_revert(actual, entry)
-            target = snapspec.revert_state(entry, req['vm_state'])
-            entries = snapspec.after_revert(entries, req['name'])
-            # libvirt gives the reason "from snapshot" when the revert stops a running (or paused) VM or leaves it
-            # paused; a VM that was shut off already keeps the reason it had (measured, libvirt 9.0)
-            provable = (target == 'stopped' and not entry['memory'] and
-                        (actual['state'] != 'stopped' or actual['from_snapshot'])) or \
-                (target == 'paused' and entry['memory'])
-            at = req['name'] if provable else None
-        return {'snapshots': [public(e) for e in entries], 'current': snapspec.current(entries), 'at_snapshot': at}
-
-    def _check_create(self, actual):
+    def check_create(self, actual):
         req, power, facts = self.request, actual['state'], actual['facts']
         vm = actual['name']
         if power not in SNAPSHOT_STATES:
@@ -183,12 +138,8 @@ class LibvirtSnapshotDriver(Driver):
                                        'guest_agent: true) with qemu-guest-agent running in the guest, or leave '
                                        'quiesce out; nothing was changed' % (vm, exc.msg))
 
-    def _check_revert(self, actual, entry):
+    def check_revert(self, actual, entry):
         req = self.request
-        if entry is None:
-            names = [e['name'] for e in actual['snapshots']]
-            raise SpecError('name', 'VM %s has no snapshot %r to revert to (its snapshots: %s)'
-                            % (actual['name'], req['name'], ', '.join(repr(n) for n in names) or 'none'))
         _check_loadable(req['name'], 'reverted to')
         if entry['location'] == 'external':
             raise SpecError('name', 'snapshot %r of VM %s is external (disk-only, overlay files %s): libvirt 9.0 '
@@ -197,39 +148,11 @@ class LibvirtSnapshotDriver(Driver):
                                     'disks back at the overlays\' backing files by hand'
                             % (req['name'], actual['name'], ', '.join(entry['files']) or 'unknown'))
 
-    def _note_differences(self, entry):
+    def differences(self, entry):
         req = self.request
-        differs = [key for key, wanted in (('memory', req['memory']), ('location', req['location']))
-                   if entry[key] != wanted]
-        if req['description'] is not None and (entry['description'] or '') != req['description']:
-            differs.append('description')
-        if differs:
-            self.found.warnings.append(
-                'snapshot %r exists (taken %s) with other %s than this task asks for; an existing snapshot is kept '
-                'as it is (snapshots are compared by name): delete it first (state: absent) to take it again'
-                % (req['name'], entry['created'], ', '.join(differs)))
+        return [key for key, wanted in (('memory', req['memory']), ('location', req['location'])) if entry[key] != wanted]
 
     # -- writing ---------------------------------------------------------------------------
-    def plan_update(self, actual, spec):
-        req = self.request
-        name = req['name']
-        entry = snapspec.find(actual['snapshots'], name)
-        if req['state'] == 'present' and entry is None:
-            return Plan(['snapshots'], actions=['created snapshot %s' % name],
-                        extra={'snapshot': snapspec.find(spec['snapshots'], name)})
-        if req['state'] == 'absent' and entry is not None:
-            gone = snapspec.subtree(actual['snapshots'], name) if req['children'] else [name]
-            below = [n for n in gone if n != name]
-            return Plan(['snapshots'], actions=['deleted snapshot %s%s' % (
-                name, ' and the snapshots below it: %s' % ', '.join(reversed(below)) if below else '')],
-                details={'gone': gone})
-        if req['state'] == 'reverted':
-            target = snapspec.revert_state(entry, req['vm_state'])
-            if not (actual['at_snapshot'] == name and actual['state'] == target):
-                return Plan(['at_snapshot'], actions=['reverted to snapshot %s, VM %s' % (name, target)],
-                            state=target, extra={'snapshot': dict(public(entry), current=True)})
-        return Plan([], extra={'snapshot': public(entry) if req['state'] != 'absent' else {}})
-
     def apply_update(self, actual, plan):
         if self.request['state'] == 'present':
             return self._create(actual)

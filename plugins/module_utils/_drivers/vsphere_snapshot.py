@@ -33,17 +33,11 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _snapshot_spec as snapspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_placement as placements
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (SNAPSHOT_STATES,
+                                                                                          SnapshotTreeDriver, public)
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
-
-PUBLIC = ('name', 'parent', 'description', 'created', 'vm_state', 'memory', 'location', 'current', 'size')
-SNAPSHOT_STATES = ('running', 'paused', 'stopped')
-
-
-def public(entry):
-    return dict((key, entry.get(key)) for key in PUBLIC) if entry else {}
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 
 
 def entry_of(found):
@@ -54,13 +48,9 @@ def entry_of(found):
             'ref': found['ref']}
 
 
-class VSphereSnapshotDriver(Driver):
-    kind = 'VM'
-    result_fields = {'snapshot': {}}
-
+class VSphereSnapshotDriver(SnapshotTreeDriver):
     def __init__(self, client, request=None, placement=None):
-        super().__init__(client)
-        self.request = request  # the validated request of a vm_snapshot task (None: reading only)
+        super().__init__(client, request)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
         self.vms = VSphereVMDriver(client, self.placement)  # its inventory (one query) finds the VM
 
@@ -76,46 +66,18 @@ class VSphereSnapshotDriver(Driver):
         return {'name': tree['name'], 'ref': ref, 'state': tree['state'],
                 'snapshots': [entry_of(item) for item in tree['snapshots']], 'at_snapshot': None}
 
-    def describe(self, actual):
-        entries = actual['snapshots']
-        return {'name': actual['name'], 'state': actual['state'],
-                'spec': {'snapshots': [public(entry) for entry in entries], 'current': snapspec.current(entries),
-                         'at_snapshot': None}}
-
-    # -- the desired tree ----------------------------------------------------------------
-    def desired(self, partial, actual):
-        req = self.request
-        if actual is None:
-            raise SpecError('vm', 'there is no VM named %s on this vCenter%s; check the name (virtfleet.virt.vm_info '
-                                  'lists the VMs)' % (req['vm'], self._where()))
-        self._check_unique(actual)
-        entries = actual['snapshots']
-        entry = snapspec.find(entries, req['name'])
-        if req['state'] == 'present':
-            if entry is None:
-                self._check_create(actual)
-                new = {'name': req['name'], 'description': req['description'], 'created': None,
-                       'vm_state': actual['state'], 'memory': req['memory'], 'location': 'internal', 'size': None}
-                entries = snapspec.after_create(entries, new)
-            else:
-                self._note_differences(entry)
-        elif req['state'] == 'absent':
-            if entry is not None:
-                entries = snapspec.after_delete(entries, req['name'], req['children'])
-        else:
-            if entry is None:
-                names = [e['name'] for e in entries]
-                raise SpecError('name', 'VM %s has no snapshot %r to revert to (its snapshots: %s)'
-                                % (actual['name'], req['name'], ', '.join(repr(n) for n in names) or 'none'))
-            entries = snapspec.after_revert(entries, req['name'])
-        return {'snapshots': [public(e) for e in entries], 'current': snapspec.current(entries), 'at_snapshot': None}
-
-    def _where(self):
+    @property
+    def where(self):
         where = ['datacenter %s' % self.placement['datacenter']] if self.placement.get('datacenter') else []
         where += ['folder %s' % self.placement['folder']] if self.placement.get('folder') else []
-        return ' (in %s)' % ', '.join(where) if where else ''
+        return 'on this vCenter' + (' (in %s)' % ', '.join(where) if where else '')
 
-    def _check_unique(self, actual):
+    # -- what vSphere allows (the tree's other checks are the shared driver's) --------------
+    def provably_at(self, actual, entry, target):
+        """Never (the module's docstring says why): a revert is always made again."""
+        return False
+
+    def check_tree(self, actual):
         names = [e['name'] for e in actual['snapshots']]
         twice = sorted(set(n for n in names if names.count(n) > 1))
         if twice:
@@ -124,7 +86,7 @@ class VSphereSnapshotDriver(Driver):
                                     'the vSphere Client); nothing was changed'
                             % (actual['name'], ', '.join(repr(n) for n in twice)))
 
-    def _check_create(self, actual):
+    def check_create(self, actual):
         req, power, vm = self.request, actual['state'], actual['name']
         if power not in SNAPSHOT_STATES:
             raise SpecError('vm', 'VM %s is %s: a snapshot is taken of a running, paused or stopped VM' % (vm, power))
@@ -135,38 +97,14 @@ class VSphereSnapshotDriver(Driver):
             if req['quiesce']:
                 raise SpecError('quiesce', 'VM %s is stopped: there is no guest to quiesce; leave quiesce out' % vm)
 
-    def _note_differences(self, entry):
+    def differences(self, entry):
         req = self.request
         differs = ['memory'] if entry['memory'] != req['memory'] else []
         if req['quiesce'] and not entry['quiesced']:
             differs.append('quiesce')
-        if req['description'] is not None and (entry['description'] or '') != req['description']:
-            differs.append('description')
-        if differs:
-            self.found.warnings.append(
-                'snapshot %r exists (taken %s) with other %s than this task asks for; an existing snapshot is kept '
-                'as it is (snapshots are compared by name): delete it first (state: absent) to take it again'
-                % (req['name'], entry['created'], ', '.join(differs)))
+        return differs
 
     # -- writing ---------------------------------------------------------------------------
-    def plan_update(self, actual, spec):
-        req = self.request
-        name = req['name']
-        entry = snapspec.find(actual['snapshots'], name)
-        if req['state'] == 'present' and entry is None:
-            return Plan(['snapshots'], actions=['created snapshot %s' % name],
-                        extra={'snapshot': snapspec.find(spec['snapshots'], name)})
-        if req['state'] == 'absent' and entry is not None:
-            gone = snapspec.subtree(actual['snapshots'], name) if req['children'] else [name]
-            below = [n for n in gone if n != name]
-            return Plan(['snapshots'], actions=['deleted snapshot %s%s' % (
-                name, ' and the snapshots below it: %s' % ', '.join(reversed(below)) if below else '')])
-        if req['state'] == 'reverted':  # never provably at the snapshot on vSphere: always reverted
-            target = snapspec.revert_state(entry, req['vm_state'])
-            return Plan(['at_snapshot'], actions=['reverted to snapshot %s, VM %s' % (name, target)],
-                        state=target, extra={'snapshot': dict(public(entry), current=True)})
-        return Plan([], extra={'snapshot': public(entry) if req['state'] != 'absent' else {}})
-
     def apply_update(self, actual, plan):
         req = self.request
         vm = actual['name']
