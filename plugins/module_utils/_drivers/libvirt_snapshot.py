@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _snapshot_spec as snapspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_snapshotxml as snapxml
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (SNAPSHOT_STATES,
-                                                                                          SnapshotTreeDriver, public)
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (
+    SNAPSHOT_STATES, SnapshotTreeDriver, public)
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 # what QEMU's savevm says when it cannot write the memory state into the qcow2 file (a full filesystem, measured)

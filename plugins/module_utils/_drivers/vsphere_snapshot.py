@@ -33,8 +33,8 @@ from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _snapshot_spec as snapspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_placement as placements
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (SNAPSHOT_STATES,
-                                                                                          SnapshotTreeDriver, public)
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.snapshot_tree import (
+    SNAPSHOT_STATES, SnapshotTreeDriver, public)
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_vm import VSphereVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
