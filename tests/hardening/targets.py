@@ -1555,21 +1555,24 @@ class SnapshotTarget(Target):
         return state
 
     def rerun_changes_by_design(self, args):
-        """A revert to a snapshot with memory that leaves the VM stopped: libvirt brings the VM back paused and
-        vm_snapshot powers it off, so its shut-off reason is "destroyed", not "from snapshot", and the next run
-        cannot prove it is still at the snapshot (vm_snapshot's documented rule): it reverts again. A valid set
-        meets this when an invalid one took a memory snapshot of VM 0 while it ran."""
-        if args.get('state') != 'reverted' or args.get('vm_state') != 'stopped':
+        """A revert is not repeated only when libvirt's reason for the VM's state is still "from snapshot"
+        (vm_snapshot's documented rule). A revert to a memory snapshot left stopped is powered off after it
+        (reason "destroyed"), and a revert of a VM that was shut off for another reason keeps that reason: the
+        next run cannot prove the VM is still at the snapshot and reverts again. A valid set meets this when an
+        invalid one started VM 0, or took a memory snapshot of it while it ran."""
+        import libvirt  # pylint: disable=import-outside-toplevel
+        if args.get('state') != 'reverted':
             return None
-        # no such VM or snapshot (libvirt's error, or a name libvirt-python cannot take): nothing is by design
+        # no such VM (libvirt's error, or a name libvirt-python cannot take): nothing is by design
         try:
-            snap = self.env.libvirt.conn.lookupByName(args['vm']).snapshotLookupByName(args['name'], 0)
+            state, reason = self.env.libvirt.conn.lookupByName(args['vm']).state()[:2]
         except Exception:  # pylint: disable=broad-except
             return None
-        memory = etree.fromstring(snap.getXMLDesc(0).encode()).find('memory')
-        if memory is not None and memory.get('snapshot') == 'internal':
-            return 'a revert to a snapshot with memory left stopped is not provably still at it: reverted again'
-        return None
+        if (state, reason) in ((libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_FROM_SNAPSHOT),
+                               (libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_PAUSED_FROM_SNAPSHOT)):
+            return None
+        return 'the VM is in libvirt state %d, reason %d, not "from snapshot": a revert is not provably still in ' \
+               'effect' % (state, reason)
 
     def hints(self):
         hints, bad = self.conn_hints()
