@@ -159,6 +159,18 @@ class OwnLibvirtd:
             time.sleep(0.05)  # gone once it is reaped (its parent is init)
         assert _read_pid(LIBVIRTD_PID) != self.pid, 'libvirtd %d did not die' % self.pid
 
+    def kill_during(self, task, watch):
+        """Kill libvirtd while ``task`` (a future) runs; its result and when libvirtd died. ``watch``, the
+        connection the test watched through, is closed (its daemon is gone)."""
+        self.kill()
+        killed_at = time.monotonic()
+        result = task.result()
+        try:
+            watch.close()
+        except libvirt.libvirtError:
+            pass
+        return result, killed_at
+
     def restart(self, timeout=60):
         """Start the daemon again with its own command line (it daemonizes and writes the pid file again)."""
         if _read_pid(LIBVIRTD_PID) is None:
@@ -255,13 +267,7 @@ def test_libvirtd_killed_during_fleet_converge(ansible, guests, killable_libvirt
         time.sleep(0.02)
     else:
         raise AssertionError('the fleet run defined no new VM within 120 s')
-    killable_libvirtd.kill()
-    killed_at = time.monotonic()
-    r = task.result()
-    try:
-        watch.close()
-    except libvirt.libvirtError:
-        pass
+    r, killed_at = killable_libvirtd.kill_during(task, watch)
 
     # a clear failure, per item, and no traceback
     assert_clean_failure(r)
@@ -405,13 +411,7 @@ def test_libvirtd_killed_during_snapshot_create(ansible, guests, killable_libvir
         time.sleep(0.001)
     else:
         raise AssertionError('the guest was never paused for the snapshot within 120 s (state %s)' % seen)
-    killable_libvirtd.kill()
-    killed_at = time.monotonic()
-    r = task.result()
-    try:
-        watch.close()
-    except libvirt.libvirtError:
-        pass
+    r, killed_at = killable_libvirtd.kill_during(task, watch)
     assert_clean_failure(r, 'taking a snapshot of VM %s failed' % name)
     failed_msg = r['msg']
 
