@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _customization, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 VM_STATES = ['present', 'running', 'stopped', 'paused', 'absent']
@@ -68,6 +68,10 @@ def vm_options():
         description=dict(type='str'),
         tags=dict(type='dict'),
         xml=dict(type='str', backends=LIBVIRT),
+        template=dict(type='bool'),
+        clone_from=dict(type='str'),
+        linked_clone=dict(type='bool'),
+        customization=dict(type='dict', options=_customization.options()),
         restart_if_required=dict(type='bool', default=False),
         delete_volumes=dict(type='bool', default=False),
     )

@@ -17,7 +17,7 @@ import json
 import re
 import string
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _customization, _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
@@ -43,7 +43,7 @@ FIRMWARES = ('bios', 'uefi')
 # Fields of the normalized spec, in the order they are shown.
 FIELDS = ('domain_type', 'arch', 'machine', 'firmware', 'kernel', 'initrd', 'cmdline', 'memory', 'max_memory',
           'vcpus', 'max_vcpus', 'cpu', 'boot', 'disks', 'interfaces', 'graphics', 'serial', 'guest_agent',
-          'cloud_init', 'title', 'description', 'tags', 'autostart', 'xml')
+          'cloud_init', 'customization', 'template', 'title', 'description', 'tags', 'autostart', 'xml')
 
 DEFAULTS = {
     'arch': 'x86_64',
@@ -58,6 +58,8 @@ DEFAULTS = {
     'boot': None,
     'guest_agent': False,
     'cloud_init': None,
+    'customization': None,
+    'template': False,
     'disks': [],
     'interfaces': [],
     'graphics': None,
@@ -232,6 +234,20 @@ def _cloud_init_request(name, cloud_init):
     return seed
 
 
+def _clone_request(params):
+    """``{'source': name, 'linked': bool}`` from ``clone_from``/``linked_clone``, or None. Not a spec field: the
+    driver builds a new VM's spec from the source's, and never re-clones a VM that exists."""
+    source = params.get('clone_from')
+    if source is None:
+        if params.get('linked_clone'):
+            raise SpecError('linked_clone', 'applies only with clone_from (the VM or template to clone)')
+        return None
+    validate_name(source, 'clone_from')
+    if source == params['name']:
+        raise SpecError('clone_from', 'names the VM itself (%s); name another VM or template to clone' % source)
+    return {'source': source, 'linked': bool(params.get('linked_clone'))}
+
+
 def partial_from_params(params):
     """Validate the module's parameters and return the partial spec they ask for."""
     spec = {}
@@ -305,6 +321,13 @@ def partial_from_params(params):
         spec['tags'] = tags
     if params.get('cloud_init') is not None:
         spec['cloud_init'] = _cloud_init_request(params['name'], params['cloud_init'])
+    if params.get('customization') is not None:
+        spec['customization'] = _customization.normalize(params['customization'])
+    if params.get('template') is not None:
+        spec['template'] = params['template']
+    clone = _clone_request(params)
+    if clone:
+        spec['clone'] = clone
     _xml_safe(dict((k, v) for k, v in spec.items() if k != 'xml'), '')
     if params.get('xml') is not None:
         spec['xml'] = params['xml']

@@ -308,6 +308,85 @@ options:
         unless an equal device exists. Elements the spec manages (memory, vcpu, os, metadata, ...) are refused.
       - Compared as a subset of the actual definition, so defaults libvirt adds do not cause changes.
     type: str
+  template:
+    description:
+      - Whether the VM is a template - a source for O(clone_from) that is never started.
+      - vSphere - the VM is marked as a template (C(MarkAsTemplate)), or back as a VM (C(MarkAsVirtualMachine)).
+      - libvirt - the VM is marked as a template in the VM's metadata; starting it is refused until
+        O(template=false).
+      - A template must be stopped; with O(state=running) or O(state=paused) it is refused.
+      - Left out, the VM stays as it is; a new VM is not a template.
+    type: bool
+  clone_from:
+    description:
+      - Create the VM, when it does not exist, as a clone of this VM or template on the same connection. The
+        source's spec is the base; every option the task sets overrides it. A VM that exists is never cloned again.
+      - libvirt - each of the source's disks becomes a new volume in the same pool, named after the new VM (a full
+        copy, or a qcow2 overlay on the source's volume with O(linked_clone=true)); the clone gets a fresh UUID
+        and fresh MAC addresses; the source's cloud-init seed is not copied (set O(customization) or
+        O(cloud_init)). The source must be shut off, unless O(linked_clone=true) and its disks are read-only.
+      - vSphere - C(CloneVM_Task) from a VM or template; placement options as for a new VM.
+      - The clone records its source; a task naming another O(clone_from) for a VM that exists and was not cloned
+        from it fails, so that a name clash is never taken for a clone.
+    type: str
+  linked_clone:
+    description:
+      - With O(clone_from), share the source's disks instead of copying them.
+      - libvirt - each new volume is a qcow2 overlay whose backing file is the source's volume; the source's volume
+        is never written afterwards, so keep the source stopped (a template).
+      - vSphere - a linked clone from the source's current snapshot, which must exist.
+      - Default - a full copy.
+    type: bool
+  customization:
+    description:
+      - The guest's identity, applied at its first boot.
+      - libvirt - rendered into the VM's cloud-init seed (as O(cloud_init), one seed, so not both), with the
+        instance-id derived from the VM's UUID; static addresses as network-config version 2.
+      - vSphere - a guest customization (C(CustomizeVM_Task)) applied while the VM is powered off; it takes effect
+        at the next power-on.
+      - Applied once per VM instance. A changed customization of a VM that has booted returns
+        RV(reboot_required=true) and a warning that it applies at the next first boot of the instance (libvirt - the
+        guest's cloud-init does not re-run its per-instance modules for the same instance-id).
+    type: dict
+    suboptions:
+      hostname:
+        description: The guest's host name (one DNS label).
+        type: str
+      domain:
+        description: The guest's DNS domain.
+        type: str
+      dns_servers:
+        description: DNS server addresses.
+        type: list
+        elements: str
+      networks:
+        description:
+          - One item per network interface, in the order of O(interfaces) (of the source's interfaces for a clone).
+        type: list
+        elements: dict
+        suboptions:
+          dhcp:
+            description: Take the address from DHCP; O(customization.networks[].ip) must be left out.
+            type: bool
+            default: false
+          ip:
+            description: A static IPv4 or IPv6 address, alone or as C(address/prefix).
+            type: str
+          prefix:
+            description: The prefix length of the static address (C(24) for a /24); required with a static address.
+            type: int
+          gateway:
+            description: The default gateway; must be in the network of O(customization.networks[].ip).
+            type: str
+      ssh_authorized_keys:
+        description: Public keys for the default user's C(authorized_keys).
+        type: list
+        elements: str
+      user_data:
+        description:
+          - Extra cloud-config, a dictionary or a YAML string of one, merged with what the other suboptions
+            render. Not logged.
+        type: raw
   restart_if_required:
     description:
       - When a change cannot be applied to the running guest, restart it (graceful shutdown under

@@ -10,7 +10,7 @@ module: vm_info
 short_description: List virtual machines in the same shape as virtfleet.virt.vm returns them
 version_added: 0.1.0
 description:
-  - Reads VMs from the hypervisor, optionally filtered by name, power state and tags.
+  - Reads VMs from the hypervisor, optionally filtered by name, power state, tags and whether they are templates.
   - Each VM is returned exactly as RV(virtfleet.virt.vm#module:vm) describes it.
   - On VMware vSphere (O(hostname) set, see O(backend)) one PropertyCollector query reads every VM with the
     properties it needs, however many VMs there are; VM templates are left out.
@@ -40,6 +40,11 @@ options:
   tags:
     description: Only VMs that carry all of these tags with these values.
     type: dict
+  template:
+    description:
+      - V(true) - only templates (see O(virtfleet.virt.vm#module:template)); V(false) - only VMs that are not templates.
+      - Left out - VMs that are not templates, unless O(name) names a template.
+    type: bool
 seealso:
   - module: virtfleet.virt.vm
 '''
@@ -78,6 +83,7 @@ def argument_spec():
         states=dict(type='list', elements='str',
                     choices=['running', 'paused', 'stopped', 'shutting_down', 'crashed', 'pmsuspended']),
         tags=dict(type='dict'),
+        template=dict(type='bool'),
     )
     return spec
 
@@ -92,6 +98,11 @@ def list_vms(module, session):
         if params['states'] and actual['state'] not in params['states']:
             continue
         if any(actual['spec']['tags'].get(k) != v for k, v in wanted_tags.items()):
+            continue
+        template = params['template']
+        if template is None and params['name'] is None:
+            template = False
+        if template is not None and bool(actual['spec'].get('template')) != template:
             continue
         vms.append(driver.describe(actual))
     module.exit_json(changed=False, vms=sorted(vms, key=lambda vm: vm['name']))

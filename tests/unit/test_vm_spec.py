@@ -96,7 +96,7 @@ ACTUAL = {
     'interfaces': [{'type': 'network', 'source': 'default', 'model': 'virtio', 'mac': '52:54:00:aa:bb:cc'}],
     'graphics': None, 'serial': [], 'title': None, 'description': None, 'tags': {'a': 'b'},
     'autostart': False, 'xml': None, 'kernel': None, 'initrd': None, 'cmdline': None, 'guest_agent': False,
-    'cloud_init': None,
+    'cloud_init': None, 'customization': None, 'template': False,
 }
 
 

@@ -173,6 +173,8 @@ def parse(xml):
         'serial': [_parse_serial(s) for s in devices.findall('serial')],
         'guest_agent': bool(_agent_channels(devices)),
         'cloud_init': None,  # read from the seed volume when a run asks for cloud_init (the driver's align)
+        'customization': None,
+        'template': False,
         'title': _text(root, 'title'),
         'description': _text(root, 'description'),
         'tags': _parse_tags(root),
