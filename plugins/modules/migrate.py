@@ -10,8 +10,8 @@ module: migrate
 short_description: Move a virtual machine to another hypervisor host, live or offline (libvirt/KVM, vSphere)
 version_added: 0.2.0
 description:
-  - On VMware vSphere (see O(backend)) - "VM O(name) is on O(host) / in O(cluster) / in O(resource_pool), with its
-    disks on O(datastore)", by one C(RelocateVM_Task) - vMotion for a host, cluster or resource pool change,
+  - On VMware vSphere (see O(backend)) - "VM O(name) is on the ESXi host O(destination) / in O(cluster) / in
+    O(resource_pool), with its disks on O(datastore)", by one C(RelocateVM_Task) - vMotion for a host, cluster or resource pool change,
     storage vMotion for a datastore change (every disk and the configuration files), both together in one task.
     Whether the VM is already there is decided from its host, cluster and resource pool and from the datastores
     of its disks (not from the VM's datastore list, which also names datastores of mounted ISO images).
@@ -63,12 +63,17 @@ options:
     required: true
   destination:
     description:
-      - libvirt only. libvirt URI of the destination host, as the source host reaches it, for example
-        C(qemu+tls://hv2.example.com/system) or C(qemu+ssh://root@hv2/system).
-      - With O(peer_to_peer=true) the source libvirtd connects to it (so it needs credentials or certificates
-        on the source host, not on the Ansible host).
-      - Required on libvirt; not used on vSphere.
+      - The host the VM must run on, on either backend.
+      - On libvirt, the libvirt URI of the destination host, as the source host reaches it, for example
+        C(qemu+tls://hv2.example.com/system) or C(qemu+ssh://root@hv2/system). Required there. With
+        O(peer_to_peer=true) the source libvirtd connects to it (so it needs credentials or certificates on the
+        source host, not on the Ansible host).
+      - On vSphere, the name of the ESXi host the VM must run on (vMotion), as vCenter knows it; in O(cluster) when
+        both are set. Optional there when O(cluster), O(resource_pool) or O(datastore) says where the VM goes.
+      - The alias O(host) is the name this option had on vSphere in 0.2.0; it is deprecated, taken on vSphere only,
+        and cannot be given together with O(destination).
     type: str
+    aliases: [host]
   destination_connect_uri:
     description:
       - libvirt only. libvirt URI the module itself uses to reach the destination (pre-checks, confirming the result,
@@ -202,12 +207,9 @@ options:
       - libvirt only. Memory that must stay available on the destination on top of the VM's memory, in MiB as an integer
         or as a string with a unit (V(4GiB)). Checked before a live migration.
     type: raw
-  host:
-    description: vSphere only. ESXi host the VM must run on (vMotion). In O(cluster) when both are set.
-    type: str
   cluster:
     description:
-      - vSphere only. Cluster the VM must be in. Without O(host), a VM outside the cluster is moved to its root
+      - vSphere only. Cluster the VM must be in. Without O(destination), a VM outside the cluster is moved to its root
         resource pool and vCenter (DRS) picks the host.
     type: str
   resource_pool:
@@ -270,7 +272,7 @@ EXAMPLES = r'''
     username: administrator@vsphere.local
     password: "{{ vcenter_password }}"
     name: web1
-    host: esx2.example.com
+    destination: esx2.example.com
     datastore: ssd-02
 
 - name: Only check that the migration would succeed
@@ -373,6 +375,8 @@ job:
            postcopy: false, wall_time_ms: 1650}
 '''
 
+from ansible.module_utils import basic
+
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_migrate
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_migrate import (
@@ -385,9 +389,11 @@ def argument_spec():
     spec = _module.connection_argument_spec('libvirt', 'vsphere')
     spec.update(
         name=dict(type='str', required=True),
+        # the host the VM moves to on both backends: a libvirt URI, an ESXi host name; host is its 0.2.0 vSphere name
+        destination=dict(type='str', aliases=['host'], deprecated_aliases=[
+            dict(name='host', version='1.0.0', collection_name='virtfleet.virt')]),
         **_module.only(
             'libvirt',
-            destination=dict(type='str'),
             destination_connect_uri=dict(type='str'),
             destination_username=dict(type='str'),
             destination_password=dict(type='str', no_log=True),
@@ -412,7 +418,7 @@ def argument_spec():
             tls_destination=dict(type='str')),
         timeout=dict(type='int', default=1800),
         **_module.only('libvirt', destination_memory_reserve=dict(type='raw')),
-        **_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS)),
+        **_module.only('vsphere', **dict((key, dict(type='str')) for key in TARGET_OPTIONS if key != 'destination')),
     )
     return spec
 
@@ -441,7 +447,27 @@ def _vsphere(module, session, name):
 BACKENDS = {'libvirt': _libvirt, 'vsphere': _vsphere}
 
 
+def _given_as_typed(key):
+    """Whether the task itself set option ``key`` (not None): ansible-core copies an alias's value over its
+    option's, so ``module.params`` cannot tell ``destination`` given from ``destination`` filled in by ``host``."""
+    # pylint: disable-next=protected-access
+    return basic._load_params().get(key) is not None
+
+
+def check_alias(module, backend):
+    """``host``, the deprecated vSphere name of ``destination``: taken on vSphere only, never beside ``destination``."""
+    if module.params.get('host') is None:
+        return
+    if _given_as_typed('destination'):
+        raise SpecError('host', 'is the deprecated alias of destination; give destination only, not both')
+    if backend != 'vsphere':
+        raise SpecError('host', 'applies to the vsphere backend only (as the deprecated alias of destination), and '
+                                'this task runs on %s; use destination, the libvirt URI of the destination host'
+                        % backend)
+
+
 def migrate(module, session):
+    check_alias(module, session.backend)
     if session.backend == 'libvirt' and not module.params['destination']:
         raise SpecError('destination', 'the libvirt URI of the destination host is required on the libvirt backend')
     name = _vm_spec.validate_name(module.params['name'])

@@ -1396,12 +1396,13 @@ class VSphereStoragePoolTarget(VSphereTarget):
 
 
 class VSphereMigrateTarget(VSphereTarget):
-    """vMotion and storage vMotion of the VMs the simulator made at start (one per cluster and standalone host)."""
+    """vMotion and storage vMotion of the VMs the simulator made at start (one per cluster and standalone host).
+    ``destination`` names the ESXi host; one valid set in five gives it by its deprecated alias ``host``."""
     key = 'migrate@vsphere'
     module = 'migrate'
     stem = 'vsm'
-    always = VS_CONN + ('host',)
-    rare = VS_RARE + ('destination', 'destination_connect_uri', 'destination_username', 'destination_password',
+    always = VS_CONN + ('destination',)
+    rare = VS_RARE + ('destination_connect_uri', 'destination_username', 'destination_password',
                       'mode', 'migration_uri', 'listen_address', 'copy_storage', 'peer_to_peer', 'tunnelled',
                       'persistent', 'undefine_source', 'unsafe', 'auto_converge', 'post_copy', 'post_copy_after',
                       'post_copy_after_iterations', 'compression', 'parallel_connections', 'bandwidth',
@@ -1413,23 +1414,31 @@ class VSphereMigrateTarget(VSphereTarget):
         return [self.prefix] + list(self.VMS)
 
     def coherent(self, args):
-        """A VM that exists, moved to a host (in the cluster, or the standalone one), a pool and datastore there."""
+        """A VM that exists, moved to a host (in the cluster, or the standalone one), a pool and datastore there;
+        the host given as destination, or now and then by its deprecated alias host."""
         args = dict(args)
-        if args.get('host') is None:
-            args['host'] = 'DC0_C0_H1'
-        if args['host'] == 'DC0_H0':
+        if args.get('destination') is None:
+            args['destination'] = 'DC0_C0_H1'
+        if args['destination'] == 'DC0_H0':
             args.pop('cluster', None)
         if 'resource_pool' in args:
             args['resource_pool'] = 'Resources'
         if 'datastore' in args:
             args['datastore'] = VS_DATASTORE
-        return st.just(args)
+
+        def named(alias):
+            if not alias:
+                return args
+            renamed = dict(args, host=args['destination'])
+            del renamed['destination']
+            return renamed
+        return st.sampled_from([False, False, False, False, True]).map(named)
 
     def hints(self):
         hints, bad = self.conn_hints()
         hints.update({
             ('name',): st.sampled_from(list(self.VMS)),
-            ('host',): VS_PLACEMENT,
+            ('destination',): VS_PLACEMENT,
             ('resource_pool',): st.sampled_from(['Resources', 'Resources', 'vft-fz-nopool']),
             ('datastore',): st.sampled_from([VS_DATASTORE, 'LocalDS_1', 'vft-fz-nods']),
             ('folder',): st.sampled_from(['vm', '/DC0/vm']),
@@ -1437,6 +1446,7 @@ class VSphereMigrateTarget(VSphereTarget):
         })
         bad.update({
             ('name',): st.one_of(bad_names(self.prefix), st.just(self.prefix + '9')),
+            ('destination',): st.one_of(bad[('host',)], st.just('qemu+ssh://vft-fz-hv2/system')),
             ('timeout',): BAD_INTS,
         })
         return hints, bad

@@ -60,7 +60,7 @@ def test_vmotion_within_the_cluster(ansible, vsphere, vsphere_args, vsphere_vms,
     assert before[0] == H0 and before[3] == [DS0] and before[4] == 'poweredOn'
 
     # check mode: pre-checks run, the move is predicted, nothing moves
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1}, check=True, diff=True)
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1}, check=True, diff=True)
     assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
     assert r['prechecks']['networks'] == ['VM Network'] and 'relocate_check' in r['prechecks']
     assert r['diff']['before']['hostname'] == H0 and r['diff']['after']['hostname'] == H1
@@ -68,29 +68,47 @@ def test_vmotion_within_the_cluster(ansible, vsphere, vsphere_args, vsphere_vms,
     assert _where(vsphere, name) == before
 
     # the vMotion
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1}, diff=True)
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1}, diff=True)
     assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
     assert r['vm']['hostname'] == H1 and r['vm']['vsphere']['cluster'] == CLUSTER
     assert r['vm']['vsphere']['datastores'] == [DS0] and r['vm']['state'] == 'running'
     assert _where(vsphere, name)[0] == H1 and _where(vsphere, name)[4] == 'poweredOn'
 
     # already there: nothing to do, also when only the cluster is named
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1})
     assert r['changed'] is False and r['actions'] == [] and 'prechecks' not in r, r
     r = _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'datastore': DS0})
     assert r['changed'] is False, r
 
 
+def test_the_deprecated_alias_host_moves_the_vm_as_destination_does(ansible, vsphere, vsphere_args, vsphere_vms, homes):
+    """host, the vSphere name of destination in 0.2.0: the same move, with a deprecation warning."""
+    name = _new_vm(ansible, vsphere_args, vsphere_vms, homes)
+    before = _where(vsphere, name)
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1}, check=True)
+    assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
+    assert _where(vsphere, name) == before
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1})
+    assert not r.get('failed') and r['changed'] and r['actions'] == ['vmotion to host %s' % H1], r
+    assert _where(vsphere, name)[0] == H1 and r['vm']['hostname'] == H1
+    assert "Alias 'host' is deprecated" in json.dumps(r.get('deprecations')), r
+    # the same place under either name: nothing to do, and destination warns of nothing
+    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1})
+    assert r['changed'] is False and r['actions'] == [], r
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1})
+    assert r['changed'] is False and r['actions'] == [] and not r.get('deprecations'), r
+
+
 def test_vmotion_to_another_compute_resource_changes_host_and_pool(ansible, vsphere, vsphere_args, vsphere_vms, homes):
     name = _new_vm(ansible, vsphere_args, vsphere_vms, homes, host=STANDALONE, state='stopped')
     assert _where(vsphere, name)[2] == STANDALONE
-    r = _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'host': H0})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'destination': H0})
     assert not r.get('failed') and r['changed'], r
     assert r['actions'] == ['vmotion to host %s, cluster %s, resource pool Resources' % (H0, CLUSTER)], r
     host, pool, compute, _disks, power = _where(vsphere, name)
     assert (host, compute, power) == (H0, CLUSTER, 'poweredOff')
     assert vsphere_vm(vsphere, name).resourcePool == vsphere_vm(vsphere, name).runtime.host.parent.resourcePool
-    assert not _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'host': H0})['changed']
+    assert not _migrate(ansible, vsphere_args, {'name': name, 'cluster': CLUSTER, 'destination': H0})['changed']
 
 
 NO_DISK_MOVE = ('govmomi\'s simulator relocates the host and rewrites the VM\'s datastore list on RelocateVM_Task '
@@ -122,7 +140,7 @@ def test_storage_vmotion_is_judged_by_the_disks(ansible, vsphere, vsphere_args, 
     assert r['vm']['vsphere']['datastores'] == [DS1] and _where(vsphere, name) == before
 
     # host and datastore together: one RelocateVM_Task; the host moves, the disks do not
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1, 'datastore': DS1})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1, 'datastore': DS1})
     assert_clean_failure(r)
     assert r['msg'] == disks_not_moved(vsphere, name), r
     assert _where(vsphere, name) == (H1, before[1], CLUSTER, [DS0], 'poweredOn')
@@ -140,27 +158,31 @@ def test_storage_vmotion_is_judged_by_the_disks(ansible, vsphere, vsphere_args, 
 def test_storage_vmotion_moves_the_disks(ansible, vsphere, vsphere_args, vsphere_vms, homes):
     name = _new_vm(ansible, vsphere_args, vsphere_vms, homes)
     assert _where(vsphere, name)[:4] == (H0, 'Resources', CLUSTER, [DS0])
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1, 'datastore': DS1})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1, 'datastore': DS1})
     if r.get('msg') == disks_not_moved(vsphere, name):
         raise SimulatorLacks(r['msg'])
     assert not r.get('failed') and r['changed'], r
     assert r['actions'] == ['vmotion to host %s' % H1, 'storage vmotion to datastore %s' % DS1], r
     assert _where(vsphere, name) == (H1, 'Resources', CLUSTER, [DS1], 'poweredOn')
     assert vsphere_vm(vsphere, name).config.files.vmPathName.startswith('[%s] ' % DS1)
-    r = _migrate(ansible, vsphere_args, {'name': name, 'host': H1, 'datastore': DS1})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'destination': H1, 'datastore': DS1})
     assert r['changed'] is False and r['actions'] == [], r
 
 
 # (options, parameter named in the message, fragment of the message)
 BAD_INPUTS = [
-    ({'host': 'vft-no-such-host'}, 'host', 'no host named'),
+    ({'destination': 'vft-no-such-host'}, 'destination', 'no host named'),
+    ({'host': 'vft-no-such-host'}, 'destination', 'no host named'),
     ({'cluster': 'vft-no-such-cluster'}, 'cluster', 'no cluster named'),
     ({'datastore': 'vft-no-such-ds'}, 'datastore', 'no datastore named'),
-    ({'host': H1, 'resource_pool': 'vft-no-such-pool'}, 'resource_pool', 'no resource pool'),
-    ({}, 'host', 'say where the VM goes'),
-    ({'host': H1, 'copy_storage': 'all'}, 'copy_storage', 'libvirt backend only'),
-    ({'host': H1, 'peer_to_peer': False}, 'peer_to_peer', 'libvirt backend only'),
-    ({'host': H1, 'destination': 'qemu+ssh://hv2/system'}, 'destination', 'libvirt backend only'),
+    ({'destination': H1, 'resource_pool': 'vft-no-such-pool'}, 'resource_pool', 'no resource pool'),
+    ({}, 'destination', 'say where the VM goes'),
+    ({'destination': H1, 'copy_storage': 'all'}, 'copy_storage', 'libvirt backend only'),
+    ({'destination': H1, 'peer_to_peer': False}, 'peer_to_peer', 'libvirt backend only'),
+    ({'destination': 'qemu+ssh://hv2/system'}, 'destination', 'name of the ESXi host the VM moves to, not a libvirt URI'),
+    # host is the deprecated alias of destination: never both, not even with the same value
+    ({'destination': H1, 'host': H1}, 'host', 'deprecated alias of destination; give destination only, not both'),
+    ({'destination': H0, 'host': H1}, 'host', 'deprecated alias of destination; give destination only, not both'),
 ]
 
 
@@ -174,18 +196,21 @@ def test_bad_input_is_refused_and_moves_nothing(ansible, vsphere, vsphere_args, 
 
 
 def test_unknown_vm_and_wrong_password(ansible, vsphere_args):
-    r = _migrate(ansible, vsphere_args, {'name': 'vft-no-such-vm', 'host': H1})
+    r = _migrate(ansible, vsphere_args, {'name': 'vft-no-such-vm', 'destination': H1})
     assert_clean_failure(r, 'name', "no VM named 'vft-no-such-vm'")
     wrong = 'vft-Wr0ng-m1g-Pa55'
-    r = _migrate(ansible, dict(vsphere_args, password=wrong), {'name': 'vft-never', 'host': H1}, extra_args=('-vvv',))
+    r = _migrate(ansible, dict(vsphere_args, password=wrong), {'name': 'vft-never', 'destination': H1}, extra_args=('-vvv',))
     assert_clean_failure(r, 'cannot log in to vSphere', 'user name or password is wrong')
     assert wrong not in json.dumps(r) and wrong not in ansible.last_stdout
 
 
 def test_options_of_the_other_backend_are_refused(ansible):
+    r = ansible.task('migrate', {'name': 'vft-never', 'backend': 'libvirt', 'host': 'qemu:///system'})
+    assert_clean_failure(r, 'host: applies to the vsphere backend only (as the deprecated alias of destination)',
+                         'use destination')
     r = ansible.task('migrate', {'name': 'vft-never', 'backend': 'libvirt', 'destination': 'qemu:///system',
-                                 'host': H1})
-    assert_clean_failure(r, 'host', 'vsphere backend only')
+                                 'datastore': DS0})
+    assert_clean_failure(r, 'datastore', 'vsphere backend only')
     r = ansible.task('migrate', {'name': 'vft-never', 'backend': 'libvirt'})
     assert_clean_failure(r, 'destination', 'required on the libvirt backend')
 
@@ -199,7 +224,7 @@ def test_an_iso_on_another_datastore_does_not_count(ansible, vsphere, vsphere_ar
             if type(d).__name__.endswith('VirtualCdrom')]
     assert isos == ['[%s] vft-media.iso' % DS1]
     # its disks are on DS0: already there, whatever other files (the ISO) it uses
-    r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS0, 'host': H0})
+    r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS0, 'destination': H0})
     assert r['changed'] is False and r['vm']['vsphere']['datastores'] == [DS0], r
     r = _migrate(ansible, vsphere_args, {'name': name, 'datastore': DS1}, check=True)
     assert r['changed'] and r['actions'] == ['storage vmotion to datastore %s' % DS1], r

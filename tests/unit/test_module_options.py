@@ -91,7 +91,7 @@ def test_no_declaration_key_reaches_ansible_core(module):
      'build: applies to the libvirt backend only, and this task runs on vsphere; remove it'),
     ('storage_pool_info', 'libvirt', {'datacenter': 'DC0'},
      'datacenter: applies to the vsphere backend only, and this task runs on libvirt; remove it'),
-    ('migrate', 'vsphere', {'peer_to_peer': False, 'host': 'esx1'},
+    ('migrate', 'vsphere', {'peer_to_peer': False, 'destination': 'esx1'},
      'peer_to_peer: applies to the libvirt backend only, and this task runs on vsphere; remove it'),
     ('migrate', 'libvirt', {'destination': 'qemu+ssh://hv2/system', 'datastore': 'ds1'},
      'datastore: applies to the vsphere backend only, and this task runs on libvirt; remove it'),
@@ -112,12 +112,24 @@ def test_an_option_of_the_other_backend_is_refused_naming_it(module, backend, pa
     ('storage_pool', 'vsphere', {'build': False, 'force': False, 'refresh': False, 'delete_data': False,
                                  'restart_if_required': False, 'wait_timeout': 60}),
     ('migrate', 'vsphere', {'mode': 'live', 'peer_to_peer': True, 'tunnelled': False, 'persistent': True,
-                            'undefine_source': True, 'timeout': 1800, 'host': 'esx1'}),
+                            'undefine_source': True, 'timeout': 1800, 'destination': 'esx1'}),
+    # destination names the host the VM moves to on both backends
+    ('migrate', 'libvirt', {'destination': 'qemu+ssh://hv2/system'}),
     # options every backend takes
     ('vm', 'vsphere', {'uri': 'qemu:///system', 'username': 'u', 'password': 'p', 'backend': 'vsphere'}),
 ])
 def test_options_that_apply_pass(module, backend, params):
     refuse(module, backend, params)
+
+
+def test_migrate_destination_is_one_option_for_both_backends():
+    """The host a VM moves to is destination on libvirt and vSphere; host, its vSphere name in 0.2.0, is a
+    deprecated alias (migrate.check_alias takes it on vSphere only, never beside destination)."""
+    options = declared('migrate')
+    assert 'host' not in options and 'backends' not in options['destination']
+    assert options['destination']['aliases'] == ['host']
+    assert options['destination']['deprecated_aliases'] == [
+        {'name': 'host', 'version': '1.0.0', 'collection_name': 'virtfleet.virt'}]
 
 
 def test_a_switch_set_off_its_default_is_refused():

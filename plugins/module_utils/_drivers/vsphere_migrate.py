@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """vMotion and storage vMotion of a vSphere VM: the interface of ``_reconcile.relocate``.
 
-The destination is given by the placement options ``host``, ``cluster``, ``resource_pool`` and
+The destination is given by the placement options ``destination`` (the ESXi host, the option that names
+the destination host on libvirt too; ``host`` is its deprecated alias), ``cluster``, ``resource_pool`` and
 ``datastore`` (any of them; what is left out stays as it is). One ``RelocateVM_Task`` moves the VM:
 a host or resource pool change is a vMotion, a datastore change a storage vMotion (every disk and the
 configuration files go to the datastore), both together in one task.
@@ -25,7 +26,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan
 
 # Options of the migrate module that place the VM on vSphere.
-TARGET_OPTIONS = ('datacenter', 'folder', 'cluster', 'host', 'resource_pool', 'datastore')
+TARGET_OPTIONS = ('datacenter', 'folder', 'cluster', 'destination', 'resource_pool', 'datastore')
 
 
 def disk_stores(actual):
@@ -39,9 +40,12 @@ class VSphereMigrateDriver:
         self.client = client
         self.target = dict((k, v) for k, v in target.items() if k in TARGET_OPTIONS and v is not None)
         self.timeout = timeout
-        if not any(self.target.get(k) for k in ('cluster', 'host', 'resource_pool', 'datastore')):
-            raise SpecError('host', 'say where the VM goes: host and/or cluster (vMotion), resource_pool, '
-                                    'datastore (storage vMotion)')
+        if not any(self.target.get(k) for k in ('cluster', 'destination', 'resource_pool', 'datastore')):
+            raise SpecError('destination', 'say where the VM goes: destination (the ESXi host) and/or cluster '
+                                           '(vMotion), resource_pool, datastore (storage vMotion)')
+        if '://' in (self.target.get('destination') or ''):
+            raise SpecError('destination', 'on vSphere this is the name of the ESXi host the VM moves to, not a '
+                                           'libvirt URI: %r' % self.target['destination'])
 
     def locate(self, name):
         # a fresh query on every call: the VM may just have moved
@@ -52,8 +56,14 @@ class VSphereMigrateDriver:
         inv = vms.inventory()
         dc = actual['dc']
         compute, host = actual['compute'], None
-        if self.target.get('cluster') or self.target.get('host'):
-            compute, host = inv.compute(dc, self.target.get('cluster'), self.target.get('host'))
+        if self.target.get('cluster') or self.target.get('destination'):
+            try:
+                compute, host = inv.compute(dc, self.target.get('cluster'), self.target.get('destination'))
+            except SpecError as exc:
+                # the inventory names its own option for the host; here it is destination
+                if exc.param != 'host':
+                    raise
+                raise SpecError('destination', exc.msg.split(': ', 1)[-1]) from None
         pool = None
         if self.target.get('resource_pool'):
             pool = inv.resource_pool(compute, self.target['resource_pool'])
