@@ -11,7 +11,7 @@ class ModuleDocFragment:
 options:
   uri:
     description:
-      - libvirt connection URI of the hypervisor, for example C(qemu:///system),
+      - libvirt only. The libvirt connection URI of the hypervisor, for example C(qemu:///system),
         C(qemu+ssh://root@host/system) or C(qemu+tcp://10.0.0.2/system).
       - One connection is opened per module run.
       - If not set, the environment variable E(LIBVIRT_DEFAULT_URI) is used, then C(qemu:///system).

@@ -149,7 +149,9 @@ def connection_argument_spec(*backends):
     serve both backends.
     """
     spec = dict(
-        uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI'])),
+        # its default and LIBVIRT_DEFAULT_URI pass on vSphere (refuse_options), a URI the task names does not
+        uri=dict(type='str', default='qemu:///system', fallback=(env_fallback, ['LIBVIRT_DEFAULT_URI']),
+                 backends=('libvirt',), hint='vSphere is reached by hostname (and port)'),
         username=dict(type='str', fallback=(env_fallback, ['VIRTFLEET_USERNAME'])),
         password=dict(type='str', no_log=True, fallback=(env_fallback, ['VIRTFLEET_PASSWORD'])),
     )

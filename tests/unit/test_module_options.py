@@ -115,7 +115,7 @@ def test_an_option_of_the_other_backend_is_refused_naming_it(module, backend, pa
                             'undefine_source': True, 'timeout': 1800, 'destination': 'esx1'}),
     # destination names the host the VM moves to on both backends
     ('migrate', 'libvirt', {'destination': 'qemu+ssh://hv2/system'}),
-    # options every backend takes
+    # options every backend takes, and uri at its default
     ('vm', 'vsphere', {'uri': 'qemu:///system', 'username': 'u', 'password': 'p', 'backend': 'vsphere'}),
 ])
 def test_options_that_apply_pass(module, backend, params):
@@ -130,6 +130,14 @@ def test_migrate_destination_is_one_option_for_both_backends():
     assert options['destination']['aliases'] == ['host']
     assert options['destination']['deprecated_aliases'] == [
         {'name': 'host', 'version': '1.0.0', 'collection_name': 'virtfleet.virt'}]
+
+
+def test_a_libvirt_uri_on_vsphere_is_refused_unless_it_mirrors_the_environment(monkeypatch):
+    with pytest.raises(SpecError, match='^uri: applies to the libvirt backend only, and this task runs on vsphere; '
+                                        'vSphere is reached by hostname'):
+        refuse('vm', 'vsphere', {'uri': 'qemu+ssh://hv2/system'})
+    monkeypatch.setenv('LIBVIRT_DEFAULT_URI', 'qemu+ssh://hv2/system')
+    refuse('vm', 'vsphere', {'uri': 'qemu+ssh://hv2/system'})
 
 
 def test_a_switch_set_off_its_default_is_refused():
