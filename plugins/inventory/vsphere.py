@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r'''
 name: vsphere
 short_description: VMs of a vCenter Server or ESXi host as inventory hosts
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Reads every VM of one vCenter Server (or ESXi host) with one PropertyCollector query (one
     C(RetrievePropertiesEx), paged by the server) and adds each as a host, with its normalized description
@@ -95,7 +95,7 @@ options:
       - V(uuid) - the VM's BIOS UUID (C(config.uuid)).
       - V(instance_uuid) - the vCenter instance UUID (C(config.instanceUuid)), unique in one vCenter.
       - V(moid) - the managed object id (C(vm-42)).
-      - V(path) - the inventory path, for example C(/DC0/vm/web/web1): unique in one vCenter.
+      - V(path) - the inventory path, for example C(/DC0/vm/web/web1), unique in one vCenter.
     type: str
     choices: [name, uuid, instance_uuid, moid, path]
     default: name
@@ -134,6 +134,7 @@ options:
 '''
 
 EXAMPLES = r'''
+---
 # inventory/prod.vsphere.yml; the password comes from VMWARE_PASSWORD
 plugin: virtfleet.virt.vsphere
 hostname: vcenter.example.com
@@ -151,7 +152,8 @@ compose:
 filters:
   - virtfleet_vm.vsphere.cluster == 'C0'
 
-# name hosts by their instance UUID (VM names need not be unique across folders)
+---
+# inventory/all.vsphere.yml: hosts named by their instance UUID (VM names need not be unique across folders)
 plugin: virtfleet.virt.vsphere
 hostname: vcenter.example.com
 host_name: instance_uuid
@@ -357,4 +359,3 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option('compose'), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option('groups'), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, host, strict=strict)
-
