@@ -9,6 +9,10 @@ the module's own argument spec (``strategies.py``, ``targets.py``); each set run
 module as Ansible runs it (a child process of the venv's python, arguments in a file), and every
 ``--playbook-every``-th set through a real ``ansible-playbook`` task instead. ``harness.judge``
 checks each call. The same seed generates the same sets (same hypothesis version and code).
+The target ``inventory@vsphere`` fuzzes the vsphere inventory plugin's configuration instead: each set is a source
+file read by ``ansible-inventory --list`` (``InventoryRunner``), judged by ``judge_inventory``: a valid inventory or
+an error Ansible raised on purpose (an ``ansible.errors`` exception with a message, never a Python one), the
+simulator unchanged, the password never shown.
 Targets run ``--jobs`` at a time, each in a process of its own, touching only its own objects.
 The exit status is 1 when any set broke an invariant (or a target did not complete).
 
@@ -202,6 +206,111 @@ def judge_playbook(result, output, timed_out, before, after, check_mode, info, s
     return outcome, problems
 
 
+# -- inventory sources (ansible-inventory) ---------------------------------------------------------------------
+
+class InventoryRunner:
+    """Reads one inventory source file through ``ansible-inventory --list`` with only the plugin under test
+    enabled, a failed source failing the command, and every traceback shown (to tell Ansible's errors from
+    Python's)."""
+
+    def __init__(self, workdir, python=None, root=None):
+        self.workdir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.bin = os.path.dirname(python or harness.venv_python())
+        env = dict((k, v) for k, v in os.environ.items() if k not in harness.SCRUBBED_ENV)
+        env.update(ANSIBLE_COLLECTIONS_PATH=root or harness.collections_root(), ANSIBLE_NOCOLOR='1',
+                   ANSIBLE_DEPRECATION_WARNINGS='False', ANSIBLE_LOCAL_TEMP=os.path.join(workdir, 'tmp'),
+                   ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED='True', ANSIBLE_DISPLAY_TRACEBACK='always',
+                   LC_ALL='C.UTF-8', LANG='C.UTF-8')
+        self.env = env
+
+    def run(self, plugin, args, timeout=120):
+        """``(rc, stdout, stderr, seconds, timed_out)`` of ``ansible-inventory --list`` on ``args`` as a source file."""
+        path = os.path.join(self.workdir, 'src-%s.%s.yml' % (uuid.uuid4().hex[:8], plugin.split('.')[-1]))
+        with open(path, 'w', encoding='utf-8') as handle:
+            handle.write('\n'.join(yaml_key(k) + ansible_yaml(v) for k, v in args.items()) + '\n')
+        started = time.monotonic()
+        try:
+            proc = subprocess.run([os.path.join(self.bin, 'ansible-inventory'), '-i', path, '--list'],
+                                  env=dict(self.env, ANSIBLE_INVENTORY_ENABLED=plugin), capture_output=True,
+                                  text=True, timeout=timeout, check=False, cwd=self.workdir)
+        except subprocess.TimeoutExpired:
+            return None, '', '', time.monotonic() - started, True
+        finally:
+            os.unlink(path)
+        return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started, False
+
+
+def parse_failure(stderr):
+    """``(exception class, message)`` of what escaped the plugin's ``parse``: the exception line that ends the
+    traceback whose frames call ``plugin.parse(`` (None, None when there is none)."""
+    lines = stderr.splitlines()
+    index = 0
+    while index < len(lines):
+        if lines[index].startswith('Traceback (most recent call last)'):
+            frames = []
+            index += 1
+            while index < len(lines) and lines[index].startswith(' '):
+                frames.append(lines[index])
+                index += 1
+            if index < len(lines) and any('plugin.parse(' in frame for frame in frames):
+                cls, _sep, msg = lines[index].partition(': ')
+                return cls.strip(), msg.strip()
+        else:
+            index += 1
+    return None, None
+
+
+def judge_inventory(rc, stdout, stderr, timed_out, before, after, secrets):
+    """``(outcome, problems, msg, hosts)`` of one source: a valid inventory (every host with ``virtfleet_vm``)
+    or a clear error (an exception of ``ansible.errors``, with a message), nothing changed, no secret shown."""
+    if timed_out:
+        return 'timeout', ['timeout: ansible-inventory did not end within its bound'], None, None
+    problems, msg, hosts = [], None, None
+    if rc == 0:
+        try:
+            data = json.loads(stdout)
+            hostvars = data['_meta']['hostvars']
+            hosts = len(hostvars)
+            missing = [name for name, hv in hostvars.items() if 'virtfleet_vm' not in hv]
+            if missing:
+                problems.append('invalid_inventory: %d host(s) without virtfleet_vm' % len(missing))
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append('invalid_inventory: rc 0 and no inventory JSON (%s): %r' % (exc, stdout[-300:]))
+        outcome = 'ok'
+    else:
+        cls, msg = parse_failure(stderr)
+        if cls is None:
+            problems.append('no_error: rc %s and no exception out of the plugin: %r' % (rc, stderr[-300:]))
+        elif not cls.startswith('ansible.errors.'):
+            problems.append('python_error: %s: %s' % (cls, (msg or '')[:200]))
+        elif not msg:
+            problems.append('no_msg: %s without a message' % cls)
+        outcome = 'failed'
+    if before != after:
+        problems.append('unreported_change: an inventory read changed the simulator')
+    leaks = harness.leaked(secrets, stdout, stderr)
+    if leaks:
+        problems.append('secret_leak: %d secret(s) in the ansible-inventory output' % len(leaks))
+    return outcome, problems, (msg or '')[:240] or None, hosts
+
+
+def call_inventory(target, runner, args, mode):
+    target.before_call()
+    secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
+    before = target.snapshot()
+    rc, stdout, stderr, seconds, timed_out = runner.run('virtfleet.virt.' + target.module, args,
+                                                        timeout=target.timeout)
+    after = target.snapshot()
+    outcome, problems, msg, hosts = judge_inventory(rc, stdout, stderr, timed_out, before, after, secrets)
+    record = {'via': 'inventory', 'mode': mode, 'check': False, 'diff': False, 'outcome': outcome, 'changed': False,
+              'seconds': round(seconds, 2), 'msg': msg, 'problems': problems, 'actions': None, 'hosts': hosts}
+    if problems:
+        record['args'] = redact(args, secrets)
+        record['output'] = redact((stderr or '')[-1500:], secrets)
+    return record
+
+
 # -- one target -------------------------------------------------------------------------------------------
 
 def now():
@@ -219,6 +328,8 @@ def run_target(key, env, count, seed, playbook_every, log, save=None):
     target = targets.make(key, env)
     runner = ModuleRunner(os.path.join(env.work, target.stem))
     playbooks = PlaybookRunner(runner.workdir) if playbook_every else None
+    if getattr(target, 'inventory', False):  # an inventory plugin: every set is a source file
+        runner, playbooks = InventoryRunner(runner.workdir), None
     records = []
     started = time.monotonic()
 
@@ -262,7 +373,7 @@ def run_target(key, env, count, seed, playbook_every, log, save=None):
             records.append(record)
             if log:
                 flag = ' PROBLEM' if record['problems'] else (' INCONCLUSIVE' if record.get('inconclusive') else '')
-                log.write('%s #%d %s %s %s %.1fs%s %s\n' % (key, index, via, mode, record['outcome'],
+                log.write('%s #%d %s %s %s %.1fs%s %s\n' % (key, index, record['via'], mode, record['outcome'],
                                                             record['seconds'], flag,
                                                             '; '.join(record['problems'])[:300]))
                 if record['problems'] or record.get('inconclusive'):
@@ -281,6 +392,8 @@ STATE_PROBLEMS = ('unreported_change', 'check_mode_changed_state')
 
 
 def call(target, runner, playbooks, via, args, mode, check_mode, diff):
+    if getattr(target, 'inventory', False):
+        return call_inventory(target, runner, args, mode)
     target.before_call()
     secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
     daemon = target.daemon()

@@ -32,13 +32,13 @@ MODULE_PACKAGE = 'ansible_collections.virtfleet.virt.plugins.modules.'
 MISSING_LIB = 'Failed to import the required Python library'
 TRACEBACK_MARKERS = ('Traceback (most recent call last)', 'MODULE FAILURE')
 # Every fuzz target (targets.py), in the report's order: a module against libvirtd or Podman, or ``<module>@vsphere``
-# against a vCenter simulator of the target's own.
+# against a vCenter simulator of the target's own; ``inventory@vsphere`` is the vsphere inventory plugin's source file.
 TARGETS = ('vm', 'fleet', 'network', 'container', 'storage_pool', 'volume', 'cloud_init_seed', 'migrate',
            'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info',
            'vm_snapshot', 'vm_snapshot_info',
            'vm@vsphere', 'network@vsphere', 'storage_pool@vsphere', 'migrate@vsphere', 'vm_info@vsphere',
            'host_info@vsphere', 'network_info@vsphere', 'storage_pool_info@vsphere', 'vm_snapshot@vsphere',
-           'vm_snapshot_info@vsphere')
+           'vm_snapshot_info@vsphere', 'inventory@vsphere')
 
 # Environment variables the modules read as fallbacks: never inherited from the caller.
 SCRUBBED_ENV = ('LIBVIRT_DEFAULT_URI', 'VIRTFLEET_USERNAME', 'VIRTFLEET_PASSWORD', 'VMWARE_HOST', 'VMWARE_PORT',

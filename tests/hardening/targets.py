@@ -1714,3 +1714,113 @@ class VSphereSnapshotInfoTarget(VSphereInfoTarget):
 
 CLASSES['vm_snapshot@vsphere'] = VSphereSnapshotTarget
 CLASSES['vm_snapshot_info@vsphere'] = VSphereSnapshotInfoTarget
+
+
+# -- the vsphere inventory plugin's configuration ---------------------------------------------------------
+
+INVENTORY_PLUGIN = 'ansible_collections.virtfleet.virt.plugins.inventory.vsphere'
+# the options of the constructed and inventory_cache fragments that a set may carry (not cache_plugin,
+# cache_connection and the like: a fuzzed one could write files anywhere)
+INVENTORY_FRAGMENT_OPTIONS = {
+    'compose': {'type': 'dict'}, 'groups': {'type': 'dict'},
+    'keyed_groups': {'type': 'list', 'elements': 'dict',
+                     'options': {'key': {'type': 'str', 'required': True}, 'prefix': {'type': 'str'},
+                                 'separator': {'type': 'str'}, 'default_value': {'type': 'str'}}},
+    'strict': {'type': 'bool'}, 'cache': {'type': 'bool'}, 'leading_separator': {'type': 'bool'},
+}
+INVENTORY_EXPRESSIONS = ["virtfleet_vm.name", "virtfleet_vm.name | upper", "virtfleet_vm.state == 'running'",
+                         "virtfleet_vm.vsphere.cluster == 'DC0_C0'", "virtfleet_vm.vsphere.host", "true",
+                         "virtfleet_vm.vsphere.moid ~ '-' ~ virtfleet_vm.vsphere.datacenter",
+                         "virtfleet_vm.spec.tags.role | default('none')", "virtfleet_vm.nothing.here"]
+BAD_EXPRESSIONS = st.one_of(st.sampled_from(['{{', 'virtfleet_vm.', '1 +', '[1, 2', "'a' ~", 'undefined_var',
+                                             'virtfleet_vm.name()', '1 / 0', "range(10) | list | first", '',
+                                             ' ', "virtfleet_vm['name'", 'None', 'virtfleet_vm.spec.memory + "x"']),
+                            metachar_text, st.none(), st.integers(-5, 5), st.lists(st.integers(0, 3), max_size=2))
+
+
+def inventory_spec():
+    """The plugin's own options (its DOCUMENTATION) and a few of its fragments', as an argument spec:
+    type, elements, choices, required, no_log for the password."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    doc = yaml.safe_load(importlib.import_module(INVENTORY_PLUGIN).DOCUMENTATION)
+    spec = {}
+    for key, opt in doc['options'].items():
+        spec[key] = dict((k, opt[k]) for k in ('type', 'elements', 'choices', 'required') if k in opt)
+        if key == 'password':
+            spec[key]['no_log'] = True
+    spec.update(INVENTORY_FRAGMENT_OPTIONS)
+    return spec
+
+
+class VSphereInventoryTarget(VSphereTarget):
+    """The virtfleet.virt.vsphere inventory plugin: a set is a source file, read by ``ansible-inventory --list``
+    (fuzz.py ``call_inventory``) from a simulator of the target's own (4 VMs). Nothing may change; a set ends in
+    a valid inventory or a clear error (one of Ansible's errors, never a Python one), never shows the password."""
+
+    key = 'inventory@vsphere'
+    module = 'vsphere'
+    stem = 'inv'
+    inventory = True
+    info = True
+    always = ('plugin',) + VS_CONN
+    rare = ('proxy_host', 'proxy_port', 'validate_certs')
+    max_optional = 5
+    machines = 2
+
+    def __init__(self, env):  # pylint: disable=super-init-not-called
+        self.env = env
+        self.prefix = env.prefix(self.stem)
+        self.dir = os.path.join(env.data, self.stem)
+        self.spec, self.kwargs = inventory_spec(), {}
+        self.secret_paths = no_log_paths(self.spec)
+        self.extra_secrets = []
+
+    def invalid_only(self):
+        return set()
+
+    def setup(self):
+        """The simulator, one VM of it running with a guest IP and tags as virtfleet.virt.vm stores them."""
+        super().setup()
+        from pyVim.task import WaitForTask  # pylint: disable=import-outside-toplevel
+        from pyVmomi import vim  # pylint: disable=import-outside-toplevel
+        vm = next(v for v in self.vsphere.objects('VirtualMachine') if v.name == 'DC0_C0_RP0_VM0')
+        WaitForTask(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[
+            vim.option.OptionValue(key='virtfleet.tags.role', value='"web"'),
+            vim.option.OptionValue(key='virtfleet.tags.n', value='3')])))
+        WaitForTask(vm.PowerOnVM_Task())
+        WaitForTask(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(extraConfig=[
+            vim.option.OptionValue(key='SET.guest.ipAddress', value='10.20.0.11')])))
+
+    def snapshot(self):
+        """The whole simulator's VMs, port groups and datastores: an inventory changes nothing at all."""
+        return {'vsphere': self.vsphere.snapshot([''])}
+
+    def hints(self):
+        hints, bad = self.conn_hints()
+        expressions = st.sampled_from(INVENTORY_EXPRESSIONS)
+        names = st.text(string.ascii_letters + '_', min_size=1, max_size=8)
+        hints.update({
+            ('host_name_template',): expressions,
+            ('states',): st.lists(st.sampled_from(['running', 'stopped', 'paused']), max_size=3),
+            ('tags',): st.dictionaries(names, st.one_of(st.text(SAFE_WORD, max_size=6), st.integers(0, 3)), max_size=2),
+            ('filters',): st.lists(expressions, max_size=2),
+            ('compose',): st.dictionaries(names, expressions, max_size=2),
+            ('groups',): st.dictionaries(names, expressions, max_size=2),
+            # a key must give a string, a list or a dict (Ansible refuses a boolean one with strict: true)
+            ('keyed_groups', 'key'): st.sampled_from([e for e in INVENTORY_EXPRESSIONS if '==' not in e and e != 'true']),
+            ('keyed_groups', 'prefix'): st.text(SAFE_WORD, max_size=6),
+            ('proxy_host',): st.just('127.0.0.1'),
+            ('proxy_port',): st.just(9),
+        })
+        bad.update({
+            ('host_name_template',): BAD_EXPRESSIONS,
+            ('filters',): st.one_of(st.lists(BAD_EXPRESSIONS, min_size=1, max_size=2), BAD_EXPRESSIONS),
+            ('compose',): st.one_of(st.dictionaries(names, BAD_EXPRESSIONS, min_size=1, max_size=2), BAD_EXPRESSIONS),
+            ('groups',): st.one_of(st.dictionaries(names, BAD_EXPRESSIONS, min_size=1, max_size=2), BAD_EXPRESSIONS),
+            ('keyed_groups', 'key'): BAD_EXPRESSIONS,
+            ('proxy_host',): st.sampled_from(['', 'x y', '256.0.0.1', 'vft-fz-none.invalid']),
+        })
+        return hints, bad
+
+
+CLASSES['inventory@vsphere'] = VSphereInventoryTarget

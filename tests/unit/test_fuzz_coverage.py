@@ -21,7 +21,11 @@ def fuzz_targets():
 
 def test_every_module_is_a_fuzz_target():
     modules = sorted(name[:-3] for name in os.listdir(MODULES) if name.endswith('.py') and name != '__init__.py')
-    fuzzed = set(target.split('@')[0] for target in fuzz_targets())
+    targets = fuzz_targets()
+    # inventory@<plugin>: an inventory plugin's source file, not a module
+    plugins = [target.split('@')[1] for target in targets if target.startswith('inventory@')]
+    assert all(os.path.exists(os.path.join(REPO, 'plugins', 'inventory', name + '.py')) for name in plugins), plugins
+    fuzzed = set(target.split('@')[0] for target in targets if not target.startswith('inventory@'))
     missing = [name for name in modules if name not in fuzzed]
     assert not missing, 'modules with no fuzz target in tests/hardening/harness.py TARGETS: %s' % missing
     assert not fuzzed - set(modules), 'fuzz targets of modules that do not exist: %s' % sorted(fuzzed - set(modules))
