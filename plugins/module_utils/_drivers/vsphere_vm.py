@@ -324,6 +324,10 @@ class VSphereVMDriver(VMDriver):
 
     def delete(self, actual, options):
         files = [d.get('file') for d in actual['devices'] if d['kind'] == 'disk' and d.get('file')]
+        if actual['spec']['template']:
+            # a template has no resource pool: made a VM first, so that it leaves its pool's list of VMs too
+            pool, host = self._vm_pool(actual)
+            self.client.mark_as_vm(actual['ref'], actual['name'], pool['ref'], host['ref'] if host else None)
         if options.get('delete_volumes'):
             self.client.destroy_vm(actual['ref'], actual['name'])
             deleted = files
