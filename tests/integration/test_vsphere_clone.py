@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import assert_clean_failure, vsphere_snapshot, vsphere_vm
+from conftest import assert_clean_failure, vsphere_snapshot
 
 pytest.importorskip('pyVmomi')
 
@@ -18,17 +18,46 @@ CLUSTER, HOST, DATASTORE, OTHER_DATASTORE, PORTGROUP = 'DC0_C0', 'DC0_H0', 'Loca
 CLONE_KEY, CUSTOM_KEY = 'virtfleet.clone_of', 'virtfleet.customization'  # where the driver records them
 
 
+def vsphere_vm(si, name):
+    """The VM named ``name`` or None, skipping the dangling references the simulator may hold."""
+    from pyVmomi import vim, vmodl
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        for obj in view.view:
+            try:
+                if obj.name == name:
+                    return obj
+            except vmodl.fault.ManagedObjectNotFound:
+                continue
+    finally:
+        view.Destroy()
+    return None
+
+
 @pytest.fixture
 def vms(vsphere, vsphere_vms):
-    """``vsphere_vms`` whose templates become VMs before they are removed: the simulator (govmomi 0.24) keeps a
-    destroyed template in its resource pool's VM list (MarkAsTemplate unsets the VM's pool), and that dangling
-    reference breaks every later inventory walk of the simulator."""
+    """``vsphere_vms``, left so that the simulator (govmomi 0.24) forgets them when they are destroyed: it keeps a
+    destroyed VM in the VM list of its resource pool when it was a template (MarkAsTemplate unsets the VM's pool),
+    and in the VM list of the host it was created on when it was relocated (RelocateVM_Task does not move it
+    between the hosts' lists); such dangling references break later inventory walks of the simulator."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
     yield vsphere_vms
+    content = vsphere.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    hosts = list(view.view)
+    view.Destroy()
     for name in vsphere_vms.names:
         vm = vsphere_vm(vsphere, name)
-        if vm is not None and vm.config.template:
+        if vm is None:
+            continue
+        if vm.config.template:
             host = vm.runtime.host
             vm.MarkAsVirtualMachine(pool=host.parent.resourcePool, host=host)
+        listed = [h for h in hosts if vm._moId in [v._moId for v in h.vm]]
+        if listed and vm.runtime.host._moId not in [h._moId for h in listed]:
+            WaitForTask(vm.RelocateVM_Task(spec=vim.vm.RelocateSpec(host=listed[0])))
 
 
 def _vm(ansible, conn, args, **kwargs):
