@@ -106,13 +106,13 @@ def check_customization(spec):
         raise SpecError('customization.user_data', 'vSphere guest customization (LinuxPrep) cannot carry '
                         'cloud-config user data')
     networks = custom.get('networks') or []
-    if len(networks) > len(spec['interfaces']):
-        raise SpecError('customization.networks', 'has %d items but the VM has %d network interfaces; one item per '
-                        'interface, in their order' % (len(networks), len(spec['interfaces'])))
     for index, net in enumerate(networks):
         if not net.get('dhcp') and ipaddress.ip_address(net['ip']).version != 4:
             raise SpecError('customization.networks[%d].ip' % index, 'vSphere customization here takes IPv4 '
                             'addresses; %s is IPv6' % net['ip'])
+    if len(networks) > len(spec['interfaces']):
+        raise SpecError('customization.networks', 'has %d items but the VM has %d network interfaces; one item per '
+                        'interface, in their order' % (len(networks), len(spec['interfaces'])))
 
 
 def stored(custom):
