@@ -311,7 +311,9 @@ options:
   template:
     description:
       - Whether the VM is a template - a source for O(clone_from) that is never started.
-      - vSphere - the VM is marked as a template (C(MarkAsTemplate)), or back as a VM (C(MarkAsVirtualMachine)).
+      - vSphere - the VM is marked as a template (C(MarkAsTemplate)), or back as a VM (C(MarkAsVirtualMachine)) in
+        the resource pool of O(resource_pool), O(cluster) or O(host) when set, else of its host's cluster or host.
+        A running VM is not made a template (stop it first).
       - libvirt - the VM is marked as a template in the VM's metadata; starting it is refused until
         O(template=false).
       - A template must be stopped; with O(state=running) or O(state=paused) it is refused.
@@ -325,7 +327,11 @@ options:
         copy, or a qcow2 overlay on the source's volume with O(linked_clone=true)); the clone gets a fresh UUID
         and fresh MAC addresses; the source's cloud-init seed is not copied (set O(customization) or
         O(cloud_init)). The source must be shut off, unless O(linked_clone=true) and its disks are read-only.
-      - vSphere - C(CloneVM_Task) from a VM or template; placement options as for a new VM.
+      - vSphere - C(CloneVM_Task) from a VM or template; placement options as for a new VM. Left out, the clone
+        goes where the source is (a template - the root resource pool of its host's cluster or host), on the
+        source's datastore, in the source's folder. The source's memory, vCPUs, firmware, description and tags
+        are the base; the source is recorded in the clone's extraConfig C(virtfleet.clone_of) and returned as
+        RV(vm.cloned_from).
       - The clone records its source; a task naming another O(clone_from) for a VM that exists and was not cloned
         from it fails, so that a name clash is never taken for a clone.
     type: str
@@ -334,7 +340,8 @@ options:
       - With O(clone_from), share the source's disks instead of copying them.
       - libvirt - each new volume is a qcow2 overlay whose backing file is the source's volume; the source's volume
         is never written afterwards, so keep the source stopped (a template).
-      - vSphere - a linked clone from the source's current snapshot, which must exist.
+      - vSphere - a linked clone from the source's current snapshot, which must exist (C(diskMoveType)
+        C(createNewChildDiskBacking)).
       - Default - a full copy.
     type: bool
   customization:
@@ -342,8 +349,14 @@ options:
       - The guest's identity, applied at its first boot.
       - libvirt - rendered into the VM's cloud-init seed (as O(cloud_init), one seed, so not both), with the
         instance-id derived from the VM's UUID; static addresses as network-config version 2.
-      - vSphere - a guest customization (C(CustomizeVM_Task)) applied while the VM is powered off; it takes effect
-        at the next power-on.
+      - vSphere - a Linux guest customization (C(CustomizeVM_Task), C(LinuxPrep)) applied while the VM is powered
+        off; it takes effect at its next power-on. A clone is customized after the clone, before it is started.
+        A running VM is not customized at once - the customization waits until this collection next stops or
+        starts the VM (RV(reboot_required=true), C(customization) in RV(vm.pending_restart);
+        O(restart_if_required=true) restarts it). The customization applied is kept in the VM's extraConfig
+        C(virtfleet.customization), so it is applied once. Interfaces without an item in
+        O(customization.networks) take DHCP; static addresses are IPv4. O(customization.ssh_authorized_keys)
+        and O(customization.user_data) are refused - C(LinuxPrep) cannot carry them.
       - Applied once per VM instance. A changed customization of a VM that has booted returns
         RV(reboot_required=true) and a warning that it applies at the next first boot of the instance (libvirt - the
         guest's cloud-init does not re-run its per-instance modules for the same instance-id).
@@ -488,12 +501,20 @@ vm:
       sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24, source: lease}]
     vsphere:
       description:
-        - vSphere only. Where the VM is and its vSphere-only settings.
+        - vSphere only. Where the VM is and its vSphere-only settings; C(guest_hostname) is the host name VMware
+          Tools report (after a customization, the new one). A template has no C(resource_pool).
       type: dict
       returned: on vSphere
       sample: {moid: vm-42, instance_uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, datacenter: DC0, cluster: DC0_C0,
                host: DC0_C0_H0, resource_pool: Resources, folder: /DC0/vm, datastore: LocalDS_0,
-               guest_id: otherGuest64, memory_hot_add: false, cpu_hot_add: false}
+               guest_id: otherGuest64, memory_hot_add: false, cpu_hot_add: false, guest_hostname: web1}
+    cloned_from:
+      description:
+        - The VM or template this VM was cloned from by O(clone_from) - its name, its instance UUID and whether
+          the clone is linked; V(null) for a VM that is not such a clone.
+      type: dict
+      returned: on vSphere
+      sample: {name: tpl-debian, uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, linked: false}
 address:
   description:
     - With O(wait_for_address=true), the IPv4 address the run waited for, where it came from (C(agent),

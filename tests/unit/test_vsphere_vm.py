@@ -3,6 +3,8 @@
 The options each backend takes: ``test_module_options.py``."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _vm_spec
@@ -273,3 +275,91 @@ def test_a_disk_moved_without_growing_keeps_its_capacity_and_needs_no_first_step
     assert devices.grows_before_moves(actual, spec) == []
     driver.apply_update(actual, driver.plan_update(actual, spec))
     assert [c['op'] for c in client.calls[0][2]['devices']] == ['edit'] and len(client.calls) == 1
+
+
+# -- templates, clones, customization (issue #16) -----------------------------------------------------------
+def _custom(**raw):
+    return _vm_spec.partial_from_params({'name': 'web', 'customization': raw})
+
+
+def test_template_is_read_from_config_template_and_false_on_a_vm_is_no_change():
+    driver = drv.VSphereVMDriver(FakeClient([_row(**{'runtime.powerState': 'poweredOff'})]))
+    actual = driver.read('web')
+    assert actual['spec']['template'] is False
+    plan = driver.plan_update(actual, driver.desired(_vm_spec.partial_from_params({'template': False}), actual))
+    assert plan.changes == []
+    plan = driver.plan_update(actual, driver.desired(_vm_spec.partial_from_params({'template': True}), actual))
+    assert plan.changes == ['template']
+    driver = drv.VSphereVMDriver(FakeClient([_row(**{'config.template': True, 'runtime.powerState': 'poweredOff'})]))
+    actual = driver.read('web')
+    assert actual['spec']['template'] is True and driver.describe(actual)['spec']['template'] is True
+
+
+def test_a_running_vm_is_not_made_a_template():
+    driver = drv.VSphereVMDriver(FakeClient([_row()]))
+    actual = driver.read('web')
+    with pytest.raises(SpecError) as info:
+        driver.desired(_vm_spec.partial_from_params({'template': True}), actual)
+    assert info.value.param == 'template'
+
+
+def test_clone_from_for_an_existing_vm_must_name_its_recorded_source():
+    record = ('virtfleet.clone_of', json.dumps({'name': 'tpl', 'uuid': 'i-1', 'linked': False}))
+    plain = drv.VSphereVMDriver(FakeClient([_row()]))
+    with pytest.raises(SpecError) as info:
+        plain.desired(_vm_spec.partial_from_params({'name': 'web', 'clone_from': 'tpl'}), plain.read('web'))
+    assert info.value.param == 'clone_from' and 'not a clone' in info.value.msg
+    cloned = drv.VSphereVMDriver(FakeClient([_row(**{'config.extraConfig': [record]})]))
+    actual = cloned.read('web')
+    assert cloned.describe(actual)['cloned_from'] == {'name': 'tpl', 'uuid': 'i-1', 'linked': False}
+    spec = cloned.desired(_vm_spec.partial_from_params({'name': 'web', 'clone_from': 'tpl'}), actual)
+    assert cloned.plan_update(actual, spec).changes == []
+    with pytest.raises(SpecError) as info:
+        cloned.desired(_vm_spec.partial_from_params({'name': 'web', 'clone_from': 'other'}), actual)
+    assert info.value.param == 'clone_from' and 'cloned from tpl' in info.value.msg
+
+
+def test_clone_from_a_missing_source_names_clone_from():
+    driver = drv.VSphereVMDriver(FakeClient([_row()]))
+    with pytest.raises(SpecError) as info:
+        driver.desired(_vm_spec.partial_from_params({'name': 'new', 'clone_from': 'nope'}), None)
+    assert info.value.param == 'clone_from' and 'nope' in info.value.msg
+
+
+@pytest.mark.parametrize('raw, param', [
+    ({'ssh_authorized_keys': ['ssh-ed25519 AAAA a@b']}, 'customization.ssh_authorized_keys'),
+    ({'user_data': {'packages': ['nginx']}}, 'customization.user_data'),
+    ({'networks': [{'ip': '2001:db8::5', 'prefix': 64}]}, 'customization.networks[0].ip'),
+    ({'networks': [{'dhcp': True}, {'dhcp': True}]}, 'customization.networks'),
+])
+def test_what_vsphere_customization_cannot_carry_is_refused(raw, param):
+    driver = drv.VSphereVMDriver(FakeClient([_row(**{'runtime.powerState': 'poweredOff'})]))
+    with pytest.raises(SpecError) as info:
+        driver.desired(_custom(**raw), driver.read('web'))
+    assert info.value.param == param
+
+
+def test_customization_is_read_back_so_it_is_applied_once_and_waits_while_running():
+    custom = _custom(hostname='web1')['customization']
+    stored = ('virtfleet.customization', json.dumps(custom, sort_keys=True))
+    driver = drv.VSphereVMDriver(FakeClient([_row(**{'config.extraConfig': [stored]})]))
+    actual = driver.read('web')
+    assert actual['spec']['customization'] == custom
+    plan = driver.plan_update(actual, driver.desired(_custom(hostname='web1'), actual))
+    assert plan.changes == [] and not plan.reboot_required
+    # a new identity for the running VM: recorded, pending until the next stop or start
+    client = FakeClient([_row(**{'config.extraConfig': [stored]})])
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired(_custom(hostname='web2'), actual))
+    assert plan.changes == ['customization'] and plan.reboot_required
+    result = driver.apply_update(actual, plan)
+    assert result.reboot_required and result.unless_restarted
+    _op, _name, config = client.calls[-1]
+    assert ('virtfleet.customization.pending', 'true') in config['extra_config']
+
+
+def test_netmask_of_a_prefix():
+    from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import _netmask
+    assert [_netmask(p) for p in (24, 32, 1, 20)] == ['255.255.255.0', '255.255.255.255', '128.0.0.0',
+                                                      '255.255.240.0']

@@ -62,6 +62,7 @@ VM_FULL = VM_LIGHT + (
     'config.annotation', 'config.hardware.memoryMB', 'config.hardware.numCPU', 'config.hardware.device',
     'config.extraConfig', 'config.memoryHotAddEnabled', 'config.cpuHotAddEnabled', 'config.files.vmPathName',
     'runtime.powerState', 'runtime.host', 'guest.net', 'guest.ipAddress', 'guest.toolsRunningStatus',
+    'guest.hostName',
 )
 
 NIC_MODELS = {}         # vim class -> model name, filled below
@@ -425,6 +426,66 @@ class VSphereClient:
     def destroy_vm(self, ref, name):
         return self._run_task('deleting VM %s' % name, ref.Destroy_Task)
 
+    # -- templates, clones, guest customization ---------------------------------------------------
+    def mark_as_template(self, ref, name):
+        return self._call('marking VM %s as a template' % name, ref.MarkAsTemplate)
+
+    def mark_as_vm(self, ref, name, pool, host):
+        """MarkAsVirtualMachine: a VM again, in resource pool ``pool`` (on ``host``, or None)."""
+        return self._call('marking template %s as a VM' % name, ref.MarkAsVirtualMachine, pool=pool, host=host)
+
+    def current_snapshot(self, ref):
+        """The VM's current snapshot (a managed object) or None."""
+        rows = self._retrieve('reading the current snapshot', [vmodl.query.PropertyCollector.ObjectSpec(
+            obj=ref, skip=False)], [(vim.VirtualMachine, ('snapshot.currentSnapshot',))])
+        return rows[0].get('snapshot.currentSnapshot') if rows else None
+
+    def clone_vm(self, source, source_name, folder, name, location, config, snapshot=None):
+        """CloneVM_Task of ``source`` into ``folder`` as ``name``, powered off and not a template.
+
+        ``location``: ``pool``, ``host``, ``datastore`` (references or None); ``snapshot``: a linked clone from
+        that snapshot (new child disks on the source's disks); ``config``: the clone's configuration (as
+        ``reconfigure_vm`` takes it). Returns the new VM."""
+        reloc = vim.vm.RelocateSpec()
+        for key in ('pool', 'host', 'datastore'):
+            if location.get(key) is not None:
+                setattr(reloc, key, location[key])
+        spec = vim.vm.CloneSpec(location=reloc, powerOn=False, template=False, config=self._config_spec(config))
+        if snapshot is not None:
+            spec.snapshot = snapshot
+            reloc.diskMoveType = 'createNewChildDiskBacking'
+        return self._run_task('cloning %s into VM %s' % (source_name, name), source.CloneVM_Task,
+                              folder=folder, name=name, spec=spec)
+
+    def customize_vm(self, ref, name, custom, nics):
+        """CustomizeVM_Task with a Linux identity (``custom``: the normalized customization; ``nics``: how many
+        network adapters the VM has - each gets the item of ``custom['networks']`` at its index, or DHCP)."""
+        cust = vim.vm.customization
+        hostname = cust.FixedName(name=custom['hostname']) if custom.get('hostname') else \
+            cust.VirtualMachineNameGenerator()
+        identity = cust.LinuxPrep(hostName=hostname, domain=custom.get('domain') or '')
+        settings = cust.GlobalIPSettings(dnsServerList=list(custom.get('dns_servers') or []))
+        if custom.get('domain'):
+            settings.dnsSuffixList = [custom['domain']]
+        mapping = []
+        networks = list(custom.get('networks') or [])
+        for index in range(nics):
+            net = networks[index] if index < len(networks) else {'dhcp': True}
+            if net.get('dhcp'):
+                adapter = cust.IPSettings(ip=cust.DhcpIpGenerator())
+            else:
+                adapter = cust.IPSettings(ip=cust.FixedIp(ipAddress=net['ip']),
+                                          subnetMask=_netmask(net['prefix']))
+                if net.get('gateway'):
+                    adapter.gateway = [net['gateway']]
+            if custom.get('dns_servers'):
+                adapter.dnsServerList = list(custom['dns_servers'])
+            if custom.get('domain'):
+                adapter.dnsDomain = custom['domain']
+            mapping.append(cust.AdapterMapping(adapter=adapter))
+        spec = cust.Specification(identity=identity, globalIPSettings=settings, nicSettingMap=mapping)
+        return self._run_task('customizing VM %s' % name, ref.CustomizeVM_Task, spec=spec)
+
     # -- snapshots ------------------------------------------------------------------------------
     def vm_snapshots(self, ref):
         """The VM's power state and its snapshot tree in one query, or None when the VM is gone:
@@ -730,6 +791,12 @@ def _device(dev):
     else:
         item['kind'] = 'other'
     return item
+
+
+def _netmask(prefix):
+    """The IPv4 netmask of a prefix length (24 -> 255.255.255.0)."""
+    value = (0xffffffff << (32 - prefix)) & 0xffffffff
+    return '.'.join(str((value >> shift) & 0xff) for shift in (24, 16, 8, 0))
 
 
 def _guest_nic(nic):

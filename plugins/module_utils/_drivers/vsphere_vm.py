@@ -21,13 +21,17 @@ vcpus, disks, interfaces, description, tags, ...).  vSphere specifics:
   it (the same action after ``shutdown``: ``settle_stopped``) or updates it while it is
   stopped (``vsphere_vm_config``).
 
-Where a VM is found or created is ``vsphere_vm_placement``.
+Where a VM is found or created is ``vsphere_vm_placement``; templates, clones and guest customization are
+``vsphere_vm_clone``.
 """
 
 from __future__ import annotations
 
+import json
+
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VM_FULL, VM_LIGHT, STATE_NAMES
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_clone as clones
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_devices as devices
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_placement as placements
@@ -43,6 +47,7 @@ class VSphereVMDriver(VMDriver):
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
         self._inv = None
         self._refs = {}
+        self._clones = {}  # id(desired spec) -> how create() clones it
 
     # -- reading --------------------------------------------------------------------
     def inventory(self, vm_props=VM_LIGHT):
@@ -67,18 +72,19 @@ class VSphereVMDriver(VMDriver):
 
     def list(self):
         inv = self.inventory(VM_FULL)
-        return [self._actual(row, inv) for row in inv.rows('vms')
-                if not row.get('config.template') and row.get('config.hardware.device') is not None]
+        return [self._actual(row, inv) for row in inv.rows('vms') if row.get('config.hardware.device') is not None]
 
     def _actual(self, row, inv):
         extra, tags, hardware, pending = vmconfig.read(row)
+        cloned_from, custom, custom_pending = clones.read(extra)
         config = dict(hardware, **pending)
         found = row.get('config.hardware.device') or []
         controllers, disks, disk_devices, interfaces, nic_devices = devices.read(found, inv)
         spec = dict(_vm_spec.DEFAULTS, domain_type=None, arch='x86_64', firmware=config['firmware'],
                     memory=config['memory'], max_memory=config['memory'], vcpus=config['vcpus'],
                     max_vcpus=config['vcpus'], disks=disks, interfaces=interfaces,
-                    description=row.get('config.annotation') or None, tags=tags)
+                    description=row.get('config.annotation') or None, tags=tags, customization=custom,
+                    template=bool(row.get('config.template')))
         spec = dict((key, spec.get(key)) for key in _vm_spec.FIELDS)
         host = inv.get(row.get('runtime.host'))
         compute = inv.compute_of_host(host['moid']) if host else None
@@ -93,18 +99,21 @@ class VSphereVMDriver(VMDriver):
             'folder': inv.path(row['parent']) if row.get('parent') in inv.by_id else None,
             'datastore': vmx_store, 'guest_id': config['guest_id'],
             'memory_hot_add': config['memory_hot_add'], 'cpu_hot_add': config['cpu_hot_add'],
+            'guest_hostname': row.get('guest.hostName') or None,
         }
         return {'name': row['name'], 'uuid': row.get('config.uuid'),
                 'state': STATE_NAMES.get(row.get('runtime.powerState'), 'stopped'),
                 'spec': spec, 'vsphere': info, 'hardware': hardware, 'pending': pending,
                 'ref': row['ref'], 'row': row, 'devices': found, 'controllers': controllers,
                 'disk_devices': disk_devices, 'nic_devices': nic_devices,
-                'host': host, 'compute': compute, 'dc': dc, 'extra': extra}
+                'host': host, 'compute': compute, 'dc': dc, 'extra': extra,
+                'cloned_from': cloned_from, 'customization_pending': custom_pending}
 
     def describe(self, actual):
         return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
                 'vsphere': dict(actual['vsphere']),
+                'cloned_from': dict(actual['cloned_from']) if actual.get('cloned_from') else None,
                 'addresses': self.addresses(actual) if actual['state'] == 'running' else []}
 
     def addresses(self, actual):
@@ -129,7 +138,7 @@ class VSphereVMDriver(VMDriver):
     def pending_restart_fields(self, actual):
         if actual['state'] not in self.restartable_states:
             return []
-        fields = []
+        fields = ['customization'] if actual.get('customization_pending') else []
         for key in sorted(actual['pending']):
             fields.extend(['memory', 'max_memory'] if key == 'memory' else
                           ['vcpus', 'max_vcpus'] if key == 'vcpus' else [key])
@@ -140,7 +149,14 @@ class VSphereVMDriver(VMDriver):
         devices.check_partial(partial)
         if partial.get('arch') not in (None, 'x86_64'):
             raise SpecError('arch', 'vSphere VMs here are x86_64')
-        spec = _vm_spec.merge(partial, actual['spec'] if actual else None, devices.DEVICE_DEFAULTS)
+        clone, source = partial.get('clone'), None
+        if actual is not None and clone:
+            clones.check_existing(actual, clone)
+        base = actual['spec'] if actual else None
+        if actual is None and clone:
+            source = self._source(clone)
+            base = dict(source['spec'], template=False, customization=None)
+        spec = _vm_spec.merge(partial, base, devices.DEVICE_DEFAULTS)
         spec['max_memory'], spec['max_vcpus'] = spec['memory'], spec['vcpus']
         spec['domain_type'] = None
         spec['disks'].sort(key=devices.disk_order)
@@ -148,6 +164,17 @@ class VSphereVMDriver(VMDriver):
         macs = [n.get('mac') for n in (actual['spec']['interfaces'] if actual else [])]
         spec['interfaces'].sort(key=lambda n: macs.index(n['mac']) if n.get('mac') in macs else len(macs))
         inv = self.inventory()
+        clones.check_customization(spec)
+        if spec['template'] and actual is not None and not actual['spec']['template'] and \
+                actual['state'] != 'stopped':
+            raise SpecError('template', 'VM %s is %s; only a stopped VM becomes a template: stop it first '
+                            '(state: stopped, in a task before this one)' % (actual['name'], actual['state']))
+        if source is not None:
+            target = clones.target(inv, self.placement, source)
+            devices.check(inv, target['dc'], target['hosts'], spec, source)
+            self._clones[id(spec)] = {'source': source, 'target': target, 'linked': clone['linked'],
+                                      'snapshot': self._clone_snapshot(source, clone), 'partial': partial}
+            return spec
         if actual is None:
             target = placements.resolve(inv, self.placement)
             dc, hosts = target['dc'], target['hosts']
@@ -157,8 +184,30 @@ class VSphereVMDriver(VMDriver):
         devices.check(inv, dc, hosts, spec, actual)
         return spec
 
+    def _source(self, clone):
+        """The actual VM or template a new VM is cloned from (``SpecError`` naming clone_from when missing)."""
+        row = clones.source(self.inventory(), self.placement, clone['source'])
+        rows = self.client.vms([row['ref']])
+        if not rows:
+            raise SpecError('clone_from', 'no VM or template named %r to clone (it was removed just now)'
+                            % clone['source'])
+        return self._actual(rows[0], self.inventory())
+
+    def _clone_snapshot(self, source, clone):
+        if not clone['linked']:
+            return None
+        snapshot = self.client.current_snapshot(source['ref'])
+        if snapshot is None:
+            raise SpecError('linked_clone', '%s has no snapshot: a linked clone shares the disks of the source\'s '
+                            'current snapshot; take one first (virtfleet.virt.vm_snapshot), or clone in full '
+                            '(linked_clone: false)' % source['name'])
+        return snapshot
+
     # -- writing ---------------------------------------------------------------------------
     def create(self, name, spec):
+        clone = self._clones.pop(id(spec), None)
+        if clone is not None:
+            return self._create_clone(name, clone)
         # as desired() found it: the inventory is read once
         target = placements.resolve(self.inventory(), self.placement)
         config = vmconfig.new(name, spec, vmconfig.option_values(self.placement), target['datastore']['name'])
@@ -169,13 +218,98 @@ class VSphereVMDriver(VMDriver):
         self._refs[name] = ref
         return None
 
+    def _create_clone(self, name, clone):
+        """CloneVM_Task, then the task's other options on top of the source's spec (the simulator copies only
+        memory, vCPUs and devices, and leaves a clone on the source's host), then the customization."""
+        source, target = clone['source'], clone['target']
+        spec = self._clones_base(source, None)
+        tags = spec.get('tags') or {}
+        hosts = target['hosts']
+        location = {'pool': target['pool']['ref'], 'host': (target['host'] or hosts[0])['ref'],
+                    'datastore': target['datastore']['ref'] if target['datastore'] else None}
+        extra = [(vmconfig.tag_key(k), json.dumps(v)) for k, v in sorted(tags.items())]
+        extra += [(clones.CLONE_KEY, clones.record(source['name'], source['vsphere']['instance_uuid'], clone['linked'])),
+                  (clones.CUSTOM_KEY, ''), (clones.CUSTOM_PENDING_KEY, ''), (vmconfig.PENDING_KEY, '')]
+        ref = self.client.clone_vm(source['ref'], source['name'], target['folder']['ref'], name, location,
+                                   {'extra_config': extra}, clone['snapshot'])
+        self._refs[name] = ref
+        actual = self.read(name)
+        if actual['host'] is None or actual['host']['moid'] not in [h['moid'] for h in hosts]:
+            self.client.relocate_vm(ref, name, {'host': location['host'], 'pool': location['pool']})
+            actual = self.read(name)
+        partial = dict((k, v) for k, v in clone['partial'].items() if k != 'clone')
+        wanted = self.desired(partial, dict(actual, spec=self._clones_base(source, actual)))
+        plan = self.plan_update(actual, wanted)
+        if plan.changes:
+            return self.apply_update(actual, plan)
+        return None
+
+    @staticmethod
+    def _clones_base(source, actual):
+        """The spec a clone starts from: the source's, with the clone's own devices (None: before it exists)."""
+        spec = dict(source['spec'], template=False, customization=None)
+        if actual is not None:
+            spec.update(disks=actual['spec']['disks'], interfaces=actual['spec']['interfaces'])
+        return spec
+
+    def _vm_pool(self, actual):
+        """The resource pool and host a template becomes a VM in: the placement options', else its host's."""
+        inv = self.inventory()
+        p = self.placement
+        if p.get('cluster') or p.get('host'):
+            compute, host = inv.compute(actual['dc'], p.get('cluster'), p.get('host'))
+        else:
+            compute, host = actual['compute'], actual['host']
+        if compute is None:
+            raise SpecError('cluster', 'template %s has no host: name the cluster or host to make it a VM in'
+                            % actual['name'])
+        return inv.resource_pool(compute, p.get('resource_pool')), host or inv.hosts_of(compute)[0]
+
     def plan_update(self, actual, spec):
         """What changes; hardware a running VM cannot take now goes to ``cold`` (pending restart)."""
-        changes, live, cold = vmconfig.plan(actual, spec, vmconfig.option_values(self.placement),
-                                            actual['state'] in self.restartable_states)
-        return Plan(changes, reboot_required=bool(cold), details={'spec': spec, 'live': live, 'cold': cold})
+        running = actual['state'] in self.restartable_states
+        changes, live, cold = vmconfig.plan(actual, spec, vmconfig.option_values(self.placement), running)
+        custom = spec.get('customization') is not None and spec['customization'] != actual['spec']['customization']
+        later = running and (custom or actual.get('customization_pending'))
+        return Plan(changes, reboot_required=bool(cold) or bool(later),
+                    details={'spec': spec, 'live': live, 'cold': cold})
 
     def apply_update(self, actual, plan):
+        spec, name, ref = plan.details['spec'], actual['name'], actual['ref']
+        was_template = actual['spec']['template']
+        others = [c for c in plan.changes if c not in ('template', 'customization')]
+        custom = spec.get('customization') is not None and spec['customization'] != actual['spec']['customization']
+        if was_template and (others or custom or not spec['template']):
+            # a template is changed as a VM (and marked again below)
+            pool, host = self._vm_pool(actual)
+            self.client.mark_as_vm(ref, name, pool['ref'], host['ref'] if host else None)
+        result = Result()
+        if others:
+            result = self._reconfigure(actual, plan)
+        if custom:
+            later = self._customize(actual, spec)
+            result.reboot_required = bool(result.reboot_required) or later
+            if later:
+                result.unless_restarted.append(
+                    'the customization of VM %s is applied when this collection next stops or starts it: vSphere '
+                    'customizes a powered-off VM, at its next power-on' % name)
+            elif actual['spec']['customization'] is not None:
+                result.warnings.append('the new customization of VM %s applies at its next power-on' % name)
+        if spec['template'] and (not was_template or others or custom):
+            self.client.mark_as_template(ref, name)
+        return result
+
+    def _customize(self, actual, spec):
+        """Customize a powered-off VM now, a running one when it is next stopped or started (True)."""
+        later = actual['state'] != 'stopped'
+        if not later:
+            self.client.customize_vm(actual['ref'], actual['name'], spec['customization'], len(spec['interfaces']))
+        self.client.reconfigure_vm(actual['ref'], actual['name'], {'extra_config': [
+            (clones.CUSTOM_KEY, clones.stored(spec['customization'])),
+            (clones.CUSTOM_PENDING_KEY, 'true' if later else '')]})
+        return later
+
+    def _reconfigure(self, actual, plan):
         spec, live, cold = plan.details['spec'], plan.details['live'], plan.details['cold']
         config = vmconfig.update(actual, spec, live, cold)
         if spec['disks'] != actual['spec']['disks'] or spec['interfaces'] != actual['spec']['interfaces']:
@@ -190,6 +324,10 @@ class VSphereVMDriver(VMDriver):
 
     def delete(self, actual, options):
         files = [d.get('file') for d in actual['devices'] if d['kind'] == 'disk' and d.get('file')]
+        if actual['spec']['template']:
+            # a template has no resource pool: made a VM first, so that it leaves its pool's list of VMs too
+            pool, host = self._vm_pool(actual)
+            self.client.mark_as_vm(actual['ref'], actual['name'], pool['ref'], host['ref'] if host else None)
         if options.get('delete_volumes'):
             self.client.destroy_vm(actual['ref'], actual['name'])
             deleted = files
@@ -206,6 +344,12 @@ class VSphereVMDriver(VMDriver):
                 raise NotFound('VM %s does not exist' % name)
         return self._refs[name]
 
+    def _refuse_template(self, name):
+        actual = self.read(name)
+        if actual is not None and actual['spec']['template']:
+            raise SpecError('template', 'VM %s is a template and is never started; set template: false to make it '
+                            'a VM first' % name)
+
     def state(self, name):
         return self.client.vm_state(self._ref(name))
 
@@ -214,13 +358,23 @@ class VSphereVMDriver(VMDriver):
                 for action, until, graceful in _vm_spec.power_steps(current, target)]
 
     def _apply_pending(self, name):
-        """Write the changes that waited for the VM to stop (``virtfleet.pending``), reported as an action."""
+        """Write the changes that waited for the VM to stop (``virtfleet.pending``, a customization), reported
+        as an action."""
         actual = self.read(name)
-        if actual is None or not actual['pending']:
+        if actual is None:
             return None
-        plan = Plan(['pending'], details={'spec': actual['spec'], 'live': dict(actual['pending']), 'cold': {}})
-        self.apply_update(dict(actual, state='stopped'), plan)
-        return Result(actions=['applied pending: %s' % ', '.join(sorted(actual['pending']))])
+        if actual['spec']['template']:
+            return None
+        done = sorted(actual['pending'])
+        if actual['pending']:
+            plan = Plan(['pending'], details={'spec': actual['spec'], 'live': dict(actual['pending']), 'cold': {}})
+            self._reconfigure(dict(actual, state='stopped'), plan)
+        if actual['customization_pending'] and actual['spec']['customization']:
+            self._customize(dict(actual, state='stopped'), actual['spec'])
+            done.append('customization')
+        if not done:
+            return None
+        return Result(actions=['applied pending: %s' % ', '.join(done)])
 
     def settle_stopped(self, name):
         """After a run stopped the VM (or changed it and left it stopped): the changes that were pending a restart
@@ -231,6 +385,8 @@ class VSphereVMDriver(VMDriver):
         if action == 'wait':
             return None
         ref = self._ref(name)
+        if action in ('start', 'start_paused', 'resume'):
+            self._refuse_template(name)
         if action in ('start', 'start_paused'):
             applied = self._apply_pending(name)
             try:

@@ -10,7 +10,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 
 
 def candidates(inv, placement, name):
-    """The VMs named ``name`` in the placement's datacenter and folder (one at most)."""
+    """The VMs and templates named ``name`` in the placement's datacenter and folder (one at most)."""
     found = [v for v in inv.rows('vms') if v.get('name') == name]
     if placement.get('datacenter'):
         found = [v for v in found if (inv.datacenter_of(v['moid']) or {}).get('name') == placement['datacenter']]
@@ -20,8 +20,6 @@ def candidates(inv, placement, name):
     if len(found) > 1:
         raise BackendError('%d VMs are named %s (%s); set datacenter and folder to say which one'
                            % (len(found), name, ', '.join(sorted(inv.path(v['moid']) for v in found))))
-    if found and found[0].get('config.template'):
-        raise BackendError('%s is a VM template, not a VM; this module does not manage templates' % name)
     return found
 
 
