@@ -13,7 +13,7 @@ description:
   - Reads VMs from the hypervisor, optionally filtered by name, power state, tags and whether they are templates.
   - Each VM is returned exactly as RV(virtfleet.virt.vm#module:vm) describes it.
   - On VMware vSphere (O(hostname) set, see O(backend)) one PropertyCollector query reads every VM with the
-    properties it needs, however many VMs there are; VM templates are left out.
+    properties it needs, however many VMs there are; templates are listed as O(template) says.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
