@@ -56,7 +56,10 @@ options:
       - Mount options of the local driver, as mount(8) takes them - the keys C(type), C(device) (both required
         when any option is given) and C(o). Values are strings.
       - 'A bind of a host directory - C(type: none), C(device: /srv/data), C(o: bind); a tmpfs -
-        C(type: tmpfs), C(device: tmpfs), C(o: size=64m,mode=1777).'
+        C(type: tmpfs), C(device: tmpfs), C(o: mode=1777,uid=1000).'
+      - Podman checks the options when it creates the volume (a refusal names this option and changes nothing);
+        the mount itself happens when a container starts. Podman 4.3 refuses C(size=) in C(o) on storage without
+        project quotas (it reads it as a quota).
       - Left out, a new volume is a directory Podman keeps in its storage.
     type: dict
   labels:
@@ -82,13 +85,13 @@ EXAMPLES = r'''
     labels:
       fleet: shop
 
-- name: A tmpfs volume of at most 64 MiB
+- name: A tmpfs volume
   virtfleet.virt.container_volume:
     name: shop-cache
     options:
       type: tmpfs
       device: tmpfs
-      o: size=64m
+      o: mode=1777
 
 - name: A host directory as a named volume
   virtfleet.virt.container_volume:
@@ -138,7 +141,7 @@ volume:
     spec:
       description: The normalized spec, in the shape of this module's options.
       type: dict
-      sample: {driver: local, options: {type: tmpfs, device: tmpfs, o: size=64m}, labels: {fleet: shop}}
+      sample: {driver: local, options: {type: tmpfs, device: tmpfs, o: mode=1777}, labels: {fleet: shop}}
 recreated:
   description: True when the run recreated (or, in check mode, would recreate) the volume.
   returned: unless O(state=absent)

@@ -13,9 +13,11 @@ unless ``force``; with ``force`` Podman removes the containers that use it with 
 
 from __future__ import annotations
 
+import uuid
+
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_objects_spec as pspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError, VirtError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
 
 
@@ -55,7 +57,12 @@ class PodmanVolumeDriver(Driver):
 
     # -- writing ----------------------------------------------------------------------------
     def create(self, name, spec):
-        self.client.create_volume(pspec.volume_create_args(name, spec))
+        try:
+            self.client.create_volume(pspec.volume_create_args(name, spec))
+        except BackendError as exc:
+            if not spec['options'] or exc.details.get('exists'):
+                raise
+            raise SpecError('options', 'Podman refused the volume with these options: %s' % exc.msg)
 
     def plan_update(self, actual, spec):
         changes = pspec.volume_changed_fields(actual['spec'], spec)
@@ -75,6 +82,11 @@ class PodmanVolumeDriver(Driver):
 
     def apply_update(self, actual, plan):
         name = actual['name']
+        # a volume of the new spec under a temporary name first: what Podman refuses is refused before the
+        # old volume is removed
+        probe = '%s-vfprobe-%s' % (name[:100], uuid.uuid4().hex[:8])
+        self.create(probe, plan.details['spec'])
+        self.client.remove_volume(probe)
         self.client.remove_volume(name)
         try:
             self.create(name, plan.details['spec'])
