@@ -187,6 +187,7 @@ def test_overlapping_subnets_and_bad_input(play, podman, objects):
          'overlap'),
         ({'driver': 'macvlan'}, 'subnets', 'macvlan network needs at least one subnet'),
         ({'labels': {'a': True}}, 'labels.a', 'boolean'),
+        ({'options': {'foo': 'bar'}}, 'options', 'Podman refused the network with these options'),
         ({'name': 'podman'}, 'name', 'reserved'),
         ({'name': '-bad'}, 'name', 'not a valid network name'),
     ]
@@ -195,6 +196,12 @@ def test_overlapping_subnets_and_bad_input(play, podman, objects):
         assert_clean_failure(result, param + ':', text)
         assert not result['changed'], (args, result)
     assert _inspect(podman, 'network', second) is None
+    # a recreation Podman refuses puts the old network back (the same spec, under a new ID) and says so
+    [refused] = play(net({'name': first, 'options': {'foo': 'bar'}}))
+    assert_clean_failure(refused, 'options:', 'Podman refused')
+    assert refused['actions'] == ['removed', 'restored the old network'], refused
+    restored = _inspect(podman, 'network', first)
+    assert restored['subnets'][0]['subnet'] == v4 and restored.get('options') in (None, {})
 
 
 def test_volume_lifecycle(play, podman, objects):

@@ -84,6 +84,13 @@ class PodmanNetworkDriver(Driver):
             if 'already used on the host' in exc.msg or 'overlap' in exc.msg:
                 raise SpecError('subnets', '%s (a subnet overlaps one of another network or a route of the host: '
                                            'choose another subnet)' % exc.msg)
+            if exc.details.get('exists'):
+                raise
+            # what Podman checks itself: the driver options (known keys and values differ between versions)
+            if 'subnet' in exc.msg or 'gateway' in exc.msg or 'range' in exc.msg:
+                raise SpecError('subnets', 'Podman refused the network: %s' % exc.msg)
+            if spec['options']:
+                raise SpecError('options', 'Podman refused the network with these options: %s' % exc.msg)
             raise
 
     def plan_update(self, actual, spec):
