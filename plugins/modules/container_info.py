@@ -7,11 +7,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: container_info
-short_description: List Podman containers in the same shape as virtfleet.virt.container returns them
+short_description: List Podman containers, networks or volumes in the shape their modules return them
 version_added: 0.1.0
 description:
-  - Reads containers from Podman, optionally filtered by name, run state and labels.
-  - Each container is returned exactly as RV(virtfleet.virt.container#module:container) describes it.
+  - Reads containers (or, with O(kind), networks or volumes) from Podman, optionally filtered by name, run state
+    and labels.
+  - Each container is returned exactly as RV(virtfleet.virt.container#module:container) describes it, each
+    network as RV(virtfleet.virt.container_network#module:network), each volume as
+    RV(virtfleet.virt.container_volume#module:volume).
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
@@ -26,17 +29,26 @@ attributes:
   platform:
     platforms: posix
 options:
+  kind:
+    description:
+      - What to list - V(container) (returned as RV(containers)), V(network) (RV(networks)) or V(volume)
+        (RV(volumes)).
+    type: str
+    choices: [container, network, volume]
+    default: container
+    version_added: 0.3.0
   name:
-    description: Only the container of this name (an empty list when there is none).
+    description: Only the object of this name (an empty list when there is none).
     type: str
   states:
-    description: Only containers in one of these run states.
+    description: Only containers in one of these run states (O(kind=container) only).
     type: list
     elements: str
     choices: [running, paused, stopped, stopping]
   labels:
     description:
-      - Only containers that carry all of these labels with these values (labels from the image count too).
+      - Only objects that carry all of these labels with these values (for containers, labels from the image
+        count too).
     type: dict
 seealso:
   - module: virtfleet.virt.container
@@ -53,26 +65,80 @@ EXAMPLES = r'''
 - name: Their names
   ansible.builtin.debug:
     msg: "{{ shop.containers | map(attribute='name') | list }}"
+
+- name: The networks of the shop fleet
+  virtfleet.virt.container_info:
+    kind: network
+    labels:
+      fleet: shop
+  register: shop_networks
+
+- name: One volume
+  virtfleet.virt.container_info:
+    kind: volume
+    name: shop-db-data
+  register: db_data
 '''
 
 RETURN = r'''
 containers:
   description: The matching containers, sorted by name, each as RV(virtfleet.virt.container#module:container).
-  returned: always
+  returned: when O(kind=container)
   type: list
   elements: dict
   sample: [{name: web1, id: 3adcfd9363e1..., state: running, status: running, exit_code: 0,
             spec: {image: localhost/web:1.4, ports: ['127.0.0.1:8080:80/tcp'], labels: {fleet: shop}}}]
+networks:
+  description: The matching networks, sorted by name, each as RV(virtfleet.virt.container_network#module:network).
+  returned: when O(kind=network)
+  type: list
+  elements: dict
+  sample: [{name: shop, id: 77ea9baf1bc9..., created: '2026-12-05T13:13:34.447834485Z', interface: podman1,
+            state: present, spec: {driver: bridge, subnets: [{subnet: 10.89.20.0/24, gateway: 10.89.20.1,
+            ip_range: null}], internal: false, dns_enabled: true, labels: {fleet: shop}, options: {}}}]
+volumes:
+  description: The matching volumes, sorted by name, each as RV(virtfleet.virt.container_volume#module:volume).
+  returned: when O(kind=volume)
+  type: list
+  elements: dict
+  sample: [{name: shop-db-data, created: '2026-12-05T13:13:46.561505607Z',
+            mountpoint: /var/lib/containers/storage/volumes/shop-db-data/_data, state: present,
+            spec: {driver: local, options: {}, labels: {fleet: shop}}}]
 '''
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module
+from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module, _podman_objects_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_network import PodmanNetworkDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_volume import PodmanVolumeDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+
+
+class Kind:
+    """One kind of Podman object this module lists: its driver, result key, name check and labels."""
+
+    def __init__(self, driver, key, validate_name, labels):
+        self.driver = driver
+        self.key = key
+        self.validate_name = validate_name
+        self.labels = labels  # actual -> the labels a filter matches
+
+
+# kind option -> how it is listed (images and pods join here)
+KINDS = {
+    'container': Kind(PodmanContainerDriver, 'containers', _container_spec.validate_name,
+                      lambda actual: actual['raw_labels']),
+    'network': Kind(PodmanNetworkDriver, 'networks', lambda name: _podman_objects_spec.validate_name(name, 'network'),
+                    lambda actual: actual['spec']['labels']),
+    'volume': Kind(PodmanVolumeDriver, 'volumes', lambda name: _podman_objects_spec.validate_name(name, 'volume'),
+                   lambda actual: actual['spec']['labels']),
+}
 
 
 def argument_spec():
     spec = podman.argument_spec()
     spec.update(
+        kind=dict(type='str', default='container', choices=sorted(KINDS)),
         name=dict(type='str'),
         states=dict(type='list', elements='str', choices=['running', 'paused', 'stopped', 'stopping']),
         labels=dict(type='dict'),
@@ -80,23 +146,26 @@ def argument_spec():
     return spec
 
 
-def list_containers(module, session):
+def list_objects(module, session):
     params = module.params
-    driver = PodmanContainerDriver(session.client)
-    actuals = _module.found(driver, None if params['name'] is None else _container_spec.validate_name(params['name']))
+    kind = KINDS[params['kind']]
+    if params['states'] and params['kind'] != 'container':
+        raise SpecError('states', 'filters containers by run state; a %s has none: remove it' % params['kind'])
+    driver = kind.driver(session.client)
+    actuals = _module.found(driver, None if params['name'] is None else kind.validate_name(params['name']))
     wanted = dict((k, '' if v is None else str(v)) for k, v in (params['labels'] or {}).items())
-    containers = []
+    found = []
     for actual in actuals:
         if params['states'] and actual['state'] not in params['states']:
             continue
-        if any(actual['raw_labels'].get(k) != v for k, v in wanted.items()):
+        if any(kind.labels(actual).get(k) != v for k, v in wanted.items()):
             continue
-        containers.append(driver.describe(actual))
-    module.exit_json(changed=False, containers=sorted(containers, key=lambda c: c['name']))
+        found.append(driver.describe(actual))
+    module.exit_json(changed=False, **{kind.key: sorted(found, key=lambda c: c['name'])})
 
 
 def main():
-    _module.run(argument_spec(), list_containers, backend='podman')
+    _module.run(argument_spec(), list_objects, backend='podman')
 
 
 if __name__ == '__main__':

@@ -224,3 +224,55 @@ class PodmanClient:
     def network_disconnect(self, network, name):
         self.run(['network', 'disconnect', network, name],
                  'disconnecting container %s from network %s' % (name, network))
+
+    # -- networks and volumes as objects (container_network, container_volume) -----------------
+    def inspect_network(self, name):
+        found = self._json(['network', 'inspect', name], 'inspecting network %s' % name) or []
+        if not found:
+            raise NotFound('inspecting network %s: network not found' % name)
+        return found[0]
+
+    def inspect_networks(self):
+        """``podman network inspect`` of every network (one call)."""
+        names = self.list_network_names()
+        if not names:
+            return []
+        try:
+            return self._json(['network', 'inspect'] + names, 'inspecting networks') or []
+        except NotFound:  # one was removed meanwhile
+            found = []
+            for name in names:
+                try:
+                    found.append(self.inspect_network(name))
+                except NotFound:
+                    pass
+            return found
+
+    def create_network(self, args):
+        self.run(['network', 'create'] + list(args), 'creating network %s' % args[-1])
+
+    def remove_network(self, name):
+        """Remove network ``name``; never with --force, which would remove the containers on it."""
+        self.run(['network', 'rm', name], 'removing network %s' % name)
+
+    def containers_using(self, kind, name):
+        """``podman ps --all`` entries of the containers that use network or volume ``name``."""
+        return self._json(['ps', '--all', '--filter', '%s=%s' % (kind, name), '--format', 'json'],
+                          'listing the containers that use %s %s' % (kind, name)) or []
+
+    def inspect_volume(self, name):
+        found = self._json(['volume', 'inspect', name], 'inspecting volume %s' % name) or []
+        if not found:
+            raise NotFound('inspecting volume %s: no such volume' % name)
+        return found[0]
+
+    def list_volume_names(self):
+        return sorted(v.get('Name') or v.get('name') for v in
+                      self._json(['volume', 'ls', '--format', 'json'], 'listing volumes') or [])
+
+    def create_volume(self, args):
+        self.run(['volume', 'create'] + list(args), 'creating volume %s' % args[-1])
+
+    def remove_volume_forced(self, name):
+        """``podman volume rm --force``: removes the containers that use the volume first."""
+        self.run(['volume', 'rm', '--force', name], 'removing volume %s' % name)
