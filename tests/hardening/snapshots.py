@@ -178,6 +178,11 @@ class Libvirt:
                     pass
 
 
+NETWORK_KEYS = ('id', 'driver', 'network_interface', 'created', 'subnets', 'ipv6_enabled', 'internal', 'dns_enabled',
+                'labels', 'options', 'ipam_options')
+VOLUME_KEYS = ('Driver', 'Mountpoint', 'CreatedAt', 'Labels', 'Options', 'Scope')
+
+
 class Podman:
     """Containers, volumes and networks whose names start with a prefix (through the test wrapper)."""
 
@@ -226,7 +231,16 @@ class Podman:
                                        json.dumps(host.get('RestartPolicy'), sort_keys=True), host.get('Memory'),
                                        host.get('NanoCpus'),
                                        sorted((data.get('NetworkSettings') or {}).get('Networks') or {}))
-        return {'containers': found, 'volumes': volumes, 'networks': networks}
+        # networks and volumes with their definitions, so that a change of one (labels, options, subnets) or its
+        # removal and re-creation (a new id, created time or mount point) shows; not MountCount or NeedsCopyUp,
+        # which a container's start or stop moves
+        nets = {}
+        for data in (self._json('network', 'inspect', *networks) if networks else []):
+            nets[data.get('name')] = json.dumps(dict((k, data.get(k)) for k in NETWORK_KEYS), sort_keys=True)
+        vols = {}
+        for data in (self._json('volume', 'inspect', *volumes) if volumes else []):
+            vols[data.get('Name')] = json.dumps(dict((k, data.get(k)) for k in VOLUME_KEYS), sort_keys=True)
+        return {'containers': found, 'volumes': vols, 'networks': nets}
 
     def remove_all(self, prefixes):
         containers, volumes, networks = self.names(prefixes)

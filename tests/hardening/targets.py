@@ -24,8 +24,8 @@ from lxml import etree
 
 import snapshots
 from harness import env_script, sh
-from strategies import (Builder, MODULE_PACKAGE, OUT_OF_RANGE, capture_spec, junk_text, long_text, metachar_text,
-                        no_log_paths, text_small, weighted, wrong_scalars)
+from strategies import (Builder, MODULE_PACKAGE, OUT_OF_RANGE, bad_choice, capture_spec, junk_text, long_text,
+                        metachar_text, no_log_paths, text_small, weighted, wrong_scalars)
 
 # A boot sector that halts the CPU (cli; hlt; jmp back): guests that run but cost no CPU time.
 HALT_SECTOR = bytes([0xFA, 0xF4, 0xEB, 0xFD]) + bytes(506) + b'\x55\xaa'
@@ -732,6 +732,203 @@ class ContainerTarget(Target):
         return hints, bad
 
 
+def ensure_podman(env):
+    """The run's Podman state reader, set up here when the fuzzer started this worker without ``--podman-path``
+    (its PODMAN_TARGETS list names the Podman targets it gives one)."""
+    if env.podman is None:
+        env.podman_path = env_script('podman-up.sh')
+        env.podman = snapshots.Podman(env.podman_path)
+    return env.podman
+
+
+def podman_labels():
+    return st.dictionaries(st.sampled_from(['fleet', 'org.x/y', 'ü']), st.one_of(text_small, junk_text), max_size=3)
+
+
+BAD_PODMAN_LABELS = st.sampled_from([{'fleet': True}, {'a': False}, {'': 'x'}, {'a=b': 'c'}, {'a': ['x']},
+                                     {'a': 'x\ny'}, 'a=b', ['a']])
+RESERVED_PODMAN_NAMES = st.sampled_from(['podman', 'host', 'none', '-x', 'a b', 'x' * 200])
+
+
+class PodmanObjectTarget(Target):
+    """A container_network or container_volume target: objects of the run's own names (``<prefix>0``...), a
+    sleeping container ``<prefix><user>`` that uses object 0, so that the in-use refusal and the ``force`` paths
+    (a network's containers disconnected and connected again, a volume's removed) are reached."""
+    kinds = ('podman',)
+    always = ('podman_path',)
+    max_optional = 5
+    image = ContainerTarget.image
+    user = 'user'
+
+    def setup(self):
+        super().setup()
+        ensure_podman(self.env)
+
+    def user_args(self):
+        raise NotImplementedError
+
+    def start_user(self):
+        """(Re)create the container that uses object 0 when it is gone (a forced removal removes it)."""
+        podman = self.env.podman
+        name = self.prefix + self.user
+        if podman.run('container', 'exists', name).returncode == 0:
+            return False
+        podman.run('run', '--detach', '--name', name, *self.user_args(), self.image, 'sleep', '100000', check=True)
+        return True
+
+    def before_call(self):
+        try:
+            self.start_user()
+        except RuntimeError:
+            pass  # the object 0 the user needs is one a set made unusable: the sets see it as it is
+
+    def teardown(self):
+        self.env.podman.remove_all([self.prefix])
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class ContainerNetworkTarget(PodmanObjectTarget):
+    """Podman networks. Each name has an IPv4 /24 and an IPv6 /64 block of its own (free on the host, away from
+    Podman's own 10.88/16 and the 10.89.x it assigns), so valid sets never overlap each other; network 0 exists
+    from the start with a container on it."""
+    key = module = 'container_network'
+    stem = 'ctn'
+    user = 'nuser'
+
+    def setup(self):
+        super().setup()
+        seed = int(hashlib.sha256(self.env.run_id.encode()).hexdigest(), 16)
+        used = used_subnets(self.env.libvirt.conn) + [ipaddress.ip_network('10.88.0.0/15')]
+        for data in self.env.podman._json('network', 'inspect', *[
+                n.get('name') for n in self.env.podman._json('network', 'ls', '--format', 'json')]):
+            for item in data.get('subnets') or []:
+                try:
+                    used.append(ipaddress.ip_network(item['subnet'], strict=False))
+                except (KeyError, ValueError):
+                    pass
+        v4 = [ipaddress.ip_network('10.%d.%d.0/24' % (232 + (i // 256) % 8, i % 256))
+              for i in ((seed + 11 * n) % 2048 for n in range(2048))]
+        v6 = [ipaddress.ip_network('fd00:23:%x::/64' % ((seed + 17 * n) % 65536)) for n in range(256)]
+        self.subnets = free_subnets(used, v4, self.count)
+        self.subnets6 = free_subnets(used, v6, self.count)
+        self.env.podman.run('network', 'create', '--subnet', str(self.subnets[0]), self.names()[0], check=True)
+        self.start_user()
+
+    def user_args(self):
+        return ['--network', self.names()[0]]
+
+    def subnet_list(self, index):
+        net, net6 = self.subnets[index], self.subnets6[index]
+        base = net.network_address
+        return st.tuples(
+            st.sampled_from([None, str(base + 1), str(base + 254)]),
+            st.sampled_from([None, '%s/25' % (base + 128), '%s/26' % base]),
+            st.booleans(), st.booleans()).map(lambda t: [
+                dict({'subnet': str(net)}, **dict((k, v) for k, v in (('gateway', t[0]), ('ip_range', t[1])) if v))]
+            + ([dict({'subnet': str(net6)}, **({'gateway': str(net6.network_address + 1)} if t[3] else {}))]
+               if t[2] else []))
+
+    def coherent(self, args):
+        return self._coherent(args)
+
+    @st.composite
+    def _coherent(draw, self, args):  # pylint: disable=no-self-argument
+        """Subnets from the name's own block; a macvlan network with subnets, not internal, on lo."""
+        args = dict(args)
+        names = self.names()
+        if args.get('name') not in names:
+            return args
+        index = names.index(args['name'])
+        if 'subnets' in args or args.get('driver') == 'macvlan':
+            args['subnets'] = draw(self.subnet_list(index))
+        if args.get('driver') == 'macvlan':
+            args['internal'] = False
+            options = dict(args.get('options') or {})
+            options.pop('isolate', None)
+            options.pop('vlan', None)
+            options['parent'] = 'lo'
+            args['options'] = options
+        return args
+
+    def hints(self):
+        hints, bad = {}, {}
+        podman = self.env.podman_path
+        indexes = st.integers(0, self.count - 1)
+        hints.update({
+            ('podman_path',): st.just(podman),
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('driver',): st.sampled_from(['bridge'] * 3 + ['macvlan']),
+            ('subnets',): indexes.flatmap(self.subnet_list),
+            ('internal',): st.booleans(), ('dns_enabled',): st.booleans(), ('force',): st.booleans(),
+            ('labels',): podman_labels(),
+            ('options',): st.sampled_from([{}, {'mtu': '1400'}, {'mtu': '1500'}, {'isolate': 'true'}, {'vlan': '5'}]),
+        })
+        other = self.subnets[1]
+        bad.update({
+            ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
+            ('name',): st.one_of(bad_names(self.prefix), RESERVED_PODMAN_NAMES),
+            ('driver',): st.one_of(st.just('ipvlan'), bad_choice),
+            ('subnets',): st.one_of(st.sampled_from([
+                [{'subnet': '10.0.0.1/24'}], [{'subnet': 'x'}], [{'subnet': '10.0.0.0/31'}], [], ['10.0.0.0/24'],
+                [{'subnet': str(self.subnets[0]), 'gateway': str(other.network_address + 1)}],
+                [{'subnet': str(self.subnets[0]), 'gateway': str(self.subnets6[0].network_address + 1)}],
+                [{'subnet': str(self.subnets[0]), 'ip_range': '%s/25' % other.network_address}],
+                [{'subnet': str(self.subnets[0])}, {'subnet': '%s/25' % self.subnets[0].network_address}],
+                [{'subnet': '10.88.7.0/24'}],  # inside the default podman network's 10.88/16
+                [{'subnet': str(self.subnets[0]), 'bogus': 1}], [{'gateway': '10.0.0.1'}], [5], 'x']),
+                indexes.map(lambda i: [{'subnet': str(self.subnets[i])}, {'subnet': str(self.subnets[(i + 1) % self.count])}]),
+                # another name's block: refused once that network exists (network 0 always does)
+                st.just([{'subnet': str(self.subnets[0])}])),
+            ('options',): st.sampled_from([{'foo': 'bar'}, {'mtu': 'abc'}, {'vlan': '5000'}, {'mtu': '-1'},
+                                           {'a=b': 'c'}, {'mtu': True}, 'mtu=1400']),
+            ('labels',): BAD_PODMAN_LABELS,
+        })
+        return hints, bad
+
+
+class ContainerVolumeTarget(PodmanObjectTarget):
+    """Podman volumes (local driver: plain, tmpfs or a bind of the target's own directory); volume 0 is mounted by
+    a sleeping container from the start."""
+    key = module = 'container_volume'
+    stem = 'ctv'
+    user = 'vuser'
+
+    def setup(self):
+        super().setup()
+        self.bind = os.path.join(self.dir, 'bind')
+        os.makedirs(self.bind, exist_ok=True)
+        self.start_user()
+
+    def user_args(self):
+        return ['--volume', '%s:/data' % self.names()[0]]
+
+    def hints(self):
+        podman = self.env.podman_path
+        hints = {
+            ('podman_path',): st.just(podman),
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('driver',): st.just('local'),
+            ('options',): st.sampled_from([{}, {'type': 'tmpfs', 'device': 'tmpfs'},
+                                           {'type': 'tmpfs', 'device': 'tmpfs', 'o': 'mode=0770,uid=1000'},
+                                           {'type': 'none', 'device': self.bind, 'o': 'bind'}]),
+            ('labels',): podman_labels(),
+            ('force',): st.booleans(),
+        }
+        bad = {
+            ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
+            ('name',): st.one_of(bad_names(self.prefix), RESERVED_PODMAN_NAMES.filter(lambda n: n not in ('podman', 'host', 'none'))),
+            ('driver',): st.one_of(st.just('nfs'), bad_choice),
+            ('options',): st.sampled_from([{'size': '1m'}, {'type': 'tmpfs'}, {'type': 'none', 'device': 'rel', 'o': 'bind'},
+                                           {'type': 'tmpfs', 'device': 'tmpfs', 'o': 'size=8m'},
+                                           {'type': 'none', 'device': os.path.join(self.dir, 'missing'), 'o': 'bind'},
+                                           {'type': 'tmpfs', 'device': 'tmpfs', 'o': True}, 'type=tmpfs']),
+            ('labels',): BAD_PODMAN_LABELS,
+        }
+        return hints, bad
+
+
 # -- storage (pool, volume, cloud-init seed) --------------------------------------------------------------------
 
 BAD_NFS_SOURCE = {
@@ -1153,6 +1350,33 @@ class InfoTarget(Target):
         return hints, bad
 
 
+class ContainerInfoTarget(InfoTarget):
+    """container_info over the three kinds; ``states`` only with kind container (it filters containers)."""
+    always = ('podman_path',)
+
+    def __init__(self, env):
+        super().__init__(env, 'container_info', 'cti')
+
+    def setup(self):
+        super().setup()
+        ensure_podman(self.env)
+
+    def coherent(self, args):
+        if args.get('kind', 'container') != 'container':
+            args = dict(args)
+            args.pop('states', None)
+        return st.just(args)
+
+    def hints(self):
+        hints, bad = super().hints()
+        hints[('kind',)] = st.sampled_from(['container', 'container', 'network', 'volume'])
+        # network or volume is refused with states (a bad set when states is in it, else a valid one)
+        bad[('kind',)] = st.one_of(st.sampled_from(['network', 'volume']), bad_choice)
+        bad[('states',)] = st.one_of(st.sampled_from([['running'], ['stopped', 'paused']]).map(lambda v: v),
+                                     st.sampled_from([['sleeping'], 'running', [''], [None]]))
+        return hints, bad
+
+
 # -- vSphere (a simulator of each target's own) ------------------------------------------------------------------
 
 # the inventory govmomi's simulator makes (tests/env/vcsim/main.go)
@@ -1490,10 +1714,12 @@ def load_vcsim(state_dir):
 
 
 INFO = {'vm_info': 'vmi', 'network_info': 'neti', 'host_info': 'hosti', 'storage_pool_info': 'spi',
-        'volume_info': 'voli', 'container_info': 'cti'}
+        'volume_info': 'voli'}
 VSPHERE_INFO = {'vm_info@vsphere': 'vsvi', 'host_info@vsphere': 'vshi', 'network_info@vsphere': 'vsni',
                 'storage_pool_info@vsphere': 'vssi'}
 CLASSES = {'vm': VmTarget, 'fleet': FleetTarget, 'network': NetworkTarget, 'container': ContainerTarget,
+           'container_network': ContainerNetworkTarget, 'container_volume': ContainerVolumeTarget,
+           'container_info': ContainerInfoTarget,
            'storage_pool': PoolTarget, 'volume': VolumeTarget, 'cloud_init_seed': SeedTarget,
            'migrate': MigrateTarget, 'vm@vsphere': VSphereVmTarget, 'network@vsphere': VSphereNetworkTarget,
            'storage_pool@vsphere': VSphereStoragePoolTarget, 'migrate@vsphere': VSphereMigrateTarget}
