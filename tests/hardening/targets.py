@@ -230,6 +230,22 @@ LIBVIRT_ONLY = ('domain_type', 'machine', 'max_memory', 'max_vcpus', 'cpu', 'boo
                 'title', 'xml', 'uri')
 
 
+# customization (issue #16): valid ones on both backends, those only libvirt takes (vSphere's LinuxPrep cannot carry
+# SSH keys, user data or IPv6), and invalid ones
+CUSTOMIZATIONS = [{}, {'hostname': 'web1'}, {'hostname': 'web1', 'domain': 'example.test', 'dns_servers': ['192.0.2.53']},
+                  {'networks': [{'dhcp': True}]},
+                  {'networks': [{'ip': '192.0.2.10', 'prefix': 24, 'gateway': '192.0.2.1'}]}]
+CUSTOMIZATIONS_CLOUD_INIT = [{'ssh_authorized_keys': ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFake x@y']},
+                             {'user_data': {'packages': []}},
+                             {'networks': [{'ip': 'fd00:db8::10', 'prefix': 64}]}]
+BAD_CUSTOMIZATIONS = [{'hostname': '-bad'}, {'hostname': 'a' * 64}, {'domain': 'ex..ample'},
+                      {'dns_servers': ['300.1.1.1']}, {'networks': [{'ip': '192.0.2.10'}]},
+                      {'networks': [{'ip': '192.0.2.10/24', 'prefix': 24}]},
+                      {'networks': [{'dhcp': True, 'ip': '192.0.2.1'}]}, {'networks': [{'ip': '192.0.2.0/24'}]},
+                      {'networks': [{'ip': '192.0.2.10/24', 'gateway': '198.51.100.1'}]}, {'user_data': '[1,2'},
+                      {'networks': 'notalist'}, {'hostname': 'a b'}, {'networks': [5]}, 'hostname=web1']
+
+
 # UEFI guests under KVM. On some hosts (this project's test machines: /dev/kvm runs only real-mode code) OVMF stops
 # with a QEMU internal error at once, and libvirt shows the guest paused after every start: each re-run of a set
 # with state running then honestly starts it again (changed=true), which is the host's doing, not the module's.
@@ -316,7 +332,21 @@ class VmTarget(Target):
         return item
 
     def coherent(self, args):
-        return st.just(self.kvm_uefi_safe(args))
+        return self._coherent(args)
+
+    @st.composite
+    def _coherent(draw, self, args):  # pylint: disable=no-self-argument
+        """Not UEFI under KVM where it pauses; a clone of another VM than itself; a customization (one seed: no
+        cloud_init with it) with a disk in the target's pool, where the seed goes."""
+        args = dict(self.kvm_uefi_safe(args))
+        if 'clone_from' in args and args['clone_from'] == args.get('name'):
+            args['clone_from'] = draw(st.sampled_from([n for n in self.names() if n != args.get('name')]))
+        if 'customization' in args:
+            args.pop('cloud_init', None)
+            disks = args.get('disks') if isinstance(args.get('disks'), list) else []
+            if not any(isinstance(d, dict) and d.get('pool') for d in disks):
+                args['disks'] = disks + [{'pool': self.pool, 'volume': draw(st.sampled_from(self.volumes))}]
+        return args
 
     def restore_files(self):
         missing = False
@@ -369,6 +399,11 @@ class VmTarget(Target):
             # boot: [] is refused (libvirt would boot from hd anyway, so it would never converge)
             ('boot',): st.lists(st.sampled_from(['hd', 'cdrom', 'network', 'fd']), min_size=1, max_size=3,
                                 unique=True),
+            # issue #16: clones of the run's other VMs (a missing source fails cleanly), templates now and then
+            ('clone_from',): st.sampled_from(self.names() + [self.prefix + 'nosrc']),
+            ('linked_clone',): st.booleans(),
+            ('template',): st.sampled_from([False] * 4 + [True]),
+            ('customization',): st.sampled_from(CUSTOMIZATIONS + CUSTOMIZATIONS_CLOUD_INIT),
         }
         opt = st.sampled_from
         disk_extra = {'bus': opt(['virtio', 'sata', 'scsi', 'ide', 'usb']), 'cache': opt(['none', 'writeback']),
@@ -413,6 +448,8 @@ class VmTarget(Target):
             ('serial', 'port'): st.sampled_from(OUT_OF_RANGE + ['x']),
             ('xml',): BAD_XML,
             ('backend',): st.one_of(st.just('vsphere'), junk_text),
+            ('customization',): st.sampled_from(BAD_CUSTOMIZATIONS),
+            ('clone_from',): st.sampled_from(['', 'a/b', self.prefix + '0']),  # (prefix 0: its own name, mostly)
         }
         return (dict((prefix + k, v) for k, v in hints.items()), dict((prefix + k, v) for k, v in bad.items()))
 
@@ -448,7 +485,7 @@ class FleetTarget(VmTarget):
         from ansible_collections.virtfleet.virt.plugins.modules import fleet  # pylint: disable=import-outside-toplevel
         foreign = set(k for k, backends in declared_backends('vm').items() if 'libvirt' not in backends)
         items = Builder(fleet.item_spec(), item_hints, item_bad, max_optional=5, invalid_only=foreign)
-        good = items.options((), items.spec, 'valid').map(self.kvm_uefi_safe)
+        good = items.options((), items.spec, 'valid').flatmap(self._coherent)
         # a valid set: valid items, each for a VM of its own (two items for one VM are refused)
         valid_items = st.lists(good, max_size=4, unique_by=lambda item: item.get('name'))
         # a partial failure (the other items converge): a one-bad set
@@ -1463,6 +1500,8 @@ class VSphereVmTarget(VSphereTarget):
                                   for nic in args['interfaces']]
         if isinstance(args.get('disks'), list):  # ide is for cdroms on vSphere
             args['disks'] = [dict(disk, bus='scsi') if disk.get('bus') == 'ide' else disk for disk in args['disks']]
+        if 'clone_from' in args and args['clone_from'] == args.get('name'):
+            args['clone_from'] = self.prefix + 'nosrc'
         if args.get('description') == '':
             # govmomi's simulator ignores an empty annotation in ReconfigVM_Task (VirtualMachine.apply copies only
             # non-empty strings), so description: '' cannot clear a VM's description there and every run reports
@@ -1497,6 +1536,12 @@ class VSphereVmTarget(VSphereTarget):
             ('description',): st.one_of(text_small, junk_text),
             ('tags',): st.dictionaries(st.one_of(st.text(string.ascii_letters, min_size=1, max_size=8), junk_text),
                                        st.one_of(text_small, junk_text), max_size=3),
+            # issue #16 (a customization of a running VM waits for its next power cycle: reboot_required, no change)
+            ('template',): st.sampled_from([True, False, False, None]),
+            ('clone_from',): st.sampled_from(self.names() + [self.prefix + 'nosrc']),
+            ('linked_clone',): st.booleans(),
+            ('customization',): st.sampled_from(CUSTOMIZATIONS + [
+                {'hostname': 'web2', 'networks': [{'dhcp': True}, {'ip': '192.0.2.11', 'prefix': 24}, {'dhcp': True}]}]),
         })
         hints[('disks',)] = st.lists(st.fixed_dictionaries(
             {'size': hints[('disks', 'size')]}, optional={'pool': hints[('disks', 'pool')],
@@ -1511,6 +1556,8 @@ class VSphereVmTarget(VSphereTarget):
             ('vcpus',): st.sampled_from([0, -1, 4096, 2 ** 31, 'x']),
             ('disks', 'size'): BAD_SIZES,
             ('interfaces', 'mac'): BAD_MACS,
+            ('customization',): st.sampled_from(BAD_CUSTOMIZATIONS + CUSTOMIZATIONS_CLOUD_INIT),
+            ('clone_from',): st.sampled_from(['', 'a/b', self.prefix + '0']),
         })
         return hints, bad
 
