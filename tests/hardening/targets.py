@@ -341,11 +341,16 @@ class VmTarget(Target):
         args = dict(self.kvm_uefi_safe(args))
         if 'clone_from' in args and args['clone_from'] == args.get('name'):
             args['clone_from'] = draw(st.sampled_from([n for n in self.names() if n != args.get('name')]))
-        if 'customization' in args:
+        if isinstance(args.get('customization'), dict):
             args.pop('cloud_init', None)
             disks = args.get('disks') if isinstance(args.get('disks'), list) else []
             if not any(isinstance(d, dict) and d.get('pool') for d in disks):
                 args['disks'] = disks + [{'pool': self.pool, 'volume': draw(st.sampled_from(self.volumes))}]
+            # libvirt matches customization.networks to the VM's NICs by index: as many NICs as items
+            wanted = len(args['customization'].get('networks') or [])
+            nics = args.get('interfaces') if isinstance(args.get('interfaces'), list) else []
+            if wanted and len(nics) != wanted:
+                args['interfaces'] = (nics + [{'network': self.network}] * wanted)[:wanted]
         return args
 
     def restore_files(self):
@@ -805,7 +810,7 @@ class PodmanObjectTarget(Target):
         raise NotImplementedError
 
     def start_user(self):
-        """(Re)create the container that uses object 0 when it is gone (a forced removal removes it)."""
+        """(Re)create the container that uses object 0 when it is gone (a forced removal of a volume removes it)."""
         podman = self.env.podman
         name = self.prefix + self.user
         if podman.run('container', 'exists', name).returncode == 0:
@@ -813,11 +818,18 @@ class PodmanObjectTarget(Target):
         podman.run('run', '--detach', '--name', name, *self.user_args(), self.image, 'sleep', '100000', check=True)
         return True
 
+    def object_exists(self):
+        raise NotImplementedError
+
     def before_call(self):
+        """The user container back on object 0 when a set made object 0 again. Never object 0 itself: a removal of
+        it, run again, must find nothing to do."""
+        if not self.object_exists():
+            return
         try:
             self.start_user()
         except RuntimeError:
-            pass  # the object 0 the user needs is one a set made unusable: the sets see it as it is
+            pass  # object 0 as a set left it cannot be used by a container: the sets see it as it is
 
     def teardown(self):
         self.env.podman.remove_all([self.prefix])
@@ -836,7 +848,7 @@ class ContainerNetworkTarget(PodmanObjectTarget):
         super().setup()
         seed = int(hashlib.sha256(self.env.run_id.encode()).hexdigest(), 16)
         used = used_subnets(self.env.libvirt.conn) + [ipaddress.ip_network('10.88.0.0/15')]
-        for data in self.env.podman._json('network', 'inspect', *[
+        for data in self.env.podman._json('network', 'inspect', *[  # pylint: disable=protected-access
                 n.get('name') for n in self.env.podman._json('network', 'ls', '--format', 'json')]):
             for item in data.get('subnets') or []:
                 try:
@@ -853,6 +865,20 @@ class ContainerNetworkTarget(PodmanObjectTarget):
 
     def user_args(self):
         return ['--network', self.names()[0]]
+
+    def object_exists(self):
+        return self.env.podman.run('network', 'exists', self.names()[0]).returncode == 0
+
+    def before_call(self):
+        """Also back on network 0 when a forced removal took it off (the container is kept) and a set made the
+        network again."""
+        super().before_call()
+        podman, name = self.env.podman, self.prefix + self.user
+        if self.object_exists() and podman.run('container', 'exists', name).returncode == 0:
+            inspect = podman._json('container', 'inspect', name)  # pylint: disable=protected-access
+            networks = ((inspect[0] if inspect else {}).get('NetworkSettings') or {}).get('Networks') or {}
+            if self.names()[0] not in networks:
+                podman.run('network', 'connect', self.names()[0], name)
 
     def subnet_list(self, index):
         net, net6 = self.subnets[index], self.subnets6[index]
@@ -939,6 +965,9 @@ class ContainerVolumeTarget(PodmanObjectTarget):
 
     def user_args(self):
         return ['--volume', '%s:/data' % self.names()[0]]
+
+    def object_exists(self):
+        return self.env.podman.run('volume', 'exists', self.names()[0]).returncode == 0
 
     def hints(self):
         podman = self.env.podman_path
