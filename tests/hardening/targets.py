@@ -341,6 +341,8 @@ class VmTarget(Target):
         args = dict(self.kvm_uefi_safe(args))
         if 'clone_from' in args and args['clone_from'] == args.get('name'):
             args['clone_from'] = draw(st.sampled_from([n for n in self.names() if n != args.get('name')]))
+        if 'clone_from' not in args:
+            args.pop('linked_clone', None)  # (refused without clone_from)
         if isinstance(args.get('customization'), dict):
             args.pop('cloud_init', None)
             disks = args.get('disks') if isinstance(args.get('disks'), list) else []
@@ -1531,6 +1533,8 @@ class VSphereVmTarget(VSphereTarget):
             args['disks'] = [dict(disk, bus='scsi') if disk.get('bus') == 'ide' else disk for disk in args['disks']]
         if 'clone_from' in args and args['clone_from'] == args.get('name'):
             args['clone_from'] = self.prefix + 'nosrc'
+        if 'clone_from' not in args:
+            args.pop('linked_clone', None)  # (refused without clone_from)
         if args.get('description') == '':
             # govmomi's simulator ignores an empty annotation in ReconfigVM_Task (VirtualMachine.apply copies only
             # non-empty strings), so description: '' cannot clear a VM's description there and every run reports
