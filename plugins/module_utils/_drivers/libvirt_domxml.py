@@ -22,11 +22,20 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._xml import etree, 
 TAGS_NS = 'https://virtfleet.dev/xmlns/virt/vm/1.0'
 TAGS_PREFIX = 'virtfleet'
 TAGS_ELEMENT = '{%s}tags' % TAGS_NS
-# our other metadata, in the same namespace: <vf:template/>, <vf:customization>JSON</vf:customization> (the spec
-# form, user_data as its sha256 only) and <vf:clone source=".." uuid=".." linked="yes|no"/> (what it was cloned from)
-TEMPLATE_ELEMENT = '{%s}template' % TAGS_NS
-CUSTOMIZATION_ELEMENT = '{%s}customization' % TAGS_NS
-CLONE_ELEMENT = '{%s}clone' % TAGS_NS
+# Our other metadata. libvirt keeps one element per namespace in <metadata> (it drops the others silently), so
+# each has its own: <vftemplate:template/>, <vfcustom:customization>JSON</vfcustom:customization> (the spec form,
+# user_data as its sha256 only) and <vfclone:clone source=".." uuid=".." linked="yes|no"/> (the VM it was cloned from).
+_NS = {'template': ('vftemplate', 'https://virtfleet.dev/xmlns/virt/vm/template/1.0'),
+       'customization': ('vfcustom', 'https://virtfleet.dev/xmlns/virt/vm/customization/1.0'),
+       'clone': ('vfclone', 'https://virtfleet.dev/xmlns/virt/vm/clone/1.0')}
+TEMPLATE_ELEMENT = '{%s}template' % _NS['template'][1]
+CUSTOMIZATION_ELEMENT = '{%s}customization' % _NS['customization'][1]
+CLONE_ELEMENT = '{%s}clone' % _NS['clone'][1]
+
+
+def _ns_element(kind, **attrs):
+    prefix, uri = _NS[kind]
+    return etree.Element('{%s}%s' % (uri, kind), nsmap={prefix: uri}, **attrs)
 
 _UNIT_KIB = {'b': 1.0 / 1024, 'bytes': 1.0 / 1024, 'k': 1, 'kib': 1, 'kb': 1000.0 / 1024,
              'm': 1024, 'mib': 1024, 'mb': 1000.0 ** 2 / 1024, 'g': 1024 ** 2, 'gib': 1024 ** 2,
@@ -419,14 +428,14 @@ def _render_metadata(root, spec, clone=None):
     if spec.get('tags'):
         wanted.append(tags_element(spec['tags']))
     if spec.get('template'):
-        wanted.append(etree.Element(TEMPLATE_ELEMENT, nsmap={TAGS_PREFIX: TAGS_NS}))
+        wanted.append(_ns_element('template'))
     if spec.get('customization') is not None:
-        elem = etree.Element(CUSTOMIZATION_ELEMENT, nsmap={TAGS_PREFIX: TAGS_NS})
+        elem = _ns_element('customization')
         elem.text = json.dumps(spec['customization'], sort_keys=True)
         wanted.append(elem)
     if clone:
-        wanted.append(etree.Element(CLONE_ELEMENT, nsmap={TAGS_PREFIX: TAGS_NS}, source=clone['name'],
-                                    uuid=clone['uuid'], linked='yes' if clone['linked'] else 'no'))
+        wanted.append(_ns_element('clone', source=clone['name'], uuid=clone['uuid'],
+                                  linked='yes' if clone['linked'] else 'no'))
     if wanted:
         if metadata is None:
             metadata = etree.Element('metadata')

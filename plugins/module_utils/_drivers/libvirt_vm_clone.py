@@ -7,7 +7,8 @@ Each disk of the source (device ``disk``) that is a volume of a storage pool bec
 pool, named ``<new VM>-<target>.qcow2`` (a linked clone, or a full copy of a qcow2 volume) or
 ``<new VM>-<target>.img`` (a full copy of a raw volume): a qcow2 overlay whose backing file is the source's
 volume (``linked_clone``), or a full copy streamed by libvirt (``createXMLFrom``). Read-only disks outside any
-pool and cdroms are shared as they are; the source's cloud-init seed is not copied; the NICs get fresh MACs.
+pool and cdroms are shared as they are; the source's cloud-init seed is not copied; the NICs get fresh MACs; a CPU
+libvirt chose itself for the source (``check='none'``) is left to libvirt again.
 Nothing is written before ``create_volumes``; a failure there removes the volumes it made.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import copy
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtVolumeDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._storage_spec import human_size
@@ -77,6 +79,9 @@ class Cloner:
         spec['disks'] = disks
         spec['interfaces'] = [dict((k, v) for k, v in nic.items() if k != 'mac') for nic in spec['interfaces']]
         spec.update(cloud_init=None, customization=None, template=False, xml=None)
+        cpu = domxml.from_string(source['xml']).find('cpu')
+        if cpu is not None and cpu.get('check') == 'none':
+            spec['cpu'] = None  # libvirt's own default CPU (not checked against the host): libvirt picks it again
         return spec, jobs
 
     def _job(self, name, disk, pool, vol, linked, where):
