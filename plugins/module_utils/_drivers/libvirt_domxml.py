@@ -37,6 +37,7 @@ def _ns_element(kind, **attrs):
     prefix, uri = _NS[kind]
     return etree.Element('{%s}%s' % (uri, kind), nsmap={prefix: uri}, **attrs)
 
+
 _UNIT_KIB = {'b': 1.0 / 1024, 'bytes': 1.0 / 1024, 'k': 1, 'kib': 1, 'kb': 1000.0 / 1024,
              'm': 1024, 'mib': 1024, 'mb': 1000.0 ** 2 / 1024, 'g': 1024 ** 2, 'gib': 1024 ** 2,
              'gb': 1000.0 ** 3 / 1024, 't': 1024 ** 3, 'tib': 1024 ** 3, 'tb': 1000.0 ** 4 / 1024}
