@@ -95,5 +95,6 @@ def test_customization_files():
     # the stored form: user_data only as its hash, equal for equal user data
     stored = cu.stored(custom)
     assert 'user_data' not in stored and stored['user_data_sha256'] == cu.stored(dict(custom))['user_data_sha256']
-    assert cu.stored(dict(custom, user_data={'runcmd': ['false']}))['user_data_sha256'] != stored['user_data_sha256']
+    changed = dict(custom['user_data'], runcmd=['false'])  # a value changed, the keys the same
+    assert cu.stored(dict(custom, user_data=changed))['user_data_sha256'] != stored['user_data_sha256']
     assert cu.stored(dict(custom, user_data=None))['user_data_sha256'] is None
