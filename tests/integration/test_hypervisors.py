@@ -139,7 +139,7 @@ class Fleet:
             for dom in conn.listAllDomains(0):
                 if dom.name().startswith(self.name):
                     found.append((dom.name(), host, dom.state()[0]))
-        return found
+        return sorted(found)
 
     def cleanup(self):
         for conn in self.conns.values():
