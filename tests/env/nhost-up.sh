@@ -35,7 +35,9 @@ log() { printf '[nhost-up] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "nhost-up.sh must run as root"
-[[ $COUNT =~ ^[0-9]+$ ]] && [ "$COUNT" -ge 1 ] && [ "$COUNT" -le 200 ] || die "usage: nhost-up.sh [N], 1 <= N <= 200"
+if ! [[ $COUNT =~ ^[0-9]+$ ]] || [ "$COUNT" -lt 1 ] || [ "$COUNT" -gt 200 ]; then
+  die "usage: nhost-up.sh [N], 1 <= N <= 200"
+fi
 for cmd in ip nsenter unshare virsh /usr/sbin/libvirtd /usr/sbin/virtlogd; do
   command -v "$cmd" >/dev/null || die "$cmd not found: run tests/env/libvirt-up.sh first (it installs libvirt)"
 done
