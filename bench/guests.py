@@ -192,7 +192,7 @@ class Bench:
         log('set up network %s (%s.0/24, isolated), pool %s with a copy of %s' % (self.name, self.subnet, self.pool_path, image))
 
     def user_data(self, name):
-        # the same text cloud_fleet.yml gives (to_nice_yaml of the same dictionary, by hand)
+        # the user-data the bench's fleet playbook gives too (to_nice_yaml of the same dictionary, by hand)
         return ('#cloud-config\nhostname: %s\nusers:\n-   name: %s\n    shell: /bin/bash\n    ssh_authorized_keys:\n'
                 '    - %s\n' % (name, USER, self.pubkey))
 

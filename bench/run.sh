@@ -6,6 +6,9 @@
 #     (3 real Linux guests under TCG; builds the image with tests/env/linux-guest.sh if needed)
 #   bench/run.sh snapshots [--sizes 50 --reps 3 ...]       -> bench/results/snapshots-<date>.json
 #     (snapshot then delete on N stopped qcow2 guests: fleet, a vm_snapshot loop, raw libvirt-python)
+#   bench/run.sh hypervisors [--hosts 8 --per-host 20 --reps 3 ...] -> bench/results/hypervisors-<date>.json
+#     (a fleet across N simulated hypervisors of tests/env/nhost-up.sh: the vm_fleet role's per-host form with
+#      forks = N, the same playbook with forks = 1, raw libvirt-python with a thread per host)
 # bench/vsphere_noop.py brings its own simulator and community.vmware: run it directly (bench/README.md).
 # A separate virtualenv holds the `ansible` package, which brings community.libvirt
 # (the loop we compare with); the test suite's venv stays lean.
@@ -13,8 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:-fleet}; shift || true
 case "$what" in
-  fleet|migration|guests|snapshots) ;;
-  *) echo "bench/run.sh runs fleet, migration, guests or snapshots; bench/vsphere_noop.py is run directly (see bench/README.md)" >&2
+  fleet|migration|guests|snapshots|hypervisors) ;;
+  *) echo "bench/run.sh runs fleet, migration, guests, snapshots or hypervisors; bench/vsphere_noop.py is run directly (see bench/README.md)" >&2
      exit 2 ;;
 esac
 bash "$here/tests/env/libvirt-up.sh"

@@ -18,6 +18,7 @@ step "test environment"
 teardown() {
   # pytest's fixtures stop what they started; this catches a run killed before their teardown
   bash "$here/tests/env/twohost-down.sh" || true
+  bash "$here/tests/env/nhost-down.sh" || true
   bash "$here/tests/env/vcsim-down.sh" || true
   bash "$here/tests/env/libvirt-down.sh"
 }

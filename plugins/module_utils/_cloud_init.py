@@ -141,3 +141,66 @@ def build_iso(files, digest):
     iso.write_fp(out)
     iso.close()
     return out.getvalue()
+
+
+# -- the customization option (_customization.normalize) as seed files ------------------------------------------
+
+def instance_id(vm_uuid):
+    """The instance-id of a VM's customization seed: derived from its UUID, so a clone (a new UUID) is a new
+    instance for cloud-init and a re-run of the same VM is not."""
+    return 'iid-' + vm_uuid
+
+
+def _ethernet(net, dns, domain):
+    if net.get('dhcp', True) and not net.get('ip'):
+        item = {'dhcp4': True}
+    else:
+        item = {'addresses': ['%s/%d' % (net['ip'], net['prefix'])]}
+        if net.get('gateway'):
+            item['routes'] = [{'to': '::/0' if ':' in net['gateway'] else '0.0.0.0/0', 'via': net['gateway']}]
+    if dns or domain:
+        item['nameservers'] = dict(([('addresses', list(dns))] if dns else []) + ([('search', [domain])] if domain else []))
+    return item
+
+
+def network_config(custom, macs):
+    """network-config version 2 for ``custom`` (the normalized customization), one ethernet per item of its
+    ``networks`` matched by the MAC of the VM's NIC at that index (``macs``); None when it sets no network."""
+    networks = custom.get('networks') or []
+    dns = custom.get('dns_servers') or []
+    if not networks and not dns:
+        return None
+    if len(networks) > len(macs):
+        raise SpecError('customization.networks', 'has %d items, but the VM has %d network interfaces (one item '
+                                                  'per interface, in their order)' % (len(networks), len(macs)))
+    if not networks:
+        networks = [{'dhcp': True} for _mac in macs]
+    ethernets = {}
+    for index, net in enumerate(networks):
+        item = _ethernet(net, dns, custom.get('domain'))
+        item['match'] = {'macaddress': macs[index]}
+        item['set-name'] = 'eth%d' % index
+        ethernets['eth%d' % index] = item
+    return {'version': 2, 'ethernets': ethernets}
+
+
+def customization_files(custom, vm_uuid, macs):
+    """The seed files (``seed_files``) of a normalized customization for the VM of UUID ``vm_uuid`` whose NICs
+    have the MAC addresses ``macs`` (in order): meta-data with the instance-id and local-hostname, ``#cloud-config``
+    user-data (customization.user_data, then hostname/fqdn and ssh_authorized_keys on top: keys are added to those
+    user_data lists) and network-config v2 when it sets addresses or DNS servers."""
+    meta = {'instance-id': instance_id(vm_uuid)}
+    user = dict(custom.get('user_data') or {})
+    hostname, domain = custom.get('hostname'), custom.get('domain')
+    if hostname:
+        meta['local-hostname'] = hostname
+        user['hostname'] = hostname
+        user['preserve_hostname'] = False
+        if domain:
+            user['fqdn'] = '%s.%s' % (hostname, domain)
+            user.setdefault('prefer_fqdn_over_hostname', False)
+    if custom.get('ssh_authorized_keys'):
+        keys = list(user.get('ssh_authorized_keys') or [])
+        user['ssh_authorized_keys'] = keys + [k for k in custom['ssh_authorized_keys'] if k not in keys]
+    return seed_files(meta['instance-id'], user_data=user, meta_data=meta,
+                      network_config=network_config(custom, macs), param='customization.')

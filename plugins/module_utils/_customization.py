@@ -10,11 +10,17 @@ The normalized form is what both backends store and compare::
      'ssh_authorized_keys': ['ssh-ed25519 AAAA... user@host'], 'user_data': {...} | None}
 
 libvirt renders it into the VM's cloud-init seed, vSphere into a guest customization spec.
+
+What a VM's spec shows (and libvirt keeps in the VM's metadata) is ``stored(normalized)``: the same dict with
+``user_data`` replaced by ``user_data_sha256`` (the hash of its canonical JSON, None without user_data), so that
+neither the spec, a diff nor the domain XML shows the user data, and comparing two of them compares the user data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import re
 
 try:
@@ -142,3 +148,14 @@ def normalize(raw):
         keys.append(key)
     return {'hostname': _hostname(raw.get('hostname')), 'domain': _domain(raw.get('domain')), 'dns_servers': dns,
             'networks': networks, 'ssh_authorized_keys': keys, 'user_data': _user_data(raw.get('user_data'))}
+
+
+def stored(custom):
+    """The form a VM's spec shows and compares (see the module's docstring); None for None."""
+    if custom is None:
+        return None
+    out = dict((key, value) for key, value in custom.items() if key != 'user_data')
+    user_data = custom.get('user_data')
+    out['user_data_sha256'] = None if user_data is None else hashlib.sha256(
+        json.dumps(user_data, sort_keys=True, separators=(',', ':'), default=str).encode('utf-8')).hexdigest()
+    return out

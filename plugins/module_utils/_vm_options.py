@@ -114,6 +114,9 @@ def vm_request(params, opts):
     state = params['state']
     partial = _vm_spec.partial_from_params(params) if state != 'absent' else {}
     target = None if state in ('present', 'absent') else state
+    if partial.get('template') and target in ('running', 'paused'):
+        raise SpecError('template', 'a template is never started: state %s with template: true is refused; use '
+                                    'state: stopped or present, or template: false to start it as a VM' % state)
     opts = copy.copy(opts)
     opts.restart_if_required = params['restart_if_required']
     opts.delete_options = {'delete_volumes': params['delete_volumes']}

@@ -19,6 +19,10 @@ description:
   - One bad item does not stop the others unless O(fail_fast=true); the task then fails at the end
     with every failed item's message, and RV(results) says what happened to each item.
   - Check mode and C(--diff) cover every item.
+  - One run converges the VMs of one hypervisor (O(uri)). For a fleet across many hypervisors, run it once per
+    hypervisor from one play host per hypervisor, so that Ansible's forks run them at once - the per-host form
+    of the C(virtfleet.virt.vm_fleet) role does that, with placement over all hypervisors (see its README and
+    C(docs/many-hypervisors.md)). A loop over URIs in one task runs them one after another.
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:

@@ -318,15 +318,20 @@ options:
         O(template=false).
       - A template must be stopped; with O(state=running) or O(state=paused) it is refused.
       - Left out, the VM stays as it is; a new VM is not a template.
+      - libvirt - removing a VM that is the source of linked clones with O(delete_volumes=true) is refused (their
+        disks are overlays on its volumes); without O(delete_volumes) it is removed with a warning.
     type: bool
   clone_from:
     description:
       - Create the VM, when it does not exist, as a clone of this VM or template on the same connection. The
         source's spec is the base; every option the task sets overrides it. A VM that exists is never cloned again.
-      - libvirt - each of the source's disks becomes a new volume in the same pool, named after the new VM (a full
-        copy, or a qcow2 overlay on the source's volume with O(linked_clone=true)); the clone gets a fresh UUID
-        and fresh MAC addresses; the source's cloud-init seed is not copied (set O(customization) or
-        O(cloud_init)). The source must be shut off, unless O(linked_clone=true) and its disks are read-only.
+      - libvirt - each of the source's disks that is a volume of a storage pool becomes a new volume in the same
+        pool, named C(<name>-<target>.qcow2) (C(<name>-<target>.img) for a full copy of a raw volume) - a full
+        copy, or a qcow2 overlay on the source's volume with O(linked_clone=true); cdroms and read-only disks
+        outside any pool are shared. The clone gets a fresh UUID and fresh MAC addresses; the source's cloud-init
+        seed is not copied (set O(customization) or O(cloud_init)). The source must be shut off, unless
+        O(linked_clone=true) and its disks are read-only. A full copy into a pool without the room for it is
+        refused before anything is written; a volume that fails to be made removes the ones made before it.
       - vSphere - C(CloneVM_Task) from a VM or template; placement options as for a new VM. Left out, the clone
         goes where the source is (a template - the root resource pool of its host's cluster or host), on the
         source's datastore, in the source's folder. The source's memory, vCPUs, firmware, description and tags
@@ -348,7 +353,10 @@ options:
     description:
       - The guest's identity, applied at its first boot.
       - libvirt - rendered into the VM's cloud-init seed (as O(cloud_init), one seed, so not both), with the
-        instance-id derived from the VM's UUID; static addresses as network-config version 2.
+        instance-id C(iid-<UUID>); network-config version 2 when O(customization.networks) or
+        O(customization.dns_servers) is set, each item matched to the VM's NIC of its index by MAC address
+        (fixed when the VM is created); else cloud-init's DHCP on the first NIC. The spec returns it with
+        C(user_data) replaced by C(user_data_sha256), so that neither the result nor a diff shows the user data.
       - vSphere - a Linux guest customization (C(CustomizeVM_Task), C(LinuxPrep)) applied while the VM is powered
         off; it takes effect at its next power-on. A clone is customized after the clone, before it is started.
         A running VM is not customized at once - the customization waits until this collection next stops or
@@ -392,7 +400,10 @@ options:
             description: The default gateway; must be in the network of O(customization.networks[].ip).
             type: str
       ssh_authorized_keys:
-        description: Public keys for the default user's C(authorized_keys).
+        description:
+          - Public keys for the default user's C(authorized_keys) (libvirt - cloud-config C(ssh_authorized_keys),
+            added to those of O(customization.user_data); the image names its default user, C(system_info) in
+            O(customization.user_data) can rename it).
         type: list
         elements: str
       user_data:
@@ -499,6 +510,14 @@ vm:
       type: list
       elements: dict
       sample: [{interface: vnet0, mac: '52:54:00:12:34:56', address: 192.168.122.10, prefix: 24, source: lease}]
+    cloned_from:
+      description:
+        - The VM or template this VM was cloned from by O(clone_from) - its name, its UUID (vSphere - its instance
+          UUID) when cloned, and whether the clone is linked; V(null) for a VM that is not such a clone.
+        - libvirt - kept in the VM's metadata; vSphere - in its extraConfig C(virtfleet.clone_of).
+      type: dict
+      returned: always
+      sample: {name: tmpl-debian12, uuid: 8f1d6e0c-1c70-4c5e-9e1b-2d8e6a3f0c11, linked: true}
     vsphere:
       description:
         - vSphere only. Where the VM is and its vSphere-only settings; C(guest_hostname) is the host name VMware
@@ -508,13 +527,6 @@ vm:
       sample: {moid: vm-42, instance_uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, datacenter: DC0, cluster: DC0_C0,
                host: DC0_C0_H0, resource_pool: Resources, folder: /DC0/vm, datastore: LocalDS_0,
                guest_id: otherGuest64, memory_hot_add: false, cpu_hot_add: false, guest_hostname: web1}
-    cloned_from:
-      description:
-        - The VM or template this VM was cloned from by O(clone_from) - its name, its instance UUID and whether
-          the clone is linked; V(null) for a VM that is not such a clone.
-      type: dict
-      returned: on vSphere
-      sample: {name: tpl-debian, uuid: 5012a1b2-0000-4c5e-9e1b-2d8e6a3f0c11, linked: false}
 address:
   description:
     - With O(wait_for_address=true), the IPv4 address the run waited for, where it came from (C(agent),

@@ -1,6 +1,7 @@
-"""Real Linux guests end to end, through Ansible against the real libvirtd: playbooks/cloud_fleet.yml deploys
-three guests of the Debian test image (tests/env/linux-guest.sh) with cloud-init and waits for their addresses,
-then configures them over SSH; the tests then look inside the guests over SSH.
+"""Real Linux guests end to end, through Ansible against the real libvirtd: playbooks/cloud_fleet.yml makes a
+template VM of the Debian test image (tests/env/linux-guest.sh), clones three guests from it (two linked clones,
+one full copy) whose customization cloud-init applies, waits for their addresses, then configures them over SSH;
+the tests then look inside the guests over SSH.
 
 The three guests are booted once for this file (TCG: about a minute each on these machines) and shared: guest
 1 takes the live changes, guest 2 the ACPI shutdown, guest 3 the agent shutdown and a memory snapshot reverted
@@ -156,6 +157,21 @@ def test_cloud_fleet_playbook(cloud_fleet, conn):
         # booted from its own disk like a cloud image: syslinux passed BOOT_IMAGE (no direct kernel boot)
         assert cloud_fleet.ssh(name, 'cat /proc/cmdline').startswith('BOOT_IMAGE=/vmlinuz ')
 
+    # clones of the template: their own UUID (the instance-id cloud-init used) and MAC, the template's volume
+    # (the image, imported) as it was imported after every boot of its linked clones
+    template = conn.lookupByName(cloud_fleet.name + '-template')
+    seen = set([template.UUIDString()] + cloud_fleet.macs(template.name()))
+    for index, name in enumerate(cloud_fleet.names):
+        dom = conn.lookupByName(name)
+        assert cloud_fleet.ssh(name, 'cat /var/lib/cloud/data/instance-id').strip() == 'iid-' + dom.UUIDString()
+        assert not seen & set([dom.UUIDString()] + cloud_fleet.macs(name))
+        seen.update([dom.UUIDString()] + cloud_fleet.macs(name))
+        r = cloud_fleet.ansible.task('vm_info', {'name': name})
+        assert r['vms'][0]['cloned_from'] == {'name': template.name(), 'uuid': template.UUIDString(),
+                                              'linked': index < 2}, r['vms'][0]
+    base = os.path.join(cloud_fleet.pool_path, cloud_fleet.name + '-base.qcow2')
+    assert 'sha256:' + sha256_file(base) == cloud_fleet.vars['cloud_base_checksum']
+
 
 def test_seed_is_not_rewritten_by_a_rerun(cloud_fleet):
     """The fixture's re-run of the playbook (the same vars) left every seed volume file as the first run wrote
@@ -237,7 +253,7 @@ def test_live_changes_seen_in_the_guest(cloud_fleet, conn):
     r = cloud_fleet.ansible.task('volume', {'pool': cloud_fleet.name, 'name': volume, 'capacity': '64MiB'})
     assert r['changed'], r
     nics = cloud_fleet.ssh(name, 'ls /sys/class/net').split()
-    disks = [{'pool': cloud_fleet.name, 'volume': name + '.qcow2'}]
+    disks = [{'pool': cloud_fleet.name, 'volume': name + '-vda.qcow2'}]  # the clone's disk (libvirt_vm_clone)
     interfaces = [{'network': cloud_fleet.name}]
     r = cloud_fleet.vm(name, disks=disks + [{'pool': cloud_fleet.name, 'volume': volume}],
                        interfaces=interfaces + [{'network': cloud_fleet.name, 'model': 'virtio'}])
@@ -257,7 +273,7 @@ def test_live_changes_seen_in_the_guest(cloud_fleet, conn):
         root = etree.fromstring(dom.XMLDesc(flags))
         assert len(root.findall('devices/interface')) == 1
         assert sorted(s.get('volume') for s in root.findall('devices/disk/source')) == \
-            [name + '-cidata.iso', name + '.qcow2']
+            [name + '-cidata.iso', name + '-vda.qcow2']
     # all of it live: the guest never restarted
     now = float(cloud_fleet.ssh(name, 'cut -d" " -f1 /proc/uptime'))
     assert now > uptime, 'the guest restarted during the live changes'

@@ -65,3 +65,36 @@ def test_seed_files_take_scripts_and_yaml():
     files = ci.seed_files('vm1', user_data='#!/bin/sh\necho [\n', meta_data='instance-id: i-1\n',
                           network_config='version: 2\n')
     assert files['user-data'] == b'#!/bin/sh\necho [\n' and files['meta-data'] == b'instance-id: i-1\n'
+
+
+def test_customization_files():
+    from ansible_collections.virtfleet.virt.plugins.module_utils import _customization as cu
+    custom = cu.normalize({'hostname': 'Web1', 'domain': 'example.test', 'dns_servers': ['192.0.2.53'],
+                           'networks': [{'ip': '192.0.2.10', 'prefix': 24, 'gateway': '192.0.2.1'}, {'dhcp': True}],
+                           'ssh_authorized_keys': ['ssh-ed25519 AAAA b'],
+                           'user_data': {'ssh_authorized_keys': ['ssh-ed25519 AAAA a'], 'runcmd': ['true']}})
+    files = ci.customization_files(custom, 'u-1', ['52:54:00:00:00:01', '52:54:00:00:00:02'])
+    meta = json.loads(files['meta-data'])
+    assert meta == {'instance-id': 'iid-u-1', 'local-hostname': 'web1'}
+    user = json.loads(files['user-data'][len(b'#cloud-config\n'):])
+    assert user['hostname'] == 'web1' and user['fqdn'] == 'web1.example.test' and user['runcmd'] == ['true']
+    assert user['ssh_authorized_keys'] == ['ssh-ed25519 AAAA a', 'ssh-ed25519 AAAA b']
+    net = json.loads(files['network-config'])
+    assert net['version'] == 2
+    assert net['ethernets']['eth0'] == {
+        'match': {'macaddress': '52:54:00:00:00:01'}, 'set-name': 'eth0', 'addresses': ['192.0.2.10/24'],
+        'routes': [{'to': '0.0.0.0/0', 'via': '192.0.2.1'}],
+        'nameservers': {'addresses': ['192.0.2.53'], 'search': ['example.test']}}
+    assert net['ethernets']['eth1']['dhcp4'] is True and net['ethernets']['eth1']['match'] == {
+        'macaddress': '52:54:00:00:00:02'}
+    # no network settings: no network-config (cloud-init's DHCP fallback); more networks than NICs: refused
+    assert 'network-config' not in ci.customization_files(cu.normalize({'hostname': 'a'}), 'u', [])
+    with pytest.raises(SpecError) as err:
+        ci.customization_files(custom, 'u-1', ['52:54:00:00:00:01'])
+    assert err.value.param == 'customization.networks'
+    # the stored form: user_data only as its hash, equal for equal user data
+    stored = cu.stored(custom)
+    assert 'user_data' not in stored and stored['user_data_sha256'] == cu.stored(dict(custom))['user_data_sha256']
+    changed = dict(custom['user_data'], runcmd=['false'])  # a value changed, the keys the same
+    assert cu.stored(dict(custom, user_data=changed))['user_data_sha256'] != stored['user_data_sha256']
+    assert cu.stored(dict(custom, user_data=None))['user_data_sha256'] is None

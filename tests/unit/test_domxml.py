@@ -160,3 +160,25 @@ def test_kernel_boot_options_checked():
         vs.check_kernel_boot({'kernel': None, 'initrd': None, 'cmdline': 'console=ttyS0'})
     assert err.value.param == 'cmdline'
     vs.check_kernel_boot({'kernel': '/k', 'initrd': '/i', 'cmdline': 'x'})
+
+
+def test_template_customization_and_clone_record_round_trip():
+    custom = {'hostname': 'web1', 'domain': None, 'dns_servers': [], 'networks': [{'dhcp': True}],
+              'ssh_authorized_keys': ['ssh-ed25519 AAAA k'], 'user_data_sha256': 'ab' * 32}
+    spec = full_spec(template=True, customization=custom)
+    xml = dx.render('vm1', spec, new_uuid='11111111-2222-3333-4444-555555555555',
+                    clone={'name': 'tmpl', 'uuid': 'u-1', 'linked': True})
+    root = etree.fromstring(xml)
+    assert root.findtext('uuid') == '11111111-2222-3333-4444-555555555555'
+    # one element per namespace: libvirt keeps only the first element of a namespace in <metadata>
+    namespaces = [elem.tag.split('}')[0] for elem in root.find('metadata')]
+    assert len(namespaces) == len(set(namespaces)) == 4, namespaces
+    parsed = dx.parse(xml)[2]
+    assert parsed['template'] is True and parsed['customization'] == custom and parsed['tags'] == spec['tags']
+    assert dx.clone_record(xml) == {'name': 'tmpl', 'uuid': 'u-1', 'linked': True}
+    # an update re-renders template and customization and keeps the clone record
+    again = dx.render('vm1', dict(spec, template=False, customization=None), base_xml=xml)
+    parsed = dx.parse(again)[2]
+    assert parsed['template'] is False and parsed['customization'] is None
+    assert dx.clone_record(again) == {'name': 'tmpl', 'uuid': 'u-1', 'linked': True}
+    assert dx.clone_record(dx.render('vm2', full_spec())) is None

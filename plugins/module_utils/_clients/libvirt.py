@@ -489,6 +489,10 @@ class LibvirtClient:
             raise
         return b''.join(chunks)
 
+    def pool_available(self, pool):
+        """The bytes free in the storage pool, as libvirt last saw it (no refresh: reading writes nothing)."""
+        return _call('reading storage pool %s' % pool.name(), pool.info)[3]
+
     def volume_pool(self, vol):
         return _call('looking up the storage pool of volume %s' % vol.name(), vol.storagePoolLookupByVolume)
 

@@ -13,6 +13,7 @@ devices added by hand, libvirt defaults) survives an update untouched.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
@@ -21,6 +22,21 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._xml import etree, 
 TAGS_NS = 'https://virtfleet.dev/xmlns/virt/vm/1.0'
 TAGS_PREFIX = 'virtfleet'
 TAGS_ELEMENT = '{%s}tags' % TAGS_NS
+# Our other metadata. libvirt keeps one element per namespace in <metadata> (it drops the others silently), so
+# each has its own: <vftemplate:template/>, <vfcustom:customization>JSON</vfcustom:customization> (the spec form,
+# user_data as its sha256 only) and <vfclone:clone source=".." uuid=".." linked="yes|no"/> (the VM it was cloned from).
+_NS = {'template': ('vftemplate', 'https://virtfleet.dev/xmlns/virt/vm/template/1.0'),
+       'customization': ('vfcustom', 'https://virtfleet.dev/xmlns/virt/vm/customization/1.0'),
+       'clone': ('vfclone', 'https://virtfleet.dev/xmlns/virt/vm/clone/1.0')}
+TEMPLATE_ELEMENT = '{%s}template' % _NS['template'][1]
+CUSTOMIZATION_ELEMENT = '{%s}customization' % _NS['customization'][1]
+CLONE_ELEMENT = '{%s}clone' % _NS['clone'][1]
+
+
+def _ns_element(kind, **attrs):
+    prefix, uri = _NS[kind]
+    return etree.Element('{%s}%s' % (uri, kind), nsmap={prefix: uri}, **attrs)
+
 
 _UNIT_KIB = {'b': 1.0 / 1024, 'bytes': 1.0 / 1024, 'k': 1, 'kib': 1, 'kb': 1000.0 / 1024,
              'm': 1024, 'mib': 1024, 'mb': 1000.0 ** 2 / 1024, 'g': 1024 ** 2, 'gib': 1024 ** 2,
@@ -122,6 +138,26 @@ def _parse_tags(root):
     return tags
 
 
+def _parse_customization(root):
+    elem = root.find('metadata/' + CUSTOMIZATION_ELEMENT)
+    if elem is None or not (elem.text or '').strip():
+        return None
+    try:
+        value = json.loads(elem.text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def clone_record(xml):
+    """``{'name', 'uuid', 'linked'}`` of the VM a domain was cloned from (its ``<vf:clone>`` metadata), or None."""
+    root = from_string(xml) if not isinstance(xml, etree._Element) else xml
+    elem = root.find('metadata/' + CLONE_ELEMENT)
+    if elem is None:
+        return None
+    return {'name': elem.get('source'), 'uuid': elem.get('uuid'), 'linked': elem.get('linked') == 'yes'}
+
+
 def _agent_channels(devices):
     return [c for c in devices.findall('channel')
             if c.find('target') is not None and c.find('target').get('name') == AGENT_CHANNEL]
@@ -173,8 +209,8 @@ def parse(xml):
         'serial': [_parse_serial(s) for s in devices.findall('serial')],
         'guest_agent': bool(_agent_channels(devices)),
         'cloud_init': None,  # read from the seed volume when a run asks for cloud_init (the driver's align)
-        'customization': None,
-        'template': False,
+        'customization': _parse_customization(root),
+        'template': root.find('metadata/' + TEMPLATE_ELEMENT) is not None,
         'title': _text(root, 'title'),
         'description': _text(root, 'description'),
         'tags': _parse_tags(root),
@@ -381,16 +417,32 @@ def _render_guest_agent(devices, wanted):
             devices.remove(old)
 
 
-def _render_tags(root, tags):
+def _render_metadata(root, spec, clone=None):
+    """Our metadata elements (tags, template, customization; the clone record of a new clone) in ``<metadata>``,
+    replacing ours and leaving any other application's."""
     metadata = root.find('metadata')
+    managed = (TAGS_ELEMENT, TEMPLATE_ELEMENT, CUSTOMIZATION_ELEMENT) + ((CLONE_ELEMENT,) if clone else ())
     if metadata is not None:
-        for old in metadata.findall(TAGS_ELEMENT):
+        for old in [e for e in metadata if e.tag in managed]:
             metadata.remove(old)
-    if tags:
+    wanted = []
+    if spec.get('tags'):
+        wanted.append(tags_element(spec['tags']))
+    if spec.get('template'):
+        wanted.append(_ns_element('template'))
+    if spec.get('customization') is not None:
+        elem = _ns_element('customization')
+        elem.text = json.dumps(spec['customization'], sort_keys=True)
+        wanted.append(elem)
+    if clone:
+        wanted.append(_ns_element('clone', source=clone['name'], uuid=clone['uuid'],
+                                  linked='yes' if clone['linked'] else 'no'))
+    if wanted:
         if metadata is None:
             metadata = etree.Element('metadata')
             root.insert(_after(root, ('name', 'uuid', 'title', 'description')), metadata)
-        metadata.append(tags_element(tags))
+        for elem in wanted:
+            metadata.append(elem)
     elif metadata is not None and len(metadata) == 0:
         root.remove(metadata)
 
@@ -476,8 +528,9 @@ def _render_cpu(root, cpu):
         root.insert(_after(root, ('os', 'features')), elem)
 
 
-def render(name, spec, base_xml=None):
-    """Return domain XML for ``spec``: ``base_xml`` patched in place, or a new definition."""
+def render(name, spec, base_xml=None, new_uuid=None, clone=None):
+    """Return domain XML for ``spec``: ``base_xml`` patched in place, or a new definition (with ``new_uuid`` when
+    given, and the ``clone`` record ``{name, uuid, linked}`` of a new clone)."""
     if base_xml is not None:
         root = from_string(base_xml) if not isinstance(base_xml, etree._Element) else copy.deepcopy(base_xml)
     else:
@@ -485,7 +538,7 @@ def render(name, spec, base_xml=None):
         etree.SubElement(root, 'name')
         # our own UUID: a definition racing another run's for the same name fails "already exists"
         # (libvirt would silently merge two definitions without one)
-        etree.SubElement(root, 'uuid').text = str(uuid.uuid4())
+        etree.SubElement(root, 'uuid').text = new_uuid or str(uuid.uuid4())
         features = etree.Element('features')
         etree.SubElement(features, 'acpi')
         etree.SubElement(features, 'apic')
@@ -493,7 +546,7 @@ def render(name, spec, base_xml=None):
     root.find('name').text = name
     _set_text(root, 'title', spec.get('title'), _after(root, ('name', 'uuid')))
     _set_text(root, 'description', spec.get('description'), _after(root, ('name', 'uuid', 'title')))
-    _render_tags(root, spec.get('tags') or {})
+    _render_metadata(root, spec, clone)
     index = _after(root, ('name', 'uuid', 'title', 'description', 'metadata'))
     memory = _child(root, 'memory', index)
     memory.set('unit', 'KiB')

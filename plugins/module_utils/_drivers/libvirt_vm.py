@@ -9,13 +9,18 @@ guest takes live are ``libvirt_vm_live``.
 
 from __future__ import annotations
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _vm_spec
+import random
+import threading
+import uuid
+
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _customization, _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_clone as clones
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_guest as guest
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_live as live_changes
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_checks import HostChecks
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 # QEMU's answer to 'cont' for a guest stopped on an internal error or a panic
@@ -28,14 +33,18 @@ class LibvirtVMDriver(VMDriver):
         super().__init__(client)
         self.host = HostChecks(client)
         self.seeds = guest.Seeds(client)
+        self.cloner = clones.Cloner(client)
+        self._new = {}  # name -> what desired() fixed for a new VM: its UUID, and the clone's record and volumes
+        self._reading = threading.local()  # the name this thread read last: desired() of a new VM needs it
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
+        self._reading.name = name
         return self.read_one(self.client.lookup_domain, self._read_domain, name)
 
     def _read_domain(self, dom):
         xml = self.client.domain_xml(dom, inactive=True)
-        name, uuid, spec = domxml.parse(xml)
+        name, vm_uuid, spec = domxml.parse(xml)
         spec['autostart'] = self.client.domain_autostart(dom)
         spec['cloud_init'] = self.seeds.actual(_cloud_init.vm_seed_volume(name), spec['disks'])
         state = self.client.domain_state(dom)
@@ -43,8 +52,10 @@ class LibvirtVMDriver(VMDriver):
         if state in _ACTIVE:
             live_xml = self.client.domain_xml(dom)
             live_spec = domxml.parse(live_xml)[2]
-        return {'name': name, 'uuid': uuid, 'state': state, 'spec': spec, 'live_spec': live_spec,
-                'dom': dom, 'xml': xml, 'live_xml': live_xml}
+            # our metadata is the definition's: the running guest does not take it
+            live_spec.update(template=spec['template'], customization=spec['customization'])
+        return {'name': name, 'uuid': vm_uuid, 'state': state, 'spec': spec, 'live_spec': live_spec,
+                'dom': dom, 'xml': xml, 'live_xml': live_xml, 'cloned_from': domxml.clone_record(xml)}
 
     def list(self):
         return self.read_all(self.client.list_domains(), self._read_domain)
@@ -54,7 +65,7 @@ class LibvirtVMDriver(VMDriver):
         has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
         return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
                 'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
-                'addresses': self.addresses(actual) if has_nic else []}
+                'addresses': self.addresses(actual) if has_nic else [], 'cloned_from': actual.get('cloned_from')}
 
     def addresses(self, actual):
         return guest.addresses(self.client, actual['dom'])
@@ -76,12 +87,45 @@ class LibvirtVMDriver(VMDriver):
 
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
+        name = actual['name'] if actual else getattr(self._reading, 'name', None)
+        custom = partial.get('customization')
+        if custom is not None and partial.get('cloud_init') is not None:
+            raise SpecError('customization', 'and cloud_init both write the VM\'s one cloud-init seed: give one of them '
+                                             '(extra cloud-config goes into customization.user_data)')
+        if partial.get('template') and actual and actual['state'] in _ACTIVE and not actual['spec']['template']:
+            raise SpecError('template', 'VM %s is %s: a template never runs, stop it first (state: stopped), then mark '
+                                        'it as a template' % (name, actual['state']))
+        if custom is not None:
+            partial = dict(partial, customization=_customization.stored(custom))
+        base = actual['spec'] if actual else None
+        new = {'uuid': str(uuid.uuid4())} if actual is None else None
+        if partial.get('clone') and actual is not None:
+            _check_cloned(actual, partial['clone'])
+        elif partial.get('clone'):
+            base, new['jobs'], new['clone'] = self._clone_base(name, partial['clone'])
         partial = guest.with_seed_disk(partial, actual)
-        spec = _vm_spec.merge(partial, actual['spec'] if actual else None)
-        self.host.spec(partial, spec, actual['spec'] if actual else {})
+        spec = _vm_spec.merge(partial, base)
+        self.host.spec(partial, spec, base or {})
+        if new is not None:
+            self._new[name] = new
+        if custom is not None:
+            for nic in spec['interfaces']:  # the seed's network-config matches the NICs by MAC: fix them now
+                nic['mac'] = nic.get('mac') or '52:54:00:%02x:%02x:%02x' % tuple(random.randint(0, 255) for _i in range(3))
+            request = guest.customization_seed(name, custom, actual['uuid'] if actual else new['uuid'],
+                                               [nic['mac'] for nic in spec['interfaces']])
+            return self.seeds.desired(request, spec)
         if partial.get('cloud_init') is not None:
             return self.seeds.desired(partial['cloud_init'], spec)
         return guest.keep_attached(spec)
+
+    def _clone_base(self, name, clone):
+        """The spec a new clone starts from, the volumes to make and the record of its source."""
+        source = self.read_one(self.client.lookup_domain, self._read_domain, clone['source'])
+        if source is None:
+            raise SpecError('clone_from', 'VM %r does not exist on %s: name an existing VM or template to clone'
+                            % (clone['source'], self.client.uri))
+        spec, jobs = self.cloner.plan(name, source, clone['linked'])
+        return spec, jobs, {'name': source['name'], 'uuid': source['uuid'], 'linked': clone['linked']}
 
     def align(self, partial, actual):
         """The raw ``xml`` the user passes is part of the actual spec when the domain already has it."""
@@ -92,22 +136,24 @@ class LibvirtVMDriver(VMDriver):
 
     # -- writing ------------------------------------------------------------------
     def create(self, name, spec):
+        new = self._new.pop(name, None) or {}
+        made = self.cloner.create_volumes(new['jobs']) if new.get('jobs') else []
         seed = spec.get('cloud_init')
-        new_seed = self.seeds.write(seed) if seed else False
+        new_seed = False
         try:
-            dom = self.client.define_domain(domxml.render(name, spec))
-        except BackendError:
+            new_seed = self.seeds.write(seed) if seed else False
+            dom = self.client.define_domain(domxml.render(name, spec, new_uuid=new.get('uuid'), clone=new.get('clone')))
+            if spec.get('autostart'):
+                try:
+                    self.client.set_autostart(dom, True)
+                except BackendError:
+                    self.client.undefine_domain(dom)
+                    raise
+        except VirtError:
             if new_seed:
                 self.seeds.remove(seed)
+            self.cloner.remove_volumes(made)
             raise
-        if spec.get('autostart'):
-            try:
-                self.client.set_autostart(dom, True)
-            except BackendError:
-                self.client.undefine_domain(dom)
-                if new_seed:
-                    self.seeds.remove(seed)
-                raise
 
     def plan_update(self, actual, spec):
         changes = _vm_spec.changed_fields(actual['spec'], spec)
@@ -124,6 +170,10 @@ class LibvirtVMDriver(VMDriver):
         if 'cloud_init' in plan.changes:
             self.seeds.write(spec['cloud_init'])
             warnings.append(self.seeds.changed_warning(actual['name'], spec['cloud_init']))
+        if 'customization' in plan.changes:
+            warnings.append('the customization of VM %s changed: it applies at the next first boot of the instance '
+                            '(cloud-init applies it once per instance-id, %s, which stays that of the VM\'s UUID)'
+                            % (actual['name'], _cloud_init.instance_id(actual['uuid'])))
         persistent = [c for c in plan.changes if c not in ('autostart', 'cloud_init')]
         if persistent:
             self.client.define_domain(domxml.render(actual['name'], spec, base_xml=actual['xml']))
@@ -136,6 +186,11 @@ class LibvirtVMDriver(VMDriver):
         return Result(warnings=warnings, reboot_required=reboot)
 
     def delete(self, actual, options):
+        linked = guest.linked_clones(self.client, actual['uuid'])
+        if linked and options.get('delete_volumes'):
+            raise SpecError('delete_volumes', 'VM %s is the source of the linked clones %s: their disks are overlays '
+                                              'on its volumes. Delete the clones first, or remove it without '
+                                              'delete_volumes (its volumes stay)' % (actual['name'], ', '.join(linked)))
         volumes, kept = [], []
         if options.get('delete_volumes'):
             for disk in actual['spec']['disks']:
@@ -155,6 +210,9 @@ class LibvirtVMDriver(VMDriver):
             self.client.delete_volume(vol)
             deleted.append(path)
         warnings = ['not deleted (not a volume of any libvirt storage pool): %s' % ', '.join(kept)] if kept else []
+        if linked:
+            warnings.append('VM %s was the source of the linked clones %s; its volumes, their backing files, were kept'
+                            % (actual['name'], ', '.join(linked)))
         return Result(warnings=warnings, extra={'deleted_volumes': deleted})
 
     # -- power --------------------------------------------------------------------
@@ -184,6 +242,9 @@ class LibvirtVMDriver(VMDriver):
         if action == 'wait':
             return None
         dom = self.client.lookup_domain(name)
+        if action in ('start', 'start_paused') and domxml.parse(self.client.domain_xml(dom, inactive=True))[2]['template']:
+            raise SpecError('template', 'VM %s is a template, which is never started: set template: false to make it '
+                                        'a VM again, or clone it (clone_from)' % name)
         crashed = action in ('start', 'start_paused', 'destroy') and self.client.domain_crashed(dom)
         if action == 'start':
             self.client.start_domain(dom)
@@ -223,3 +284,13 @@ class LibvirtVMDriver(VMDriver):
             return Result(warnings=['VM %s was in the crashed state; it was powered off' % name])
         return Result(warnings=['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it '
                                 'shut off, reason crashed); it was started again' % name])
+
+
+def _check_cloned(actual, clone):
+    """A VM that exists is never cloned again; but it must be the clone of the source the task names."""
+    record = actual.get('cloned_from')
+    if record is None or record['name'] != clone['source']:
+        raise SpecError('clone_from', 'a different VM of that name exists: VM %s %s, not from %s. Nothing was '
+                                      'changed: name the new VM otherwise, or leave clone_from out to manage this one'
+                        % (actual['name'], 'was cloned from %s' % record['name'] if record else 'is not a clone',
+                           clone['source']))

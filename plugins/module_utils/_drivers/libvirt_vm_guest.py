@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _vm_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_domxml as domxml
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_volume import LibvirtSeedDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 
 ADDRESS_SOURCES = ('agent', 'lease', 'arp')
 
@@ -73,6 +74,26 @@ def keep_attached(spec):
                               'format': 'raw', 'readonly': True})
         _vm_spec.assign_targets(spec['disks'])
     return spec
+
+
+def customization_seed(name, custom, vm_uuid, macs):
+    """The seed request (as ``_vm_spec`` makes one of ``cloud_init``) of the normalized customization ``custom``
+    of VM ``name``: the same seed volume, written by ``Seeds`` as that of the cloud_init option."""
+    files = _cloud_init.customization_files(custom, vm_uuid, macs)
+    return dict(_cloud_init.seed_spec(files), volume=_cloud_init.vm_seed_volume(name), data=files)
+
+
+def linked_clones(client, vm_uuid):
+    """The names of the VMs whose clone record names VM ``vm_uuid`` as the source of a linked clone."""
+    found = []
+    for dom in client.list_domains():
+        try:
+            record = domxml.clone_record(client.domain_xml(dom, inactive=True))
+        except (BackendError, NotFound):
+            continue  # gone meanwhile
+        if record and record['linked'] and record['uuid'] == vm_uuid:
+            found.append(dom.name())
+    return sorted(found)
 
 
 class Seeds:
