@@ -190,9 +190,16 @@ def _merge_subnets(desired, actual):
     return merged
 
 
+_MACVLAN_OPTIONS = ('parent', 'mode')
+
+
 def merge_network(partial, actual_spec):
     spec = _spec.overlay(partial, actual_spec, NETWORK_DEFAULTS, NETWORK_FIELDS,
                          {'subnets': _merge_subnets})
+    if actual_spec and 'options' not in partial and spec['driver'] != actual_spec['driver']:
+        # options kept from the network as it is apply to its driver: a macvlan's parent and mode mean
+        # nothing to a bridge (Podman refuses them)
+        spec['options'] = dict((k, v) for k, v in (spec['options'] or {}).items() if k not in _MACVLAN_OPTIONS)
     if spec['driver'] == 'macvlan' and not spec['subnets']:
         raise SpecError('subnets', 'a macvlan network needs at least one subnet (Podman\'s netavark backend has no '
                                    'DHCP for macvlan)')

@@ -11,7 +11,7 @@ short_description: Manage Podman networks from a declared spec
 version_added: 0.3.0
 description:
   - Creates, recreates and removes a Podman network so that it matches the options given, for containers to join
-    (the O(virtfleet.virt.container#module:container:networks) option of virtfleet.virt.container).
+    (the O(virtfleet.virt.container#module:networks) option of virtfleet.virt.container).
   - Idempotent on the normalized state read back from C(podman network inspect) - only what the options set is
     compared, so the subnet, gateway and lease range Podman picked by itself are never a change, and a run with
     nothing to change writes nothing.
@@ -56,7 +56,7 @@ options:
   driver:
     description:
       - V(bridge) (a bridge on the host, with NAT unless O(internal)) or V(macvlan) (containers appear on the
-        host's network through the interface given as O(options.parent); it needs O(subnets)).
+        host's network through the interface given as C(options.parent); it needs O(subnets)).
       - Left out, a new network is a V(bridge).
     type: str
     choices: [bridge, macvlan]

@@ -11,7 +11,7 @@ short_description: Manage Podman named volumes from a declared spec
 version_added: 0.3.0
 description:
   - Creates, recreates and removes a Podman named volume so that it matches the options given, for containers
-    to mount (C(NAME:/path) in the O(virtfleet.virt.container#module:container:volumes) option of
+    to mount (C(NAME:/path) in the O(virtfleet.virt.container#module:volumes) option of
     virtfleet.virt.container).
   - Idempotent on the normalized state read back from C(podman volume inspect); a run with nothing to change
     writes nothing.

@@ -1,8 +1,11 @@
 """The cloud-init seed disk of a libvirt VM in its spec (module_utils/_drivers/libvirt_vm_guest.py)."""
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec as vs
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_guest as guest
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 ROOT = {'pool': 'p', 'volume': 'vm1.qcow2', 'device': 'disk', 'target': 'vda', 'bus': 'virtio', 'format': 'qcow2',
         'readonly': False}
@@ -32,3 +35,11 @@ def test_a_vm_without_a_seed_is_left_alone():
     have = {'spec': vs.merge({'disks': [ROOT]}, None)}
     partial = {'disks': [{'pool': 'p', 'volume': 'vm1.qcow2'}]}
     assert guest.with_seed_disk(partial, have) is partial and guest.with_seed_disk(partial, None) is partial
+
+
+@pytest.mark.parametrize('request_kind, param', [({'customization': True}, 'customization'), ({}, 'cloud_init.pool')])
+def test_a_seed_without_a_pool_names_the_option_that_asked_for_it(request_kind, param):
+    wanted = dict({'volume': 'web1-cidata.iso', 'data': {}, 'content_sha256': '0' * 64, 'files': []}, **request_kind)
+    with pytest.raises(SpecError) as err:
+        guest.Seeds(None).desired(wanted, {'disks': [{'path': '/var/lib/x.img', 'device': 'disk'}]})
+    assert err.value.param == param

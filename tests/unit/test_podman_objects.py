@@ -81,6 +81,11 @@ def test_macvlan_reads_its_parent_and_needs_a_subnet():
     with pytest.raises(SpecError) as err:
         ps.merge_network({'driver': 'macvlan'}, None)
     assert err.value.param == 'subnets'
+    # to bridge: the macvlan's own options (parent, mode) are not carried over, the others are
+    spec['options']['mtu'] = '1400'
+    assert ps.merge_network({'driver': 'bridge'}, spec)['options'] == {'mtu': '1400'}
+    # options the task names are its own
+    assert ps.merge_network({'driver': 'bridge', 'options': {'parent': 'eth0'}}, spec)['options'] == {'parent': 'eth0'}
     with pytest.raises(SpecError) as err:
         ps.network_partial_from_params(net_params(driver='macvlan', internal=True))
     assert err.value.param == 'internal'

@@ -80,7 +80,7 @@ def customization_seed(name, custom, vm_uuid, macs):
     """The seed request (as ``_vm_spec`` makes one of ``cloud_init``) of the normalized customization ``custom``
     of VM ``name``: the same seed volume, written by ``Seeds`` as that of the cloud_init option."""
     files = _cloud_init.customization_files(custom, vm_uuid, macs)
-    return dict(_cloud_init.seed_spec(files), volume=_cloud_init.vm_seed_volume(name), data=files)
+    return dict(_cloud_init.seed_spec(files), volume=_cloud_init.vm_seed_volume(name), data=files, customization=True)
 
 
 def linked_clones(client, vm_uuid):
@@ -130,6 +130,10 @@ class Seeds:
         attached = seed_disk(spec['disks'], volume)
         pool = wanted.get('pool') or (attached or {}).get('pool') or next(
             (d['pool'] for d in spec['disks'] if d.get('pool')), None)
+        if not pool and wanted.get('customization'):
+            raise SpecError('customization', 'is written to a cloud-init seed volume in the pool of the VM\'s first '
+                                             'disk that is a storage pool volume, and the VM has none: give it a disk '
+                                             'by pool and volume')
         if not pool:
             raise SpecError('cloud_init.pool', 'name the storage pool that keeps the seed: the VM has no disk in a '
                                                'storage pool to take it from')
