@@ -197,11 +197,19 @@ class Podman:
         return proc
 
     def _json(self, *args):
-        proc = self.run(*args)
+        # a read that fails (Podman's lock held long by another user of the same storage) is no empty list: taken
+        # for one, it shows objects vanishing and reappearing around a call that did not touch them
+        for attempt in range(3):
+            proc = self.run(*args)
+            if proc.returncode == 0:
+                break
+            time.sleep(1 + attempt)
+        else:
+            raise RuntimeError('podman %s failed 3 times: %s' % (' '.join(map(str, args)), proc.stderr.strip()[-300:]))
         try:
             return json.loads(proc.stdout) if proc.stdout.strip() else []
         except ValueError:
-            return []
+            raise RuntimeError('podman %s printed no JSON: %r' % (' '.join(map(str, args)), proc.stdout[-300:]))
 
     def names(self, prefixes):
         containers = [n for entry in self._json('ps', '--all', '--format', 'json') for n in entry.get('Names') or []
