@@ -208,8 +208,8 @@ class Podman:
             raise RuntimeError('podman %s failed 3 times: %s' % (' '.join(map(str, args)), proc.stderr.strip()[-300:]))
         try:
             return json.loads(proc.stdout) if proc.stdout.strip() else []
-        except ValueError:
-            raise RuntimeError('podman %s printed no JSON: %r' % (' '.join(map(str, args)), proc.stdout[-300:]))
+        except ValueError as exc:
+            raise RuntimeError('podman %s printed no JSON: %r' % (' '.join(map(str, args)), proc.stdout[-300:])) from exc
 
     def names(self, prefixes):
         containers = [n for entry in self._json('ps', '--all', '--format', 'json') for n in entry.get('Names') or []
