@@ -27,8 +27,6 @@ Where a VM is found or created is ``vsphere_vm_placement``; templates, clones an
 
 from __future__ import annotations
 
-import json
-
 from ansible_collections.virtfleet.virt.plugins.module_utils import _vm_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import VM_FULL, VM_LIGHT, STATE_NAMES
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_clone as clones
@@ -41,7 +39,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 
-class VSphereVMDriver(VMDriver):
+class VSphereVMDriver(clones.CloneSteps, VMDriver):
     def __init__(self, client, placement=None):
         super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
@@ -184,25 +182,6 @@ class VSphereVMDriver(VMDriver):
         devices.check(inv, dc, hosts, spec, actual)
         return spec
 
-    def _source(self, clone):
-        """The actual VM or template a new VM is cloned from (``SpecError`` naming clone_from when missing)."""
-        row = clones.source(self.inventory(), self.placement, clone['source'])
-        rows = self.client.vms([row['ref']])
-        if not rows:
-            raise SpecError('clone_from', 'no VM or template named %r to clone (it was removed just now)'
-                            % clone['source'])
-        return self._actual(rows[0], self.inventory())
-
-    def _clone_snapshot(self, source, clone):
-        if not clone['linked']:
-            return None
-        snapshot = self.client.current_snapshot(source['ref'])
-        if snapshot is None:
-            raise SpecError('linked_clone', '%s has no snapshot: a linked clone shares the disks of the source\'s '
-                            'current snapshot; take one first (virtfleet.virt.vm_snapshot), or clone in full '
-                            '(linked_clone: false)' % source['name'])
-        return snapshot
-
     # -- writing ---------------------------------------------------------------------------
     def create(self, name, spec):
         clone = self._clones.pop(id(spec), None)
@@ -217,53 +196,6 @@ class VSphereVMDriver(VMDriver):
                                     target['host']['ref'] if target['host'] else None, config)
         self._refs[name] = ref
         return None
-
-    def _create_clone(self, name, clone):
-        """CloneVM_Task, then the task's other options on top of the source's spec (the simulator copies only
-        memory, vCPUs and devices, and leaves a clone on the source's host), then the customization."""
-        source, target = clone['source'], clone['target']
-        spec = self._clones_base(source, None)
-        tags = spec.get('tags') or {}
-        hosts = target['hosts']
-        location = {'pool': target['pool']['ref'], 'host': (target['host'] or hosts[0])['ref'],
-                    'datastore': target['datastore']['ref'] if target['datastore'] else None}
-        extra = [(vmconfig.tag_key(k), json.dumps(v)) for k, v in sorted(tags.items())]
-        extra += [(clones.CLONE_KEY, clones.record(source['name'], source['vsphere']['instance_uuid'], clone['linked'])),
-                  (clones.CUSTOM_KEY, ''), (clones.CUSTOM_PENDING_KEY, ''), (vmconfig.PENDING_KEY, '')]
-        ref = self.client.clone_vm(source['ref'], source['name'], target['folder']['ref'], name, location,
-                                   {'extra_config': extra}, clone['snapshot'])
-        self._refs[name] = ref
-        actual = self.read(name)
-        if actual['host'] is None or actual['host']['moid'] not in [h['moid'] for h in hosts]:
-            self.client.relocate_vm(ref, name, {'host': location['host'], 'pool': location['pool']})
-            actual = self.read(name)
-        partial = dict((k, v) for k, v in clone['partial'].items() if k != 'clone')
-        wanted = self.desired(partial, dict(actual, spec=self._clones_base(source, actual)))
-        plan = self.plan_update(actual, wanted)
-        if plan.changes:
-            return self.apply_update(actual, plan)
-        return None
-
-    @staticmethod
-    def _clones_base(source, actual):
-        """The spec a clone starts from: the source's, with the clone's own devices (None: before it exists)."""
-        spec = dict(source['spec'], template=False, customization=None)
-        if actual is not None:
-            spec.update(disks=actual['spec']['disks'], interfaces=actual['spec']['interfaces'])
-        return spec
-
-    def _vm_pool(self, actual):
-        """The resource pool and host a template becomes a VM in: the placement options', else its host's."""
-        inv = self.inventory()
-        p = self.placement
-        if p.get('cluster') or p.get('host'):
-            compute, host = inv.compute(actual['dc'], p.get('cluster'), p.get('host'))
-        else:
-            compute, host = actual['compute'], actual['host']
-        if compute is None:
-            raise SpecError('cluster', 'template %s has no host: name the cluster or host to make it a VM in'
-                            % actual['name'])
-        return inv.resource_pool(compute, p.get('resource_pool')), host or inv.hosts_of(compute)[0]
 
     def plan_update(self, actual, spec):
         """What changes; hardware a running VM cannot take now goes to ``cold`` (pending restart)."""

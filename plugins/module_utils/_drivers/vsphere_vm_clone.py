@@ -19,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
 CLONE_KEY = 'virtfleet.clone_of'
@@ -122,3 +123,74 @@ def stored(custom):
 
 def record(name, uuid, linked):
     return json.dumps({'name': name, 'uuid': uuid, 'linked': bool(linked)}, sort_keys=True)
+
+
+class CloneSteps:
+    """The steps of ``VSphereVMDriver`` that read a clone's source, clone it and make a template a VM again (a
+    mixin: they use the driver's client, inventory, placement and its reading and update steps)."""
+
+    def _source(self, clone):
+        """The actual VM or template a new VM is cloned from (``SpecError`` naming clone_from when missing)."""
+        row = source(self.inventory(), self.placement, clone['source'])
+        rows = self.client.vms([row['ref']])
+        if not rows:
+            raise SpecError('clone_from', 'no VM or template named %r to clone (it was removed just now)'
+                            % clone['source'])
+        return self._actual(rows[0], self.inventory())
+
+    def _clone_snapshot(self, src, clone):
+        if not clone['linked']:
+            return None
+        snapshot = self.client.current_snapshot(src['ref'])
+        if snapshot is None:
+            raise SpecError('linked_clone', '%s has no snapshot: a linked clone shares the disks of the source\'s '
+                            'current snapshot; take one first (virtfleet.virt.vm_snapshot), or clone in full '
+                            '(linked_clone: false)' % src['name'])
+        return snapshot
+
+    def _create_clone(self, name, clone):
+        """CloneVM_Task, then the task's other options on top of the source's spec (the simulator copies only
+        memory, vCPUs and devices, and leaves a clone on the source's host), then the customization."""
+        src, dest = clone['source'], clone['target']
+        spec = self._clones_base(src, None)
+        tags = spec.get('tags') or {}
+        hosts = dest['hosts']
+        location = {'pool': dest['pool']['ref'], 'host': (dest['host'] or hosts[0])['ref'],
+                    'datastore': dest['datastore']['ref'] if dest['datastore'] else None}
+        extra = [(vmconfig.tag_key(k), json.dumps(v)) for k, v in sorted(tags.items())]
+        extra += [(CLONE_KEY, record(src['name'], src['vsphere']['instance_uuid'], clone['linked'])),
+                  (CUSTOM_KEY, ''), (CUSTOM_PENDING_KEY, ''), (vmconfig.PENDING_KEY, '')]
+        ref = self.client.clone_vm(src['ref'], src['name'], dest['folder']['ref'], name, location,
+                                   {'extra_config': extra}, clone['snapshot'])
+        self._refs[name] = ref
+        actual = self.read(name)
+        if actual['host'] is None or actual['host']['moid'] not in [h['moid'] for h in hosts]:
+            self.client.relocate_vm(ref, name, {'host': location['host'], 'pool': location['pool']})
+            actual = self.read(name)
+        partial = dict((k, v) for k, v in clone['partial'].items() if k != 'clone')
+        wanted = self.desired(partial, dict(actual, spec=self._clones_base(src, actual)))
+        plan = self.plan_update(actual, wanted)
+        if plan.changes:
+            return self.apply_update(actual, plan)
+        return None
+
+    @staticmethod
+    def _clones_base(src, actual):
+        """The spec a clone starts from: the source's, with the clone's own devices (None: before it exists)."""
+        spec = dict(src['spec'], template=False, customization=None)
+        if actual is not None:
+            spec.update(disks=actual['spec']['disks'], interfaces=actual['spec']['interfaces'])
+        return spec
+
+    def _vm_pool(self, actual):
+        """The resource pool and host a template becomes a VM in: the placement options', else its host's."""
+        inv = self.inventory()
+        p = self.placement
+        if p.get('cluster') or p.get('host'):
+            compute, host = inv.compute(actual['dc'], p.get('cluster'), p.get('host'))
+        else:
+            compute, host = actual['compute'], actual['host']
+        if compute is None:
+            raise SpecError('cluster', 'template %s has no host: name the cluster or host to make it a VM in'
+                            % actual['name'])
+        return inv.resource_pool(compute, p.get('resource_pool')), host or inv.hosts_of(compute)[0]
