@@ -1,4 +1,4 @@
-"""virtfleet.virt.container_network, container_volume and container_info (kind: network/volume) against real
+"""virtfleet.virt.container_network, virtfleet.virt.container_volume and container_info (kind: network/volume) against real
 Podman: lifecycle, no write on a re-run, check mode, diff, recreation, in-use refusals, overlapping subnets, and
 containers that use what the modules created (two containers reaching each other by name on the network, a
 named volume whose data survives a container recreation).
