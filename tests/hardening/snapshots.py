@@ -314,7 +314,9 @@ class VSphere:
                             vm.runtime.powerState, config.annotation,
                             sorted((o.key, str(o.value)) for o in config.extraConfig),
                             sorted(d.key for d in config.hardware.device),
-                            str(vm.runtime.host), str(vm.resourcePool), str(vm.parent))
+                            # a template has no resource pool, and govmomi's simulator panics (closing the
+                            # connection) when that one unset property is read alone
+                            str(vm.runtime.host), None if config.template else str(vm.resourcePool), str(vm.parent))
         datastores = {}
         for ds in self.objects('Datastore', prefixes):
             nas = getattr(ds.info, 'nas', None)

@@ -195,6 +195,12 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
         ref = self.client.create_vm(target['folder']['ref'], target['pool']['ref'],
                                     target['host']['ref'] if target['host'] else None, config)
         self._refs[name] = ref
+        if spec['template'] or spec.get('customization') is not None:
+            # what a new VM's config cannot say: customized while it is off, then marked as a template
+            actual = self.read(name)
+            plan = self.plan_update(actual, spec)
+            if plan.changes:
+                return self.apply_update(actual, plan)
         return None
 
     def plan_update(self, actual, spec):
