@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: virtfleet.virt contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The values drivers hand to the reconcile loop (``Step``, ``Plan``, ``Result``) and ``wait_for``.
+"""The values drivers hand to the reconcile loop (``Step``, ``Plan``, ``InUse``, ``Result``) and ``wait_for``.
 
 Drivers (``_drivers/``) and the reconcile loop (``_reconcile.py``) both import this
 module; drivers never import the reconcile loop.
@@ -38,16 +38,33 @@ class Plan:
     the plan predicts (also in check mode), such as a container's ``recreated``. An update that
     replaces the resource stops and starts it: ``actions`` names those run-state actions (reported
     after the update, also in check mode) and ``state`` is the run state it leaves the resource
-    in (``None``: the state it had).
+    in (``None``: the state it had). ``in_use`` (an ``InUse``) says who uses the resource that the update
+    replaces: the reconcile loop refuses the update while some of them block it, unless ``force``.
     """
 
-    def __init__(self, changes, reboot_required=False, details=None, extra=None, actions=None, state=None):
+    def __init__(self, changes, reboot_required=False, details=None, extra=None, actions=None, state=None,
+                 in_use=None):
         self.changes = list(changes)
         self.reboot_required = reboot_required
         self.details = details or {}
         self.extra = dict(extra or {})
         self.actions = list(actions or [])
         self.state = state
+        self.in_use = in_use
+
+
+class InUse:
+    """Who uses a resource that a removal or a replacement touches (the containers on a Podman network).
+
+    ``affected``: every user the action touches, reported in the result field the driver's ``in_use_key``
+    names; ``blocking``: those that refuse the action unless ``force``; ``refusal``: the message the
+    reconcile loop gives then (it names what to do, and ``force``).
+    """
+
+    def __init__(self, affected, blocking=(), refusal=''):
+        self.affected = sorted(affected)
+        self.blocking = sorted(blocking)
+        self.refusal = refusal
 
 
 class Result:

@@ -207,15 +207,27 @@ def _updated(outcome, plan):
         outcome.did(action)
 
 
+def _allow_use(driver, use, opts, outcome):
+    """Refuse an action on a resource in use (``use``, an ``InUse``) unless ``force``; report whom it affects."""
+    if use is None:
+        return
+    if use.blocking and not opts.force:
+        raise SpecError('force', use.refusal)
+    outcome.extra[driver.in_use_key] = list(use.affected)
+
+
 def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     if not (opts.check_mode or raced):
         driver.rescan(name)  # a write to the backend's view of the resource: never in check mode
     actual = driver.read(name)
 
     if state == 'absent':
+        if driver.in_use_key:
+            outcome.extra[driver.in_use_key] = []
         if actual is None:
             return outcome, None, None
         before = driver.describe(actual)
+        _allow_use(driver, driver.in_use(actual), opts, outcome)
         stopped = driver.stopped_state
         try:
             if before['state'] != stopped:
@@ -266,6 +278,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     else:
         plan = driver.plan_update(actual, spec)
         outcome.extra.update(plan.extra)
+        if plan.changes:
+            _allow_use(driver, plan.in_use, opts, outcome)
         reboot_required = plan.reboot_required
         pending_warnings = []
         if plan.changes:

@@ -251,13 +251,7 @@ def request(module):
 
 def ensure(module, session):
     name, partial, state, target, opts = request(module)
-    driver = PodmanNetworkDriver(session.client, force=module.params['force'])
-    affected = []
-    if state == 'absent' and driver.read(name) is not None:
-        affected = driver.check_removal(name)  # refused in check mode too
-    outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
-    if state == 'absent':
-        outcome.extra['affected_containers'] = affected
+    outcome, before, after = _reconcile.ensure(PodmanNetworkDriver(session.client), name, partial, state, target, opts)
     _module.ensure_result(module, 'network', outcome, before, after)
 
 

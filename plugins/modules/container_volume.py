@@ -195,13 +195,7 @@ def request(module):
 
 def ensure(module, session):
     name, partial, state, target, opts = request(module)
-    driver = PodmanVolumeDriver(session.client, force=module.params['force'])
-    affected = []
-    if state == 'absent' and driver.read(name) is not None:
-        affected = driver.check_removal(name)  # refused in check mode too
-    outcome, before, after = _reconcile.ensure(driver, name, partial, state, target, opts)
-    if state == 'absent':
-        outcome.extra['affected_containers'] = affected
+    outcome, before, after = _reconcile.ensure(PodmanVolumeDriver(session.client), name, partial, state, target, opts)
     _module.ensure_result(module, 'volume', outcome, before, after)
 
 

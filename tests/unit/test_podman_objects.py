@@ -200,8 +200,8 @@ class FakePodman:
         del self.volumes[name]
 
 
-def _ensure(driver, name, partial, state='present', check=False):
-    return _reconcile.ensure(driver, name, partial, state, None, _reconcile.Options(check_mode=check))
+def _ensure(driver, name, partial, state='present', check=False, force=False):
+    return _reconcile.ensure(driver, name, partial, state, None, _reconcile.Options(check_mode=check, force=force))
 
 
 def test_network_change_with_running_user_is_refused_unless_force():
@@ -215,7 +215,7 @@ def test_network_change_with_running_user_is_refused_unless_force():
         assert err.value.param == 'force' and 'web' in err.value.msg and 'labels' in err.value.msg
     assert client.inspect_network('n1') == before
     client.calls = []
-    outcome, _before, after = _ensure(PodmanNetworkDriver(client, force=True), 'n1', {'labels': {'a': 'b'}})
+    outcome, _before, after = _ensure(PodmanNetworkDriver(client), 'n1', {'labels': {'a': 'b'}}, force=True)
     assert outcome.extra['affected_containers'] == ['old', 'web'] and outcome.extra['recreated'] is True
     assert client.calls == [('disconnect', 'old'), ('disconnect', 'web'), ('network rm', 'n1'),
                             ('network create', 'n1'), ('connect', 'old'), ('connect', 'web')]
@@ -257,10 +257,13 @@ def test_network_removal_is_refused_while_in_use_unless_force():
     client = FakePodman()
     _ensure(PodmanNetworkDriver(client), 'n1', {})
     client.users['n1'] = {'old': 'exited'}
-    with pytest.raises(SpecError) as err:
-        PodmanNetworkDriver(client).check_removal('n1')
-    assert err.value.param == 'force' and 'old' in err.value.msg
-    outcome, _before, after = _ensure(PodmanNetworkDriver(client, force=True), 'n1', {}, state='absent')
+    for check in (True, False):  # refused in check mode too, before anything is written
+        with pytest.raises(SpecError) as err:
+            _ensure(PodmanNetworkDriver(client), 'n1', {}, state='absent', check=check)
+        assert err.value.param == 'force' and 'old' in err.value.msg and 'n1' in client.networks
+    outcome, _before, _after = _ensure(PodmanNetworkDriver(client), 'n1', {}, state='absent', check=True, force=True)
+    assert outcome.extra['affected_containers'] == ['old'] and 'n1' in client.networks
+    outcome, _before, after = _ensure(PodmanNetworkDriver(client), 'n1', {}, state='absent', force=True)
     assert outcome.actions == ['disconnected old', 'deleted'] and after is None and 'n1' not in client.networks
 
 
@@ -269,7 +272,7 @@ def test_volume_recreation_is_refused_in_use_and_probes_the_new_options():
     _ensure(PodmanVolumeDriver(client), 'v1', {})
     client.users['v1'] = {'db': 'running'}
     with pytest.raises(SpecError) as err:
-        _ensure(PodmanVolumeDriver(client, force=True), 'v1', {'labels': {'a': 'b'}})
+        _ensure(PodmanVolumeDriver(client), 'v1', {'labels': {'a': 'b'}}, force=True)
     assert err.value.param == 'labels' and 'db' in err.value.msg
     del client.users['v1']
     client.fail_create = True
@@ -291,5 +294,5 @@ def test_volume_removal_with_force_removes_the_users_too():
     with pytest.raises(SpecError) as err:
         _ensure(PodmanVolumeDriver(client), 'v1', {}, state='absent')
     assert err.value.param == 'force'
-    outcome, _before, _after = _ensure(PodmanVolumeDriver(client, force=True), 'v1', {}, state='absent')
+    outcome, _before, _after = _ensure(PodmanVolumeDriver(client), 'v1', {}, state='absent', force=True)
     assert outcome.actions == ['removed container db', 'deleted'] and ('volume rm --force', 'v1') in client.calls

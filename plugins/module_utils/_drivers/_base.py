@@ -33,6 +33,12 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
     outside check mode, after a run that changed the resource and leaves it in ``stopped_state``: writes
     what waited for the stop (vSphere: the changes pending a restart), so that the same task run again
     finds nothing to do; a ``Result`` or ``None``. By default nothing waits
+``in_use(actual)``
+    before a removal, also in check mode: who uses the resource (an ``InUse``, or ``None``: nobody, the
+    default); the loop refuses the removal while some users block it, unless ``force``, and reports the
+    affected ones under ``in_use_key``. A ``Plan`` that replaces the resource carries its ``InUse`` the same
+    way. ``delete`` and ``apply_update`` are called only when the loop allowed it: they act on the users
+    (disconnect them, remove them with the resource) and never decide on ``force`` themselves
 ``check_address(spec)``, ``address(name)``
     VMs, for ``wait_for_address``: ``check_address`` refuses (``SpecError``) a desired spec that can never
     have an address, before anything is written; ``address`` reads the VM now and returns its first usable
@@ -41,7 +47,8 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
 The class attributes say how the loop treats the resource: ``kind`` names it in messages,
 ``stopped_state`` is reached before a removal, ``initial_state`` is the state of a resource
 just created, ``restartable_states`` are those a pending change restarts from (with
-``restart_if_required``), ``reports_reboot`` adds ``reboot_required`` to the outcome and
+``restart_if_required``), ``in_use_key`` is the result field naming the users an ``InUse`` reports,
+``reports_reboot`` adds ``reboot_required`` to the outcome and
 ``result_fields`` are result fields (with their defaults) that every run keeping the resource
 reports; a ``Plan``'s ``extra`` fills them in. ``found`` (a ``Result``) collects what the driver
 notices while rescanning, reading and validating (a pool it rescanned, an image that is to be pulled):
@@ -65,6 +72,7 @@ class Driver:
     restartable_states = ()
     reports_reboot = False
     result_fields = {}
+    in_use_key = None
 
     def __init__(self, client):
         self.client = client
@@ -132,6 +140,10 @@ class Driver:
 
     def perform(self, name, action):  # pragma: no cover - steps() names no action
         raise BackendError('%s has no action %s' % (self.kind, action))
+
+    def in_use(self, actual):  # pylint: disable=unused-argument
+        """Nobody uses the resource, by default."""
+        return None
 
     def settle_stopped(self, name):  # pylint: disable=unused-argument
         """Nothing waits for a stop by default."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_objects_spec as pspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
 
 # container states in which a container uses its networks
 RUNNING = ('running', 'paused', 'stopping', 'restarting')
@@ -34,10 +34,7 @@ def _names(entries):
 class PodmanNetworkDriver(Driver):
     kind = 'network'
     result_fields = {'recreated': False, 'recreate_reasons': [], 'affected_containers': []}
-
-    def __init__(self, client, force=False):
-        super().__init__(client)
-        self.force = force
+    in_use_key = 'affected_containers'
 
     # -- reading ----------------------------------------------------------------------
     def read(self, name):
@@ -98,15 +95,13 @@ class PodmanNetworkDriver(Driver):
         if not changes:
             return Plan(changes)
         running, stopped = self.users(actual['name'])
-        if running and not self.force:
-            raise SpecError('force', 'changing %s recreates network %s (Podman cannot change it in place), and the '
-                                     'running containers %s use it: stop them first, or set force: true to '
-                                     'disconnect them and connect them again to the new network (they keep '
-                                     'running, with new addresses)'
-                            % (', '.join(changes), actual['name'], ', '.join(running)))
-        affected = sorted(running + stopped)
-        return Plan(changes, details={'spec': spec, 'affected': affected},
-                    extra={'recreated': True, 'recreate_reasons': changes, 'affected_containers': affected})
+        refusal = ('changing %s recreates network %s (Podman cannot change it in place), and the running containers '
+                   '%s use it: stop them first, or set force: true to disconnect them and connect them again to the '
+                   'new network (they keep running, with new addresses)'
+                   % (', '.join(changes), actual['name'], ', '.join(running)))
+        use = InUse(running + stopped, blocking=running, refusal=refusal)
+        return Plan(changes, details={'spec': spec, 'affected': use.affected}, in_use=use,
+                    extra={'recreated': True, 'recreate_reasons': changes})
 
     def apply_update(self, actual, plan):
         name, affected = actual['name'], plan.details['affected']
@@ -146,18 +141,21 @@ class PodmanNetworkDriver(Driver):
             raise BackendError('network %s was recreated, but connecting these containers again failed: %s'
                                % (name, '; '.join(failed)), performed=True, actions=actions)
 
-    def check_removal(self, name):
-        """Refuse to remove network ``name`` while containers use it, unless ``force``; their names."""
-        running, stopped = self.users(name)
-        users = sorted(running + stopped)
-        if users and not self.force:
-            raise SpecError('force', 'network %s is used by the containers %s: remove them or take them off the '
-                                     'network first, or set force: true to disconnect them (they are kept%s)'
-                            % (name, ', '.join(users), ', and the running ones keep running' if running else ''))
-        return users
+    def in_use(self, actual):
+        """Every container on the network blocks its removal (``force`` disconnects them)."""
+        running, stopped = self.users(actual['name'])
+        users = running + stopped
+        if not users:
+            return None
+        return InUse(users, blocking=users, refusal='network %s is used by the containers %s: remove them or take '
+                                                    'them off the network first, or set force: true to disconnect '
+                                                    'them (they are kept%s)'
+                     % (actual['name'], ', '.join(sorted(users)),
+                        ', and the running ones keep running' if running else ''))
 
     def delete(self, actual, options):
-        affected = self.check_removal(actual['name'])
+        running, stopped = self.users(actual['name'])
+        affected = sorted(running + stopped)
         for container in affected:
             self.client.network_disconnect(actual['name'], container)
         self.client.remove_network(actual['name'])

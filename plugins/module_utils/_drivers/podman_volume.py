@@ -18,7 +18,7 @@ import uuid
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_objects_spec as pspec
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
 
 
 def _names(entries):
@@ -28,10 +28,7 @@ def _names(entries):
 class PodmanVolumeDriver(Driver):
     kind = 'volume'
     result_fields = {'recreated': False, 'recreate_reasons': [], 'affected_containers': []}
-
-    def __init__(self, client, force=False):
-        super().__init__(client)
-        self.force = force
+    in_use_key = 'affected_containers'
 
     # -- reading ----------------------------------------------------------------------
     def read(self, name):
@@ -100,18 +97,19 @@ class PodmanVolumeDriver(Driver):
             raise
         return Result(warnings=plan.details['warnings'])
 
-    def check_removal(self, name):
-        """Refuse to remove volume ``name`` while containers use it, unless ``force``; their names."""
-        users = self.users(name)
-        if users and not self.force:
-            raise SpecError('force', 'volume %s is used by the containers %s: remove them first, or set force: true '
-                                     'to remove the volume and, with it, these containers (podman volume rm --force)'
-                            % (name, ', '.join(users)))
-        return users
+    def in_use(self, actual):
+        """The containers that use the volume block its removal (``force`` removes them with it)."""
+        users = self.users(actual['name'])
+        if not users:
+            return None
+        return InUse(users, blocking=users, refusal='volume %s is used by the containers %s: remove them first, or '
+                                                    'set force: true to remove the volume and, with it, these '
+                                                    'containers (podman volume rm --force)'
+                     % (actual['name'], ', '.join(users)))
 
     def delete(self, actual, options):
-        users = self.check_removal(actual['name'])
-        if users:
+        users = self.users(actual['name'])
+        if users:  # the reconcile loop allowed it (force): Podman removes them with the volume
             self.client.remove_volume_forced(actual['name'])
             return Result(actions=['removed container %s' % c for c in users],
                           warnings=['volume %s was removed with the containers that used it: %s'
