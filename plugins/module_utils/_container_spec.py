@@ -47,7 +47,7 @@ MIN_MEMORY_MIB = 6  # podman refuses less
 
 # Fields of the normalized spec, in the order they are shown.
 FIELDS = ('image', 'image_id', 'command', 'env', 'ports', 'volumes', 'networks', 'restart_policy',
-          'labels', 'memory', 'cpus')
+          'labels', 'memory', 'cpus', 'pod')
 
 DEFAULTS = {
     'image': None,
@@ -61,6 +61,7 @@ DEFAULTS = {
     'labels': {},
     'memory': None,
     'cpus': None,
+    'pod': None,          # in no pod
 }
 
 
@@ -343,11 +344,20 @@ def parse_image(value):
     return image
 
 
+def parse_pod(value, param='pod'):
+    """A pod name; an empty string is no pod."""
+    name = str(value).strip()
+    if name and not NAME_RE.match(name):
+        raise SpecError(param, '%r is not a pod name (letters, digits and "_.-", starting with a letter or digit)'
+                        % (value,))
+    return name or None
+
+
 # the parameters of the partial spec, in the order they are checked
 PARSERS = (('image', parse_image), ('command', parse_command), ('env', lambda value: _text_map(value, 'env')),
            ('labels', lambda value: _text_map(value, 'labels')), ('ports', parse_ports),
            ('volumes', parse_volumes), ('networks', parse_networks), ('restart_policy', parse_restart_policy),
-           ('memory', parse_memory), ('cpus', parse_cpus))
+           ('memory', parse_memory), ('cpus', parse_cpus), ('pod', parse_pod))
 
 
 def partial_from_params(params):

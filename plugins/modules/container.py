@@ -108,6 +108,15 @@ options:
       - Joining or leaving named networks happens in place; switching to or from V(host)/V(none) recreates.
     type: list
     elements: str
+  pod:
+    description:
+      - The pod the container joins (it must exist, see virtfleet.virt.container_pod); it then shares the pod's
+        namespaces - its network, published ports and host name are the pod's, so O(ports) and O(networks) are
+        refused with it.
+      - Compared on the pod C(podman inspect) names; a change (another pod, or V("") for none) recreates the
+        container.
+    type: str
+    version_added: 0.3.0
   restart_policy:
     description:
       - V(no), V(always), V(unless-stopped), V(on-failure) or V(on-failure:N) (at most N restarts).
@@ -217,7 +226,7 @@ container:
       type: dict
       sample: {image: localhost/web:1.4, image_id: ec12c338f6e7..., command: [httpd, -f], env: {LOG_LEVEL: info},
                ports: ['127.0.0.1:8080:80/tcp'], volumes: ['/srv/web1/htdocs:/var/www:ro'], networks: [podman],
-               restart_policy: always, labels: {fleet: shop}, memory: 256, cpus: 0.5}
+               restart_policy: always, labels: {fleet: shop}, memory: 256, cpus: 0.5, pod: null}
 recreated:
   description: True when the run replaced (or, in check mode, would replace) the container by a new one.
   returned: unless O(state=absent)
@@ -259,6 +268,7 @@ def argument_spec():
         restart_policy=dict(type='str'),
         memory=dict(type='raw'),
         cpus=dict(type='float'),
+        pod=dict(type='str'),
         stop_timeout=dict(type='int'),
         wait_timeout=dict(type='int', default=60),
     )

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: container_info
-short_description: List Podman containers, networks or volumes in the shape their modules return them
+short_description: List Podman containers, networks, volumes or pods in the shape their modules return them
 version_added: 0.1.0
 description:
-  - Reads containers (or, with O(kind), networks or volumes) from Podman, optionally filtered by name, run state
+  - Reads containers (or, with O(kind), networks, volumes or pods) from Podman, optionally filtered by name, run state
     and labels.
   - Each container is returned exactly as RV(virtfleet.virt.container#module:container) describes it, each
     network as RV(virtfleet.virt.container_network#module:network), each volume as
-    RV(virtfleet.virt.container_volume#module:volume).
+    RV(virtfleet.virt.container_volume#module:volume), each pod as RV(virtfleet.virt.container_pod#module:pod).
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
@@ -31,10 +31,10 @@ attributes:
 options:
   kind:
     description:
-      - What to list - V(container) (returned as RV(containers)), V(network) (RV(networks)) or V(volume)
-        (RV(volumes)).
+      - What to list - V(container) (returned as RV(containers)), V(network) (RV(networks)), V(volume)
+        (RV(volumes)) or V(pod) (RV(pods)).
     type: str
-    choices: [container, network, volume]
+    choices: [container, network, pod, volume]
     default: container
     version_added: 0.3.0
   name:
@@ -78,6 +78,13 @@ EXAMPLES = r'''
     kind: volume
     name: shop-db-data
   register: db_data
+
+- name: The pods of the shop fleet
+  virtfleet.virt.container_info:
+    kind: pod
+    labels:
+      fleet: shop
+  register: shop_pods
 '''
 
 RETURN = r'''
@@ -104,12 +111,23 @@ volumes:
   sample: [{name: shop-db-data, created: '2026-12-05T13:13:46.561505607Z',
             mountpoint: /var/lib/containers/storage/volumes/shop-db-data/_data, state: present,
             spec: {driver: local, options: {}, labels: {fleet: shop}}}]
+pods:
+  description: The matching pods, sorted by name, each as RV(virtfleet.virt.container_pod#module:pod).
+  returned: when O(kind=pod)
+  type: list
+  elements: dict
+  sample: [{name: shop, id: 36e089405fe8..., created: '2026-12-05T21:28:24.565597989Z', status: running,
+            state: present, infra_id: b63db8839010..., containers: [shop-api, shop-web],
+            spec: {infra: true, share: [ipc, net, uts], ports: ['127.0.0.1:8080:80/tcp'], networks: [podman],
+                   labels: {fleet: shop}, hostname: shop}}]
 '''
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module, _podman_objects_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_pod_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_network import PodmanNetworkDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_pod import PodmanPodDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_volume import PodmanVolumeDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 
@@ -132,6 +150,7 @@ KINDS = {
                     lambda actual: actual['spec']['labels']),
     'volume': Kind(PodmanVolumeDriver, 'volumes', lambda name: _podman_objects_spec.validate_name(name, 'volume'),
                    lambda actual: actual['spec']['labels']),
+    'pod': Kind(PodmanPodDriver, 'pods', _podman_pod_spec.validate_name, lambda actual: actual['spec']['labels']),
 }
 
 

@@ -276,3 +276,25 @@ class PodmanClient:
     def remove_volume_forced(self, name):
         """``podman volume rm --force``: removes the containers that use the volume first."""
         self.run(['volume', 'rm', '--force', name], 'removing volume %s' % name)
+
+    # -- pods (container_pod) ----------------------------------------------------------------
+    def inspect_pod(self, name):
+        found = self._json(['pod', 'inspect', name], 'inspecting pod %s' % name)
+        if isinstance(found, list):  # Podman 5 prints a list, Podman 4 one object
+            found = found[0] if found else None
+        if not found:
+            raise NotFound('inspecting pod %s: no such pod' % name)
+        return found
+
+    def list_pod_names(self):
+        return sorted(p.get('Name') for p in self._json(['pod', 'ps', '--format', 'json'], 'listing pods') or [])
+
+    def pod_exists(self, name):
+        return self.run(['pod', 'exists', name], 'looking up pod %s' % name, ok_codes=(0, 1))[0] == 0
+
+    def create_pod(self, args):
+        return self.run(['pod', 'create'] + list(args), 'creating pod %s' % args[args.index('--name') + 1])[1].strip()
+
+    def remove_pod(self, name, force=False):
+        """Remove pod ``name``; with ``force``, Podman stops and removes its containers first."""
+        self.run(['pod', 'rm'] + (['--force', '--time', '0'] if force else []) + [name], 'removing pod %s' % name)

@@ -121,6 +121,7 @@ class PodmanContainerDriver(Driver):
         self.target = target
         self.run = RunState(client, stop_timeout)
         self._images = {}
+        self._pods = {}  # pod ID -> name
 
     # -- reading --------------------------------------------------------------
     def read(self, name):
@@ -150,7 +151,10 @@ class PodmanContainerDriver(Driver):
         raw_labels = dict(config.get('Labels') or {})
         labels = dict((k, v) for k, v in raw_labels.items() if image_labels.get(k) != v)
         mode = _network_mode(host)
-        if mode == 'bridge':
+        pod = self._pod_name(data.get('Pod'))
+        if pod:
+            networks = None  # the pod's
+        elif mode == 'bridge':
             networks = sorted((data.get('NetworkSettings') or {}).get('Networks') or {})
         else:
             networks = [mode]
@@ -167,11 +171,23 @@ class PodmanContainerDriver(Driver):
             'labels': labels,
             'memory': _mib(host.get('Memory')),
             'cpus': _cpus(host),
+            'pod': pod,
         }
         status = (data.get('State') or {}).get('Status') or 'unknown'
         return {'name': data.get('Name'), 'id': data.get('Id'), 'state': run_state(status), 'status': status,
                 'exit_code': (data.get('State') or {}).get('ExitCode'), 'spec': spec, 'network_mode': mode,
                 'raw_env': raw_env, 'raw_labels': raw_labels, 'raw_command': config.get('Cmd')}
+
+    def _pod_name(self, pod_id):
+        """The name of the pod ``pod_id`` (inspect gives the ID only), or ``None``."""
+        if not pod_id:
+            return None
+        if pod_id not in self._pods:
+            try:
+                self._pods[pod_id] = self.client.inspect_pod(pod_id).get('Name') or pod_id
+            except NotFound:
+                self._pods[pod_id] = pod_id
+        return self._pods[pod_id]
 
     def describe(self, actual):
         return {'name': actual['name'], 'id': actual['id'], 'state': actual['state'],
@@ -201,6 +217,7 @@ class PodmanContainerDriver(Driver):
             if actual is not None and spec['image_id'] == actual['spec']['image_id']:
                 spec['image'] = actual['spec']['image']  # the same image, perhaps by another name
         old = actual['spec'] if actual else {}
+        self._check_pod(partial, spec, old)
         mode = set(spec['networks'] or []) & set(cspec.NETWORK_MODES)
         if spec['ports'] and mode:
             # podman drops the port mappings of such a container: it would be recreated on every run
@@ -218,6 +235,20 @@ class PodmanContainerDriver(Driver):
                 raise SpecError('volumes', 'the host path %s does not exist: create it first or fix the volume %r'
                                 % (source, volume))
         return spec
+
+    def _check_pod(self, partial, spec, old):
+        """A container in a pod publishes no ports and joins no networks of its own: they are the pod's."""
+        if not spec['pod']:
+            return
+        given = [key for key in ('ports', 'networks') if partial.get(key)]
+        if given:
+            raise SpecError(given[0], 'cannot be set on a container in pod %s (it shares the pod\'s network): remove '
+                                      '%s, and publish ports or choose networks on the pod (virtfleet.virt.'
+                                      'container_pod)' % (spec['pod'], ' and '.join(given)))
+        spec.update(ports=[], networks=None)
+        if spec['pod'] != old.get('pod') and not self.client.pod_exists(spec['pod']):
+            raise SpecError('pod', 'pod %r does not exist: create it first (virtfleet.virt.container_pod)'
+                            % spec['pod'])
 
     def _resolve_image(self, ref):
         """The ID of the local image ``ref`` names; ``None`` when it must be pulled first."""

@@ -20,7 +20,7 @@ MIB = 1024 ** 2
 
 def create_options(name, spec):
     """``podman create`` options for ``spec`` (the image and command follow them)."""
-    opts = ['--name', name, '--pull', 'never']
+    opts = ['--name', name, '--pull', 'never'] + (['--pod', spec['pod']] if spec.get('pod') else [])
     for key, value in sorted(spec['env'].items()):
         opts += ['--env', '%s=%s' % (key, value)]
     for key, value in sorted(spec['labels'].items()):
