@@ -44,8 +44,8 @@ def parse_share(value, param='share'):
     names = [str(n).strip().lower() for n in value]
     unknown = sorted(set(n for n in names if n not in NAMESPACES))
     if unknown:
-        raise SpecError(param, 'unknown namespaces %s: use %s' % (', '.join(repr(n) for n in unknown),
-                                                                   ', '.join(NAMESPACES)))
+        listed = ', '.join(repr(n) for n in unknown)
+        raise SpecError(param, 'unknown namespaces %s: use %s' % (listed, ', '.join(NAMESPACES)))
     if not names:
         raise SpecError(param, 'an empty list shares nothing, and Podman then makes no infra container: set '
                                'infra: false for that')

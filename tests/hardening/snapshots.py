@@ -248,9 +248,30 @@ class Podman:
         vols = {}
         for data in (self._json('volume', 'inspect', *volumes) if volumes else []):
             vols[data.get('Name')] = json.dumps(dict((k, data.get(k)) for k in VOLUME_KEYS), sort_keys=True)
-        return {'containers': found, 'volumes': vols, 'networks': nets}
+        return {'containers': found, 'volumes': vols, 'networks': nets, 'pods': self.pods(prefixes)}
+
+    def pod_names(self, prefixes):
+        return sorted(p.get('Name') for p in self._json('pod', 'ps', '--format', 'json')
+                      if (p.get('Name') or '').startswith(tuple(prefixes)))
+
+    def pods(self, prefixes):
+        """Pods with their definitions and members (not their status, which their containers' runs move)."""
+        found = {}
+        for name in self.pod_names(prefixes):
+            data = self._json('pod', 'inspect', name)
+            data = (data[0] if data else {}) if isinstance(data, list) else data
+            infra = data.get('InfraConfig') or {}
+            found[name] = json.dumps({
+                'id': data.get('Id'), 'created': data.get('Created'), 'labels': data.get('Labels'),
+                'hostname': data.get('Hostname'), 'infra': data.get('CreateInfra'),
+                'share': sorted(data.get('SharedNamespaces') or []), 'ports': infra.get('PortBindings'),
+                'networks': infra.get('Networks'),
+                'containers': sorted(c.get('Name') for c in data.get('Containers') or [])}, sort_keys=True)
+        return found
 
     def remove_all(self, prefixes):
+        for name in self.pod_names(prefixes):
+            self.run('pod', 'rm', '--force', '--time', '0', name)
         containers, volumes, networks = self.names(prefixes)
         for name in containers:
             self.run('rm', '--force', '--volumes', '--time', '0', name)

@@ -718,6 +718,7 @@ class ContainerTarget(Target):
         os.makedirs(self.host_dir, exist_ok=True)
         self.network = self.prefix + 'net'
         self.env.podman.run('network', 'create', self.network, check=True)
+        self.env.podman.run('pod', 'create', '--name', self.prefix + 'pod', check=True)
 
     def teardown(self):
         self.env.podman.remove_all([self.prefix])
@@ -747,6 +748,7 @@ class ContainerTarget(Target):
             ('restart_policy',): st.sampled_from(['no', 'always', 'on-failure:3', 'unless-stopped']),
             ('memory',): st.sampled_from([0, '64MiB', 128, '1g']),
             ('cpus',): st.sampled_from([0, 0.5, 1.0, 1.25]),
+            ('pod',): st.sampled_from(['', self.prefix + 'pod']),
             ('stop_timeout',): st.integers(0, 1),
             ('wait_timeout',): st.sampled_from([10, 30]),
         }
@@ -770,6 +772,7 @@ class ContainerTarget(Target):
                                                    ['80/xyz'], [':::80'], ['42000:80', '42000:81']]),
                                   st.lists(junk_text, min_size=1, max_size=2)),
             ('memory',): BAD_SIZES, ('cpus',): st.sampled_from([-1, float('nan'), float('inf'), 1e300, 'x', -0.5]),
+            ('pod',): st.sampled_from([self.prefix + 'nopod', '-x', 'a b', 'x' * 200]),
             ('stop_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS,
             ('restart_policy',): st.one_of(st.sampled_from(['on-failure:x', 'always:3', 'sometimes', '']), junk_text),
         }
@@ -992,6 +995,54 @@ class ContainerVolumeTarget(PodmanObjectTarget):
                                            {'type': 'tmpfs', 'device': 'tmpfs', 'o': 'size=8m'},
                                            {'type': 'none', 'device': os.path.join(self.dir, 'missing'), 'o': 'bind'},
                                            {'type': 'tmpfs', 'device': 'tmpfs', 'o': True}, 'type=tmpfs']),
+            ('labels',): BAD_PODMAN_LABELS,
+        }
+        return hints, bad
+
+
+class ContainerPodTarget(PodmanObjectTarget):
+    """Podman pods; pod 0 holds a sleeping container from the start (the in-use refusal, and ``force``
+    recreating it in the new pod or removing it with the pod). Ports from a range of the target's own."""
+    key = module = 'container_pod'
+    stem = 'ctp'
+    user = 'puser'
+
+    def setup(self):
+        super().setup()
+        self.network = self.prefix + 'net'
+        self.env.podman.run('network', 'create', self.network, check=True)
+        self.env.podman.run('pod', 'create', '--name', self.names()[0], check=True)
+        self.start_user()
+
+    def user_args(self):
+        return ['--pod', self.names()[0]]
+
+    def object_exists(self):
+        return self.env.podman.run('pod', 'exists', self.names()[0]).returncode == 0
+
+    def hints(self):
+        podman = self.env.podman_path
+        ports = ['43%03d:80' % i for i in range(0, 999, 41)] + ['127.0.0.1::8080', '[::1]:43998:53/udp', '80']
+        hints = {
+            ('podman_path',): st.just(podman),
+            ('name',): st.sampled_from(self.names()),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('infra',): st.sampled_from([True, True, False]),
+            ('share',): st.lists(st.sampled_from(['ipc', 'net', 'uts', 'pid', 'cgroup']), min_size=1, max_size=3),
+            ('ports',): st.lists(st.sampled_from(ports), max_size=2, unique=True),
+            ('networks',): st.lists(st.sampled_from(['podman', self.network, 'host', 'none']), min_size=1, max_size=2),
+            ('labels',): podman_labels(),
+            ('hostname',): st.sampled_from(['', 'web1', 'a.example', 'x-1']),
+            ('force',): st.booleans(),
+        }
+        bad = {
+            ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
+            ('name',): st.one_of(bad_names(self.prefix), RESERVED_PODMAN_NAMES.filter(lambda n: n not in ('podman', 'host', 'none'))),
+            ('share',): st.sampled_from([[], ['mnt'], ['user'], 'net', [None], ['net', '']]),
+            ('ports',): st.one_of(st.sampled_from([['0:80'], ['70000:80'], ['80/xyz'], [':::80'], ['43000:80', '43000:81']]),
+                                  st.lists(junk_text, min_size=1, max_size=2)),
+            ('networks',): st.sampled_from([[], ['bridge'], ['host', 'podman'], [self.prefix + 'nonet'], ['a b']]),
+            ('hostname',): st.one_of(st.sampled_from(['a b', '-x', 'x' * 70, 'a..b', 'a_b']), metachar_text),
             ('labels',): BAD_PODMAN_LABELS,
         }
         return hints, bad
@@ -1799,6 +1850,7 @@ VSPHERE_INFO = {'vm_info@vsphere': 'vsvi', 'host_info@vsphere': 'vshi', 'network
                 'storage_pool_info@vsphere': 'vssi'}
 CLASSES = {'vm': VmTarget, 'fleet': FleetTarget, 'network': NetworkTarget, 'container': ContainerTarget,
            'container_network': ContainerNetworkTarget, 'container_volume': ContainerVolumeTarget,
+           'container_pod': ContainerPodTarget,
            'container_info': ContainerInfoTarget,
            'storage_pool': PoolTarget, 'volume': VolumeTarget, 'cloud_init_seed': SeedTarget,
            'migrate': MigrateTarget, 'vm@vsphere': VSphereVmTarget, 'network@vsphere': VSphereNetworkTarget,

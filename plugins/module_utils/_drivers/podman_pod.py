@@ -28,6 +28,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
 
 RUNNING = ('running', 'paused', 'stopping', 'restarting')
+_REFUSALS = (('ports', 'port'), ('networks', 'network'), ('share', 'namespace'), ('hostname', 'hostname'))
 
 
 class PodmanPodDriver(Driver):
@@ -75,9 +76,11 @@ class PodmanPodDriver(Driver):
         try:
             self.client.create_pod(pspec.create_args(name, spec))
         except BackendError as exc:
-            if exc.details.get('exists'):
+            # what Podman checks itself, named by the option it concerns
+            found = [key for key, word in _REFUSALS if word in exc.msg.lower()]
+            if exc.details.get('exists') or not found:
                 raise
-            raise SpecError('pod', 'Podman refused the pod %s: %s' % (name, exc.msg))
+            raise SpecError(found[0], 'Podman refused the pod: %s' % exc.msg)
 
     def plan_update(self, actual, spec):
         changes = pspec.changed_fields(actual['spec'], spec)
@@ -135,8 +138,8 @@ class PodmanPodDriver(Driver):
             except VirtError as exc:
                 failed.append('%s (%s)' % (container['name'], exc.msg))
         if failed:
-            raise BackendError('pod %s: creating these containers again failed: %s' % (saved[0]['spec']['pod'],
-                                                                                        '; '.join(failed)),
+            pod = saved[0]['spec']['pod']
+            raise BackendError('pod %s: creating these containers again failed: %s' % (pod, '; '.join(failed)),
                                performed=True, actions=actions)
 
     def check_removal(self, actual):
