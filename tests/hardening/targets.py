@@ -1020,6 +1020,20 @@ class ContainerPodTarget(PodmanObjectTarget):
     def object_exists(self):
         return self.env.podman.run('pod', 'exists', self.names()[0]).returncode == 0
 
+    def coherent(self, args):
+        """What the infra container holds only with one; ports and networks only with the net namespace shared
+        and on a network that publishes ports."""
+        args = dict(args)
+        if args.get('infra') is False:
+            for key in ('share', 'ports', 'networks', 'hostname'):
+                args.pop(key, None)
+        elif 'share' in args and 'net' not in args['share']:
+            args.pop('ports', None)
+            args.pop('networks', None)
+        if set(args.get('networks') or []) & {'host', 'none'}:
+            args.pop('ports', None)
+        return st.just(args)
+
     def hints(self):
         podman = self.env.podman_path
         ports = ['43%03d:80' % i for i in range(0, 999, 41)] + ['127.0.0.1::8080', '[::1]:43998:53/udp', '80']
