@@ -232,15 +232,8 @@ def ensure(module, session):
     params = module.params
     name = _podman_pod_spec.validate_name(params['name'])
     partial = _podman_pod_spec.partial_from_params(params) if params['state'] != 'absent' else {}
-    driver = PodmanPodDriver(session.client, force=params['force'])
-    affected = []
-    if params['state'] == 'absent':
-        actual = driver.read(name)
-        affected = driver.check_removal(actual) if actual else []  # refused in check mode too
-    outcome, before, after = _reconcile.ensure(driver, name, partial, params['state'], None,
+    outcome, before, after = _reconcile.ensure(PodmanPodDriver(session.client), name, partial, params['state'], None,
                                                _module.reconcile_options(module))
-    if params['state'] == 'absent':
-        outcome.extra['affected_containers'] = affected
     _module.ensure_result(module, 'pod', outcome, before, after)
 
 

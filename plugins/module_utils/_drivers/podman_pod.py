@@ -25,7 +25,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base impo
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver, _ports
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_create import create_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
 
 RUNNING = ('running', 'paused', 'stopping', 'restarting')
 _REFUSALS = (('ports', 'port'), ('networks', 'network'), ('share', 'namespace'), ('hostname', 'hostname'))
@@ -34,10 +34,7 @@ _REFUSALS = (('ports', 'port'), ('networks', 'network'), ('share', 'namespace'),
 class PodmanPodDriver(Driver):
     kind = 'pod'
     result_fields = {'recreated': False, 'recreate_reasons': [], 'affected_containers': []}
-
-    def __init__(self, client, force=False):
-        super().__init__(client)
-        self.force = force
+    in_use_key = 'affected_containers'
 
     # -- reading ----------------------------------------------------------------------
     def read(self, name):
@@ -86,13 +83,11 @@ class PodmanPodDriver(Driver):
         changes = pspec.changed_fields(actual['spec'], spec)
         if not changes:
             return Plan(changes)
-        if actual['running'] and not self.force:
-            raise SpecError('force', 'changing %s recreates pod %s (Podman cannot change a pod in place), and its '
-                                     'containers %s run: stop them first, or set force: true to recreate them in '
-                                     'the new pod (they are started again)'
-                            % (', '.join(changes), actual['name'], ', '.join(actual['running'])))
-        return Plan(changes, details={'spec': spec},
-                    extra={'recreated': True, 'recreate_reasons': changes, 'affected_containers': actual['containers']})
+        refusal = ('changing %s recreates pod %s (Podman cannot change a pod in place), and its containers %s run: '
+                   'stop them first, or set force: true to recreate them in the new pod (they are started again)'
+                   % (', '.join(changes), actual['name'], ', '.join(actual['running'])))
+        use = InUse(actual['containers'], blocking=actual['running'], refusal=refusal) if actual['containers'] else None
+        return Plan(changes, details={'spec': spec}, in_use=use, extra={'recreated': True, 'recreate_reasons': changes})
 
     def apply_update(self, actual, plan):
         name, spec = actual['name'], plan.details['spec']
@@ -142,16 +137,17 @@ class PodmanPodDriver(Driver):
             raise BackendError('pod %s: creating these containers again failed: %s' % (pod, '; '.join(failed)),
                                performed=True, actions=actions)
 
-    def check_removal(self, actual):
-        """Refuse to remove a pod with containers, unless ``force``; their names."""
-        if actual['containers'] and not self.force:
-            raise SpecError('force', 'pod %s has the containers %s: remove them first, or set force: true to remove '
-                                     'them with the pod (podman pod rm --force)'
-                            % (actual['name'], ', '.join(actual['containers'])))
-        return actual['containers']
+    def in_use(self, actual):
+        """The containers of the pod block its removal (``force`` removes them with it)."""
+        users = actual['containers']
+        if not users:
+            return None
+        return InUse(users, blocking=users, refusal='pod %s has the containers %s: remove them first, or set force: '
+                                                    'true to remove them with the pod (podman pod rm --force)'
+                     % (actual['name'], ', '.join(users)))
 
     def delete(self, actual, options):
-        users = self.check_removal(actual)
+        users = actual['containers']  # the reconcile loop allowed it (force): Podman removes them with the pod
         self.client.remove_pod(actual['name'], force=bool(users) or actual['status'] not in ('created', 'exited', 'stopped'))
         if not users:
             return None
