@@ -127,35 +127,40 @@ def test_wait_timeout_and_bad_input(play, containers, podman):
     assert podman.inspect(other) is None  # refused before anything was written
 
 
-def _fleet_play(ansible, workdir, fleet, containers_, hosts):
+def _fleet_play(ansible, workdir, fleet, items, hosts, serial):
     path = os.path.join(workdir, 'health-fleet-%s.yml' % uuid.uuid4().hex[:8])
     with open(path, 'w') as handle:
-        json.dump([{'hosts': ':'.join(hosts), 'gather_facts': False, 'serial': 1, 'tasks': [
+        json.dump([{'hosts': ':'.join(hosts), 'gather_facts': False, 'serial': serial, 'tasks': [
             {'ansible.builtin.include_role': {'name': 'virtfleet.virt.container_fleet'},
-             'vars': {'container_fleet_name': fleet, 'container_fleet_containers': containers_,
+             'vars': {'container_fleet_name': fleet, 'container_fleet_containers': items,
                       'container_fleet_hosts': hosts}}]}], handle)
     return path
 
 
 def test_fleet_roll_stops_at_the_first_unhealthy_batch(ansible, podman_path, podman, containers, workdir):
-    """Two hosts (both this machine, as test_site models hosts), one replica each, rolled one host per batch
-    (serial: 1): a version whose healthcheck fails stops the roll on the first host; the second keeps the old."""
+    """Three hosts (all this machine, as test_site models hosts), one container each (round-robin: a on hfa, b on
+    hfb, c on hfc), rolled two hosts per batch (serial: 2). The new version of a never becomes healthy: the roll
+    stops after the first batch, although hfb's part of it succeeded (Ansible alone would go on with the next
+    batch, which still has a host left) - hfc keeps the old version."""
     suffix = uuid.uuid4().hex[:6]
     fleet, stem = 'vft-hfleet-' + suffix, 'vft-hfleet-' + suffix
-    names = [stem + '-1', stem + '-2']
+    hosts = ['hfa', 'hfb', 'hfc']
+    names = ['%s-%s' % (stem, letter) for letter in 'abc']
     containers.names.extend(names)
     inventory = os.path.join(workdir, 'health-fleet-%s.ini' % suffix)
     python = os.path.join(ansible.venv_bin, 'python')
     with open(inventory, 'w') as handle:
-        for host in ('hfa', 'hfb'):
+        for host in hosts:
             handle.write('%s ansible_connection=local ansible_python_interpreter=%s\n' % (host, python))
-    item = {'name': stem, 'replicas': 2, 'image': PODMAN_IMAGE, 'command': SLEEP, 'podman_path': podman_path,
-            'env': {'VERSION': '1'}, 'wait_timeout': 60,
-            'healthcheck': {'test': 'echo vft-v1-ok', 'interval': '1s', 'retries': 2}}
-    v1 = _fleet_play(ansible, workdir, fleet, [item], ['hfa', 'hfb'])
-    broken = dict(item, env={'VERSION': '2'},
-                  healthcheck={'test': 'echo vft-v2-broken; exit 4', 'interval': '1s', 'retries': 2})
-    v2 = _fleet_play(ansible, workdir, fleet, [broken], ['hfa', 'hfb'])
+
+    def items(version, broken=''):
+        return [{'name': name, 'image': PODMAN_IMAGE, 'command': SLEEP, 'podman_path': podman_path,
+                 'env': {'VERSION': version}, 'wait_timeout': 60,
+                 'healthcheck': {'test': 'echo vft-v%s-broken; exit 4' % version if name == broken
+                                 else 'echo vft-v%s-ok' % version, 'interval': '1s', 'retries': 2}}
+                for name in names]
+    v1 = _fleet_play(ansible, workdir, fleet, items('1'), hosts, 2)
+    v2 = _fleet_play(ansible, workdir, fleet, items('2', broken=names[0]), hosts, 2)
     first = ansible.playbook(v1, '-i', inventory)
     assert 'failed=0' in first.stdout
     before = dict((n, podman.inspect(n)) for n in names)
@@ -166,10 +171,11 @@ def test_fleet_roll_stops_at_the_first_unhealthy_batch(ansible, podman_path, pod
     out = rolled.stdout + rolled.stderr
     assert rolled.returncode != 0, out
     assert 'the roll stops at hfa' in out and 'vft-v2-broken' in out and 'exit code 1' in out, out
-    assert '[hfb]' not in out, out  # hfb's batch never ran
-    first_host, second_host = podman.inspect(names[0]), podman.inspect(names[1])
-    assert 'VERSION=2' in first_host['Config']['Env'] and first_host['Id'] != before[names[0]]['Id']
-    assert first_host['State']['Health']['Status'] == 'unhealthy'
-    # the second host keeps the old version, untouched
-    assert second_host['Id'] == before[names[1]]['Id'] and 'VERSION=1' in second_host['Config']['Env']
-    assert second_host['State']['Health']['Status'] == 'healthy'
+    assert '[hfc]' not in out, out  # hfc's batch never ran
+    a, b, c = (podman.inspect(n) for n in names)
+    assert 'VERSION=2' in a['Config']['Env'] and a['Id'] != before[names[0]]['Id']
+    assert a['State']['Health']['Status'] == 'unhealthy'
+    assert 'VERSION=2' in b['Config']['Env'] and b['State']['Health']['Status'] == 'healthy'  # same batch: rolled
+    # the host of the next batch keeps the old version, untouched
+    assert c['Id'] == before[names[2]]['Id'] and 'VERSION=1' in c['Config']['Env']
+    assert c['State']['Health']['Status'] == 'healthy'
