@@ -21,6 +21,10 @@ exactly what the user wants changed:
     ``no``, ``always``, ``unless-stopped``, ``on-failure`` or ``on-failure:N``.
 ``memory``
     whole MiB (``None``: no limit); ``cpus`` a float rounded to 3 decimals.
+``healthcheck``
+    ``None`` (the image's, or none), ``{'test': ['NONE']}`` (disabled), or ``{'test': ['CMD' or
+    'CMD-SHELL', ...], 'interval', 'timeout', 'start_period'`` (durations as Go prints them, such as
+    ``'30s'``, ``'1m30s'``, ``'500ms'``), ``'retries'}`` (``_container_health``).
 
 A *partial* spec holds only what the user asked for; ``merge`` fills the rest
 from the container as it is (or from defaults for a new one).
@@ -33,7 +37,7 @@ import os
 import re
 import shlex
 
-from ansible_collections.virtfleet.virt.plugins.module_utils import _spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _container_health, _spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_mib
 
@@ -47,7 +51,7 @@ MIN_MEMORY_MIB = 6  # podman refuses less
 
 # Fields of the normalized spec, in the order they are shown.
 FIELDS = ('image', 'image_id', 'command', 'env', 'ports', 'volumes', 'networks', 'restart_policy',
-          'labels', 'memory', 'cpus', 'pod')
+          'labels', 'memory', 'cpus', 'pod', 'healthcheck')
 
 DEFAULTS = {
     'image': None,
@@ -62,6 +66,7 @@ DEFAULTS = {
     'memory': None,
     'cpus': None,
     'pod': None,          # in no pod
+    'healthcheck': None,  # the image's (or none)
 }
 
 
@@ -357,7 +362,8 @@ def parse_pod(value, param='pod'):
 PARSERS = (('image', parse_image), ('command', parse_command), ('env', lambda value: _text_map(value, 'env')),
            ('labels', lambda value: _text_map(value, 'labels')), ('ports', parse_ports),
            ('volumes', parse_volumes), ('networks', parse_networks), ('restart_policy', parse_restart_policy),
-           ('memory', parse_memory), ('cpus', parse_cpus), ('pod', parse_pod))
+           ('memory', parse_memory), ('cpus', parse_cpus), ('pod', parse_pod),
+           ('healthcheck', _container_health.parse_healthcheck))
 
 
 def partial_from_params(params):
@@ -370,7 +376,8 @@ def partial_from_params(params):
 def merge(partial, actual_spec):
     """Return the full desired spec: ``partial`` on top of the actual spec (or defaults)."""
     return _spec.overlay(partial, actual_spec, DEFAULTS, FIELDS,
-                         {'ports': lambda value, actual: merge_ports(value, actual or [])})
+                         {'ports': lambda value, actual: merge_ports(value, actual or []),
+                          'healthcheck': _container_health.merge_healthcheck})
 
 
 def changed_fields(before, after):

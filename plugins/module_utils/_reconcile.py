@@ -26,7 +26,7 @@ class Options:
 
     def __init__(self, check_mode=False, force=False, shutdown_timeout=120, wait_timeout=60,
                  restart_if_required=False, delete_options=None, poll_interval=0.25, shutdown_mode=None,
-                 wait_for_address=False, wait_for_address_timeout=300):
+                 wait_for_address=False, wait_for_address_timeout=300, wait_healthy=False):
         self.check_mode = check_mode
         self.force = force
         self.shutdown_timeout = shutdown_timeout
@@ -37,6 +37,7 @@ class Options:
         self.shutdown_mode = shutdown_mode  # how a graceful step asks (the driver's perform_graceful)
         self.wait_for_address = wait_for_address
         self.wait_for_address_timeout = wait_for_address_timeout
+        self.wait_healthy = wait_healthy  # containers: wait (wait_timeout) until the healthcheck passes
 
 
 class Outcome:
@@ -155,6 +156,60 @@ def _wait_for_address(driver, name, current, opts):
         time.sleep(max(opts.poll_interval, 1.0))
 
 
+def _health_log(health, count=3):
+    """The last ``count`` health log entries as text: exit code and output."""
+    entries = health['log'][-count:]
+    if not entries:
+        return 'no check has finished yet'
+    return '; '.join('exit code %s: %s' % (entry['exit_code'], repr(entry['output'][-300:]) if entry['output']
+                                           else '(no output)') for entry in entries)
+
+
+def _wait_healthy(driver, name, current, opts):
+    """Wait until ``name`` reports healthy; fail when it turns unhealthy or stops, or after ``wait_timeout``.
+
+    The engine runs the checks every interval from its own timer (Podman: a systemd timer). Where no check
+    ran for an interval (no timer: no systemd), this loop runs one itself (``driver.run_health_check``), every
+    interval (every second when the interval is 0, which schedules no checks).
+    """
+    if current != 'running':
+        raise SpecError('wait_healthy', '%s %s is %s: only a running container becomes healthy; set state: started'
+                        % (driver.kind, name, current))
+    started = time.monotonic()
+    deadline = started + opts.wait_timeout
+    last_entry, next_check, ran = None, None, 0
+    while True:
+        health = driver.health(name)
+        now = time.monotonic()
+        if health['status'] == 'healthy':
+            return {'status': 'healthy', 'waited': round(now - started, 1), 'checks_run': ran,
+                    'log': health['log'][-3:]}
+        if not health['configured']:
+            raise SpecError('wait_healthy', '%s %s has no healthcheck: set healthcheck.test, or leave wait_healthy out'
+                            % (driver.kind, name))
+        if not health['running']:
+            raise VirtError('%s %s stopped while waiting for it to become healthy (status %s, exit code %s); its last '
+                            'health checks: %s' % (driver.kind, name, health['state'], health['exit_code'],
+                                                   _health_log(health)), performed=True)
+        if health['status'] == 'unhealthy':
+            raise VirtError('%s %s is unhealthy (%d failed checks in a row); its last health checks: %s'
+                            % (driver.kind, name, health['failing_streak'], _health_log(health)), performed=True)
+        if now >= deadline:
+            raise WaitTimeout('%s %s is still %s after waiting wait_timeout (%s s) for it to become healthy; its '
+                              'last health checks: %s' % (driver.kind, name, health['status'], opts.wait_timeout,
+                                                          _health_log(health)), state=health['status'])
+        interval = health['interval'] or 1.0
+        entry = health['log'][-1]['start'] if health['log'] else None
+        if next_check is None or entry != last_entry:  # the first look, or the engine ran a check itself
+            last_entry, next_check = entry, now + interval
+        if now >= next_check:
+            driver.run_health_check(name)
+            ran += 1
+            next_check = time.monotonic() + interval
+            continue
+        time.sleep(max(0.05, min(opts.poll_interval, next_check - now, deadline - now)))
+
+
 def _transition(driver, name, current, target, opts, outcome):
     steps = driver.steps(current, target)
     if not steps:
@@ -255,6 +310,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     spec = driver.desired(partial, actual)
     if opts.wait_for_address:
         driver.check_address(spec)
+    if opts.wait_healthy:
+        driver.check_health(spec)
     outcome.extra.update(copy.deepcopy(driver.result_fields))
     before = driver.describe(actual) if actual is not None else None
     if actual is None:
@@ -323,6 +380,8 @@ def _ensure(driver, name, partial, state, target, opts, outcome, raced=False):
     if opts.wait_for_address and not opts.check_mode:
         outcome.extra['address'] = _wait_for_address(driver, name, current, opts)
         outcome.reread = True
+    if opts.wait_healthy and not opts.check_mode:
+        outcome.extra['health'] = _wait_healthy(driver, name, current, opts)
 
     if opts.check_mode:
         after = dict(before or {}, spec=spec, state=current)

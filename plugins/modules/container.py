@@ -137,9 +137,54 @@ options:
       - Seconds C(podman stop) waits after the stop signal before it kills the container.
       - Left out, the container's own stop timeout applies (10 s unless the image or container says otherwise).
     type: int
+  healthcheck:
+    description:
+      - The container's healthcheck. Keys left out keep the container's current values (a new healthcheck gets
+        podman's defaults - interval 30s, timeout 30s, 3 retries, no start period).
+      - Left out, the container runs its image's healthcheck, if the image has one.
+      - Compared on C(podman inspect) (durations normalized, so V(30) and V(30s) are the same); a change
+        recreates the container.
+    type: dict
+    suboptions:
+      test:
+        description:
+          - The check command. A string runs in the container's C(/bin/sh -c) (C(CMD-SHELL)); a list runs
+            directly (C(CMD)); a list may also start with V(CMD) or V(CMD-SHELL) as in an image's HEALTHCHECK.
+          - V(NONE) (or V([NONE])) disables the healthcheck, also the image's one - the same as O(healthcheck.disable).
+        type: raw
+      interval:
+        description:
+          - Time between two checks - seconds, or a duration such as V(30s), V(1m30s), V(500ms).
+          - V(0) schedules no checks (only C(podman healthcheck run) and O(wait_healthy) run them).
+        type: raw
+      timeout:
+        description: Time a check may take before it counts as failed (seconds or a duration, more than 0).
+        type: raw
+      retries:
+        description: Failed checks in a row that make the container unhealthy (1 or more).
+        type: int
+      start_period:
+        description: Time after the start during which failed checks do not count (seconds or a duration).
+        type: raw
+      disable:
+        description: V(true) disables every healthcheck, also the image's (C(podman create --no-healthcheck)).
+        type: bool
+  wait_healthy:
+    description:
+      - Wait until the container's healthcheck passes (status C(healthy)), at most O(wait_timeout) seconds; the
+        result's RV(health) tells how it went. The task fails, showing the exit codes and output of the last
+        checks, when the container becomes C(unhealthy), stops, or is not healthy within O(wait_timeout) - what
+        the run changed (a created or recreated container) stays and is reported as changed.
+      - Podman runs the checks from a systemd timer every interval. Where there is none (no systemd, for example
+        inside a container), podman runs no checks by itself; the wait then runs C(podman healthcheck run) itself,
+        once per interval (every second when the interval is 0) while no other check ran.
+      - Needs O(state=started) and a healthcheck (O(healthcheck) or the image's). Check mode does not wait.
+    type: bool
+    default: false
   wait_timeout:
     description:
-      - Seconds to wait for a run state change to be reported.
+      - Seconds to wait for a run state change to be reported, and for the container to become healthy
+        (O(wait_healthy)).
     type: int
     default: 60
 notes:
@@ -186,6 +231,20 @@ EXAMPLES = r'''
     name: web1
     state: absent
 
+- name: A new version, with a healthcheck; fail (showing the checks' output) unless it becomes healthy in 2 minutes
+  virtfleet.virt.container:
+    name: web1
+    image: localhost/web:1.5
+    state: started
+    healthcheck:
+      test: wget -q -O /dev/null http://localhost/
+      interval: 10s
+      timeout: 3s
+      retries: 3
+      start_period: 5s
+    wait_healthy: true
+    wait_timeout: 120
+
 - name: Podman somewhere else than in PATH
   virtfleet.virt.container:
     name: web1
@@ -226,7 +285,15 @@ container:
       type: dict
       sample: {image: localhost/web:1.4, image_id: ec12c338f6e7..., command: [httpd, -f], env: {LOG_LEVEL: info},
                ports: ['127.0.0.1:8080:80/tcp'], volumes: ['/srv/web1/htdocs:/var/www:ro'], networks: [podman],
-               restart_policy: always, labels: {fleet: shop}, memory: 256, cpus: 0.5, pod: null}
+               restart_policy: always, labels: {fleet: shop}, memory: 256, cpus: 0.5, pod: null, healthcheck: null}
+health:
+  description:
+    - With O(wait_healthy) (not in check mode) - the container's health when the wait ended. C(checks_run) counts the
+      checks the wait ran itself (C(podman healthcheck run)), C(log) holds podman's last health log entries.
+  returned: when O(wait_healthy=true) and the container became healthy
+  type: dict
+  sample: {status: healthy, waited: 2.1, checks_run: 1, log: [{exit_code: 0, output: '', start: '2026-12-05T21:28:19Z',
+           end: '2026-12-05T21:28:19Z'}]}
 recreated:
   description: True when the run replaced (or, in check mode, would replace) the container by a new one.
   returned: unless O(state=absent)
@@ -270,6 +337,10 @@ def argument_spec():
         cpus=dict(type='float'),
         pod=dict(type='str'),
         stop_timeout=dict(type='int'),
+        healthcheck=dict(type='dict', options=dict(
+            test=dict(type='raw'), interval=dict(type='raw'), timeout=dict(type='raw'), retries=dict(type='int'),
+            start_period=dict(type='raw'), disable=dict(type='bool'))),
+        wait_healthy=dict(type='bool', default=False),
         wait_timeout=dict(type='int', default=60),
     )
     return spec
@@ -284,9 +355,13 @@ def request(module, _backend):
     name = _container_spec.validate_name(params['name'])
     if params['stop_timeout'] is not None and params['stop_timeout'] < 0:
         raise SpecError('stop_timeout', 'must be 0 or more seconds, got %d' % params['stop_timeout'])
+    if params['wait_healthy'] and TARGETS.get(params['state']) != 'running':
+        raise SpecError('wait_healthy', 'needs state: started - a container that is %s does not become healthy'
+                        % params['state'])
     state = 'running' if params['state'] == 'started' else params['state']
     partial = _container_spec.partial_from_params(params) if state != 'absent' else {}
-    return name, partial, state, TARGETS.get(params['state']), _module.reconcile_options(module)
+    return name, partial, state, TARGETS.get(params['state']), _module.reconcile_options(
+        module, wait_healthy=params['wait_healthy'])
 
 
 DRIVERS = {'podman': lambda client, params: PodmanContainerDriver(

@@ -751,6 +751,15 @@ class ContainerTarget(Target):
             ('pod',): st.sampled_from(['', self.prefix + 'pod']),
             ('stop_timeout',): st.integers(0, 1),
             ('wait_timeout',): st.sampled_from([10, 30]),
+            # small values, so that wait_healthy waits seconds (a failing test turns unhealthy after 1-2 s)
+            ('healthcheck', 'test'): st.sampled_from(['true', ['true'], ['CMD', 'true'], 'exit 1', 'echo bad; exit 2',
+                                                      'NONE', 'test -e /tmp']),
+            ('healthcheck', 'interval'): st.sampled_from([1, '1s', '500ms', 0, '2s']),
+            ('healthcheck', 'timeout'): st.sampled_from([1, '2s', '1m']),
+            ('healthcheck', 'retries'): st.sampled_from([1, 2]),
+            ('healthcheck', 'start_period'): st.sampled_from([0, '1s', '0s']),
+            ('healthcheck', 'disable'): st.booleans(),
+            ('wait_healthy',): st.booleans(),
         }
         bad = {
             ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
@@ -775,6 +784,13 @@ class ContainerTarget(Target):
             ('pod',): st.sampled_from([self.prefix + 'nopod', '-x', 'a b', 'x' * 200]),
             ('stop_timeout',): BAD_INTS, ('wait_timeout',): BAD_INTS,
             ('restart_policy',): st.one_of(st.sampled_from(['on-failure:x', 'always:3', 'sometimes', '']), junk_text),
+            ('healthcheck', 'test'): st.one_of(st.sampled_from(['', [], ['CMD'], ['CMD-SHELL'], ['NONE', 'x'],
+                                                                [None]]), junk_text),
+            ('healthcheck', 'interval'): st.one_of(st.sampled_from(['soon', '-1s', '1x', '', -1, True, '1h1']),
+                                                   junk_text),
+            ('healthcheck', 'timeout'): st.sampled_from([0, '0s', 'x', -2]),
+            ('healthcheck', 'retries'): st.sampled_from([0, -1, 'x', 1.5]),
+            ('healthcheck', 'start_period'): st.sampled_from(['-1s', 'later', []]),
         }
         return hints, bad
 

@@ -162,7 +162,7 @@ def test_inspect_is_normalized_without_what_image_and_podman_added():
         'image': 'localhost/app:1', 'image_id': IMAGE_ID, 'command': ['httpd', '-f'], 'env': {'GREETING': 'hi'},
         'ports': ['0.0.0.0:5353:53/udp', '127.0.0.1:8080:80/tcp'], 'volumes': ['cache:/cache', '/srv/www:/www:ro'],
         'networks': ['backend', 'podman'], 'restart_policy': 'on-failure:3', 'labels': {'fleet': 'shop'},
-        'memory': 64, 'cpus': 0.5, 'pod': None}
+        'memory': 64, 'cpus': 0.5, 'pod': None, 'healthcheck': None}
     assert driver.read('nothing') is None
 
 

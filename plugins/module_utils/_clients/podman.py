@@ -189,6 +189,12 @@ class PodmanClient:
     def update_container(self, name, options):
         self.run(['update'] + list(options) + [name], 'updating container %s' % name)
 
+    def run_healthcheck(self, name):
+        """Run the container's healthcheck once (``podman healthcheck run``); podman records the result in its
+        health log. True when the check passed."""
+        return self.run(['healthcheck', 'run', name], 'running the healthcheck of container %s' % name,
+                        ok_codes=(0, 1))[0] == 0
+
     def container_logs(self, name, tail=5):
         try:
             return self.run(['logs', '--tail', int(tail), name], 'reading the log of container %s' % name)[1]

@@ -43,6 +43,11 @@ A driver manages one kind of resource on one backend. ``_reconcile.ensure`` call
     VMs, for ``wait_for_address``: ``check_address`` refuses (``SpecError``) a desired spec that can never
     have an address, before anything is written; ``address`` reads the VM now and returns its first usable
     IPv4 address as ``{address, interface, mac, source}``, or ``None`` while it has none
+``check_health(spec)``, ``health(name)``, ``run_health_check(name)``
+    containers, for ``wait_healthy``: ``check_health`` refuses (``SpecError``) a desired spec without a
+    healthcheck, before anything is written; ``health`` reads the health now as ``{status (starting, healthy,
+    unhealthy), configured, running, state, exit_code, failing_streak, log: [{exit_code, output, start, end}],
+    interval (s)}``; ``run_health_check`` runs one check (the loop does, where the engine runs none by itself)
 
 The class attributes say how the loop treats the resource: ``kind`` names it in messages,
 ``stopped_state`` is reached before a removal, ``initial_state`` is the state of a resource
@@ -144,6 +149,9 @@ class Driver:
     def in_use(self, actual):  # pylint: disable=unused-argument
         """Nobody uses the resource, by default."""
         return None
+
+    def check_health(self, spec):
+        raise SpecError('wait_healthy', 'a %s has no healthcheck to wait for' % self.kind)
 
     def settle_stopped(self, name):  # pylint: disable=unused-argument
         """Nothing waits for a stop by default."""

@@ -35,6 +35,7 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_con
     recreation_actions,
     resource_options,
 )
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import podman_container_health as phealth
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_run import RunState, run_state
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Step
@@ -172,11 +173,13 @@ class PodmanContainerDriver(Driver):
             'memory': _mib(host.get('Memory')),
             'cpus': _cpus(host),
             'pod': pod,
+            'healthcheck': phealth.normalize(config, image),
         }
         status = (data.get('State') or {}).get('Status') or 'unknown'
         return {'name': data.get('Name'), 'id': data.get('Id'), 'state': run_state(status), 'status': status,
                 'exit_code': (data.get('State') or {}).get('ExitCode'), 'spec': spec, 'network_mode': mode,
-                'raw_env': raw_env, 'raw_labels': raw_labels, 'raw_command': config.get('Cmd')}
+                'raw_env': raw_env, 'raw_labels': raw_labels, 'raw_command': config.get('Cmd'),
+                'raw_healthcheck': config.get('Healthcheck')}
 
     def _pod_name(self, pod_id):
         """The name of the pod ``pod_id`` (inspect gives the ID only), or ``None``."""
@@ -206,6 +209,8 @@ class PodmanContainerDriver(Driver):
         if partial.get('command') is not None and spec['command'] is None and \
                 partial['command'] == actual['raw_command']:
             spec['command'] = list(partial['command'])
+        if partial.get('healthcheck') is not None and spec['healthcheck'] is None:
+            spec['healthcheck'] = phealth.chealth.from_inspect(actual['raw_healthcheck'])
         return dict(actual, spec=spec)
 
     def desired(self, partial, actual):
@@ -339,3 +344,13 @@ class PodmanContainerDriver(Driver):
 
     def perform(self, name, action):
         return self.run.perform(name, action)
+
+    # -- health (wait_healthy) --------------------------------------------------------
+    def check_health(self, spec):
+        phealth.check_health(spec, self._image_config(spec['image_id']) if spec.get('image_id') else {})
+
+    def health(self, name):
+        return phealth.health(self.client.inspect_container(name))
+
+    def run_health_check(self, name):
+        self.client.run_healthcheck(name)

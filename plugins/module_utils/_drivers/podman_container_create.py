@@ -13,6 +13,7 @@ import time
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec as cspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_health import health_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError
 
 MIB = 1024 ** 2
@@ -34,7 +35,7 @@ def create_options(name, spec):
     if spec['restart_policy'] != 'no':
         opts += ['--restart', spec['restart_policy']]
     opts += resource_options(spec)
-    return opts
+    return opts + health_options(spec)
 
 
 def publish_option(port):
