@@ -79,8 +79,17 @@ class PodmanImageDriver(Driver):
         found['labels'] = dict(actual['labels'])
         return found
 
-    def users(self, image_id):
-        return _names(self.client.containers_using_image(image_id))
+    def users(self, image_id, names=None):
+        """The containers made from image ``image_id`` (and, given ``names``, created under one of them)."""
+        return _names(e for e in self.client.containers_using_image(image_id) if e.get('ImageID') == image_id
+                      and (names is None or e.get('Image') in names))
+
+    def read_id(self, image_id):
+        """The names of image ``image_id``; None when it is gone."""
+        try:
+            return self.client.inspect_image(image_id).get('RepoTags') or []
+        except NotFound:
+            return None
 
     def rescan(self, name):
         """``pull: always``: pull before the image is read (never in check mode); the image before it is kept."""
@@ -195,7 +204,7 @@ class PodmanImageDriver(Driver):
     def plan_update(self, actual, spec):
         changes = ispec.changed_fields(actual['spec'], spec)
         replace = 'id' in changes or 'context_sha256' in changes
-        extra = {'affected_containers': self.users(actual['id'])} if replace else {}
+        extra = {'affected_containers': self.users(actual['id'], [actual['name']] + spec['tags'])} if replace else {}
         return Plan(changes, details={'spec': spec, 'replace': replace}, extra=extra)
 
     def apply_update(self, actual, plan):
@@ -212,12 +221,12 @@ class PodmanImageDriver(Driver):
                 warnings.append('the containers %s still run the previous image %s of %s: a virtfleet.virt.container '
                                 'task naming %s recreates them (recreate_reasons: image_id)'
                                 % (', '.join(users), actual['id'][:12], name, name))
-            else:
+            elif self.read_id(actual['id']) == []:  # no name left: nothing but this module made it
                 try:
                     self.client.remove_image(actual['id'])
                     actions.append('removed the previous image %s' % actual['id'][:12])
                 except (BackendError, NotFound):
-                    pass  # another name or a build cache still holds it
+                    pass  # a container of another name, or a child image, still holds it
         return Result(actions=actions, warnings=warnings)
 
     def _names_to_remove(self, actual):
