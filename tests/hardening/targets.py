@@ -999,7 +999,7 @@ class ContainerVolumeTarget(PodmanObjectTarget):
 
 class ContainerImageTarget(PodmanObjectTarget):
     """Podman images named ``localhost/<prefix>N:1``, built from two small contexts of the target's own directory
-    or loaded from an archive of the test image (no registry: pulls only with ``never`` or ``missing`` of an image
+    or loaded from an archive of an image of its own (no registry: pulls only with ``never`` or ``missing`` of an image
     that is there). Image 0 is built at setup and a sleeping container runs it, so that the in-use refusal, ``force``
     and a rebuild under a running container are reached. The snapshot adds the run's images (ID, names, labels)."""
     key = module = 'container_image'
@@ -1021,8 +1021,12 @@ class ContainerImageTarget(PodmanObjectTarget):
             with open(os.path.join(path, 'sub', 'file.txt'), 'w') as handle:
                 handle.write(text + '\n')
             self.contexts.append(path)
-        self.archive = os.path.join(self.dir, 'busybox.tar')
-        self.env.podman.run('save', '--output', self.archive, self.image, check=True)
+        # an archive of an image of the run's own (podman load names it again, and never the shared test image)
+        self.archive = os.path.join(self.dir, 'image.tar')
+        saved = 'localhost/%sarchive:1' % self.prefix
+        self.env.podman.run('build', '--tag', saved, '--build-arg', 'WHO=archive', self.contexts[1], check=True)
+        self.env.podman.run('save', '--output', self.archive, saved, check=True)
+        self.env.podman.run('rmi', saved, check=True)
         with open(self.archive, 'rb') as handle:
             self.checksum = 'sha256:' + hashlib.sha256(handle.read()).hexdigest()
         self.before_call()
@@ -1055,9 +1059,16 @@ class ContainerImageTarget(PodmanObjectTarget):
 
     def teardown(self):
         self.env.podman.remove_all([self.prefix])
+        # an image with only the run's names goes (with --force: the run's containers made from it); from an
+        # image that has other names too (the test image, loaded from its archive under a run's name) only the
+        # run's names are taken off
         for entry in self.env.podman._json('images', '--format', 'json'):  # pylint: disable=protected-access
-            if any(n.startswith('localhost/' + self.prefix) for n in entry.get('Names') or []):
+            names = set(entry.get('Names') or [])
+            mine = sorted(n for n in names if n.startswith('localhost/' + self.prefix))
+            if mine and len(mine) == len(names):
                 self.env.podman.run('rmi', '--force', entry.get('Id'))
+            for ref in mine if len(mine) != len(names) else ():
+                self.env.podman.run('untag', entry.get('Id'), ref)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def coherent(self, args):

@@ -67,12 +67,24 @@ class Images:
             self.ids.append(data['Id'])
         return data
 
+    def mine(self, ref):
+        return ref.startswith('localhost/vft-img-') or ref in self.names
+
     def cleanup(self):
+        """Only this test's names: an image that has no other name (or none at all, and this test saw it) is
+        removed with --force; from any other image - the shared test image above all - only this test's names are
+        taken off (untag), so that nothing another test or helper uses is touched."""
+        keep = _inspect(self.podman, PODMAN_IMAGE)
         listed = json.loads(self.podman.run('images', '--format', 'json').stdout or '[]')
-        mine = [e['Id'] for e in listed if any(n.split(':')[0] in [m.split(':')[0] for m in self.names]
-                                                for n in e.get('Names') or [])]
-        for ref in set(mine + self.ids):
-            self.podman.run('rmi', '--force', ref, check=False)
+        for entry in listed:
+            names = set(entry.get('Names') or [])
+            if not (names and any(self.mine(n) for n in names)) and entry['Id'] not in self.ids:
+                continue
+            if keep and entry['Id'] == keep['Id'] or any(not self.mine(n) for n in names):
+                for ref in sorted(n for n in names if self.mine(n)):
+                    self.podman.run('untag', entry['Id'], ref, check=False)
+            else:
+                self.podman.run('rmi', '--force', entry['Id'], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
