@@ -120,6 +120,9 @@ class PodmanImageDriver(Driver):
 
     def _archive_id(self):
         path = self.source['load_from']
+        if not path.startswith('/'):
+            raise SpecError('load_from', '%r is not an absolute path: give the archive\'s absolute path on the managed '
+                                         'host' % path)
         if not os.path.isfile(path):
             raise SpecError('load_from', '%s is not a file: give the path of an image archive (podman save) on the '
                                          'managed host' % path)
