@@ -1088,6 +1088,9 @@ class ContainerImageTarget(PodmanObjectTarget):
             args['checksum'] = self.checksum
         if args.get('pull') == 'always':
             args['pull'] = 'missing'
+        if 'username' not in args or 'password' not in args:  # credentials go together
+            args.pop('username', None)
+            args.pop('password', None)
         return st.just(args)
 
     def hints(self):
