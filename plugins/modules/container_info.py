@@ -7,14 +7,16 @@ from __future__ import annotations
 
 DOCUMENTATION = r'''
 module: container_info
-short_description: List Podman containers, networks, volumes or pods in the shape their modules return them
+short_description: List Podman containers, images, networks, volumes or pods in the shape their modules return them
 version_added: 0.1.0
 description:
-  - Reads containers (or, with O(kind), networks, volumes or pods) from Podman, optionally filtered by name, run state
-    and labels.
+  - Reads containers (or, with O(kind), images, networks, volumes or pods) from Podman, optionally filtered by name,
+    run state and labels.
   - Each container is returned exactly as RV(virtfleet.virt.container#module:container) describes it, each
     network as RV(virtfleet.virt.container_network#module:network), each volume as
-    RV(virtfleet.virt.container_volume#module:volume), each pod as RV(virtfleet.virt.container_pod#module:pod).
+    RV(virtfleet.virt.container_volume#module:volume), each pod as RV(virtfleet.virt.container_pod#module:pod), each
+    image as RV(virtfleet.virt.container_image#module:image) (named images only, under their first name; O(name) reads
+    the image under that name).
 author:
   - virtfleet.virt developers (@virtfleet)
 extends_documentation_fragment:
@@ -31,10 +33,10 @@ attributes:
 options:
   kind:
     description:
-      - What to list - V(container) (returned as RV(containers)), V(network) (RV(networks)), V(volume)
-        (RV(volumes)) or V(pod) (RV(pods)).
+      - What to list - V(container) (returned as RV(containers)), V(image) (RV(images)), V(network)
+        (RV(networks)), V(volume) (RV(volumes)) or V(pod) (RV(pods)).
     type: str
-    choices: [container, network, pod, volume]
+    choices: [container, image, network, pod, volume]
     default: container
     version_added: 0.3.0
   name:
@@ -73,6 +75,12 @@ EXAMPLES = r'''
       fleet: shop
   register: shop_networks
 
+- name: One image
+  virtfleet.virt.container_info:
+    kind: image
+    name: localhost/shop-web:1.4
+  register: web_image
+
 - name: One volume
   virtfleet.virt.container_info:
     kind: volume
@@ -95,6 +103,14 @@ containers:
   elements: dict
   sample: [{name: web1, id: 3adcfd9363e1..., state: running, status: running, exit_code: 0,
             spec: {image: localhost/web:1.4, ports: ['127.0.0.1:8080:80/tcp'], labels: {fleet: shop}}}]
+images:
+  description: The matching images, sorted by name, each as RV(virtfleet.virt.container_image#module:image).
+  returned: when O(kind=image)
+  type: list
+  elements: dict
+  sample: [{name: 'localhost/shop-web:1.4', id: 3bd7f2c1a0e5..., created: '2026-12-05T21:40:02.123456789Z',
+            labels: {io.virtfleet.context-sha256: 5e2b...}, state: present,
+            spec: {id: 3bd7f2c1a0e5..., context_sha256: 5e2b..., tags: ['localhost/shop-web:stable']}}]
 networks:
   description: The matching networks, sorted by name, each as RV(virtfleet.virt.container_network#module:network).
   returned: when O(kind=network)
@@ -124,8 +140,10 @@ pods:
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _container_spec, _module, _podman_objects_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_pod_spec
+from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_image_spec
 from ansible_collections.virtfleet.virt.plugins.module_utils._clients import podman
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_image import PodmanImageDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_network import PodmanNetworkDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_pod import PodmanPodDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_volume import PodmanVolumeDriver
@@ -142,10 +160,11 @@ class Kind:
         self.labels = labels  # actual -> the labels a filter matches
 
 
-# kind option -> how it is listed (images and pods join here)
+# kind option -> how it is listed
 KINDS = {
     'container': Kind(PodmanContainerDriver, 'containers', _container_spec.validate_name,
                       lambda actual: actual['raw_labels']),
+    'image': Kind(PodmanImageDriver, 'images', _podman_image_spec.parse_ref, lambda actual: actual['labels']),
     'network': Kind(PodmanNetworkDriver, 'networks', lambda name: _podman_objects_spec.validate_name(name, 'network'),
                     lambda actual: actual['spec']['labels']),
     'volume': Kind(PodmanVolumeDriver, 'volumes', lambda name: _podman_objects_spec.validate_name(name, 'volume'),

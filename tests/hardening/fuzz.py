@@ -588,7 +588,8 @@ def main(argv=None):
     return 1 if problems or errors or not done['complete'] else 0
 
 
-PODMAN_TARGETS = ('container', 'container_network', 'container_volume', 'container_pod', 'container_info')
+PODMAN_TARGETS = ('container', 'container_network', 'container_volume', 'container_pod', 'container_image',
+                  'container_info')
 
 
 def podman_setup():

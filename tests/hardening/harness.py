@@ -34,6 +34,7 @@ TRACEBACK_MARKERS = ('Traceback (most recent call last)', 'MODULE FAILURE')
 # Every fuzz target (targets.py), in the report's order: a module against libvirtd or Podman, or ``<module>@vsphere``
 # against a vCenter simulator of the target's own; ``inventory@vsphere`` is the vsphere inventory plugin's source file.
 TARGETS = ('vm', 'fleet', 'network', 'container', 'container_network', 'container_volume', 'container_pod',
+           'container_image',
            'storage_pool', 'volume',
            'cloud_init_seed', 'migrate',
            'vm_info', 'network_info', 'host_info', 'storage_pool_info', 'volume_info', 'container_info',

@@ -1087,6 +1087,148 @@ BAD_NFS_SOURCE = {
 }
 
 
+class ContainerImageTarget(PodmanObjectTarget):
+    """Podman images named ``localhost/<prefix>N:1``, built from two small contexts of the target's own directory
+    or loaded from an archive of an image of its own (no registry: pulls only with ``never`` or ``missing`` of an image
+    that is there). Image 0 is built at setup and a sleeping container runs it, so that the in-use refusal, ``force``
+    and a rebuild under a running container are reached. The snapshot adds the run's images (ID, names, labels)."""
+    key = module = 'container_image'
+    stem = 'ctimg'
+    user = 'iuser'
+    timeout = 300
+
+    def refs(self):
+        return ['localhost/%s:1' % n for n in self.names()]
+
+    def setup(self):
+        super().setup()
+        self.contexts = []
+        for i, text in enumerate(('one', 'two')):
+            path = os.path.join(self.dir, 'ctx%d' % i)
+            os.makedirs(os.path.join(path, 'sub'), exist_ok=True)
+            with open(os.path.join(path, 'Containerfile'), 'w') as handle:
+                handle.write('FROM %s\nARG WHO=nobody\nCOPY sub/ /sub/\nLABEL vft.who=$WHO\n' % self.image)
+            with open(os.path.join(path, 'sub', 'file.txt'), 'w') as handle:
+                handle.write(text + '\n')
+            self.contexts.append(path)
+        # an archive of an image of the run's own (podman load names it again, and never the shared test image)
+        self.archive = os.path.join(self.dir, 'image.tar')
+        saved = 'localhost/%sarchive:1' % self.prefix
+        self.env.podman.run('build', '--tag', saved, '--build-arg', 'WHO=archive', self.contexts[1], check=True)
+        self.env.podman.run('save', '--output', self.archive, saved, check=True)
+        self.env.podman.run('rmi', saved, check=True)
+        with open(self.archive, 'rb') as handle:
+            self.checksum = 'sha256:' + hashlib.sha256(handle.read()).hexdigest()
+        self.before_call()
+
+    def object_exists(self):
+        return self.env.podman.run('image', 'exists', self.refs()[0]).returncode == 0
+
+    def before_call(self):
+        """Image 0 (a plain build of context 0) and its container, when a set removed them."""
+        if not self.object_exists():
+            self.env.podman.run('build', '--tag', self.refs()[0], self.contexts[0], check=True)
+        super().before_call()
+
+    def start_user(self):
+        podman, name = self.env.podman, self.prefix + self.user
+        if podman.run('container', 'exists', name).returncode == 0:
+            return False
+        podman.run('run', '--detach', '--name', name, self.refs()[0], 'sleep', '100000', check=True)
+        return True
+
+    def snapshot(self):
+        state = super().snapshot()
+        found = {}
+        for entry in self.env.podman._json('images', '--format', 'json'):  # pylint: disable=protected-access
+            names = sorted(n for n in entry.get('Names') or [] if n.startswith('localhost/' + self.prefix))
+            if names:
+                found[entry.get('Id')] = (names, json.dumps(entry.get('Labels'), sort_keys=True), entry.get('Created'))
+        state['images'] = found
+        return state
+
+    def teardown(self):
+        self.env.podman.remove_all([self.prefix])
+        # an image with only the run's names goes (with --force: the run's containers made from it); from an
+        # image that has other names too (the test image, loaded from its archive under a run's name) only the
+        # run's names are taken off
+        for entry in self.env.podman._json('images', '--format', 'json'):  # pylint: disable=protected-access
+            names = set(entry.get('Names') or [])
+            mine = sorted(n for n in names if n.startswith('localhost/' + self.prefix))
+            if mine and len(mine) == len(names):
+                self.env.podman.run('rmi', '--force', entry.get('Id'))
+            for ref in mine if len(mine) != len(names) else ():
+                self.env.podman.run('untag', entry.get('Id'), ref)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def coherent(self, args):
+        """One source: a build of one of the contexts or the archive (with its own checksum); pull only never or
+        missing of image 0, which is there."""
+        args = dict(args)
+        if 'build' in args and 'load_from' in args:
+            args.pop('load_from')
+        if 'load_from' not in args:
+            args.pop('checksum', None)
+        if 'build' in args or 'load_from' in args:
+            args.pop('pull', None)
+        elif args.get('name') != self.refs()[0] and args.get('state') != 'absent':
+            args.pop('pull', None)
+            args['build'] = {'context': self.contexts[1]}
+        if 'checksum' in args:
+            args['checksum'] = self.checksum
+        if args.get('pull') == 'always':
+            args['pull'] = 'missing'
+        if 'username' not in args or 'password' not in args:  # credentials go together
+            args.pop('username', None)
+            args.pop('password', None)
+        return st.just(args)
+
+    def hints(self):
+        podman = self.env.podman_path
+        refs = self.refs()
+        builds = st.fixed_dictionaries({'context': st.sampled_from(self.contexts)}, optional={
+            'args': st.sampled_from([{}, {'WHO': 'fz'}, {'WHO': 'other'}]), 'file': st.just('Containerfile')})
+        hints = {
+            ('podman_path',): st.just(podman),
+            ('name',): st.sampled_from(refs + [r.replace(':1', '') for r in refs[1:2]]),
+            ('state',): st.sampled_from(['present'] * 3 + ['absent']),
+            ('build',): builds,
+            ('load_from',): st.just(self.archive),
+            ('checksum',): st.just(self.checksum),
+            ('pull',): st.sampled_from(['never', 'missing']),
+            ('tag',): st.lists(st.sampled_from(['stable', 'v2', 'localhost/%sextra:1' % self.prefix]), max_size=2),
+            ('force',): st.booleans(),
+            ('validate_certs',): st.booleans(),
+            ('timeout',): st.sampled_from([120, 300]),
+            ('username',): st.just('vft-fz-user'), ('password',): secrets('img'),
+        }
+        bad = {
+            ('podman_path',): st.sampled_from(['/nonexistent/podman', '/bin/false', os.path.join(self.dir, 'x;id'), '']),
+            ('name',): st.one_of(bad_names('localhost/' + self.prefix),
+                                 st.sampled_from(['localhost/UPPER:1', 'localhost/x@sha256:' + '0' * 64, 'a b', ''])),
+            ('build',): st.sampled_from([{'context': 'relative'}, {'context': os.path.join(self.dir, 'missing')},
+                                         {'context': self.contexts[0], 'file': 'nope'},
+                                         {'context': self.contexts[0], 'args': {'1x': 'y'}},
+                                         {'context': self.contexts[0], 'target': 'no such stage'},
+                                         {'context': self.dir}, 'ctx0']),
+            ('load_from',): st.sampled_from([os.path.join(self.dir, 'missing.tar'), self.contexts[0], 'relative.tar',
+                                             os.path.join(self.contexts[0], 'Containerfile')]),
+            ('checksum',): st.sampled_from(['sha256:' + '0' * 64, 'md5:00', 'x', '']),
+            ('tag',): st.sampled_from([['Bad Tag'], ['-x'], ['localhost/UPPER:1'], 'stable']),
+            ('timeout',): st.sampled_from([0, -5]),
+        }
+        return hints, bad
+
+
+# -- storage (pool, volume, cloud-init seed) --------------------------------------------------------------------
+
+BAD_NFS_SOURCE = {
+    ('source', 'dir'): st.one_of(st.sampled_from(['relative', '', '/a b']), metachar_text),
+    ('source', 'hosts'): st.lists(st.one_of(st.sampled_from(['', 'a b', '[::1', 'h:99999', 'h:x']), metachar_text),
+                                  min_size=1, max_size=2),
+}
+
+
 class PoolTarget(Target):
     """Pools of the run's own. A valid set keeps each name's kind: dir pools in directories the target made (the
     set may remove them, with delete_data: they are made again before the next), and an fs pool on an image file
@@ -1518,9 +1660,9 @@ class ContainerInfoTarget(InfoTarget):
 
     def hints(self):
         hints, bad = super().hints()
-        hints[('kind',)] = st.sampled_from(['container', 'container', 'network', 'volume'])
-        # network or volume is refused with states (a bad set when states is in it, else a valid one)
-        bad[('kind',)] = st.one_of(st.sampled_from(['network', 'volume']), bad_choice)
+        hints[('kind',)] = st.sampled_from(['container', 'container', 'image', 'network', 'pod', 'volume'])
+        # a kind other than container is refused with states (a bad set when states is in it, else a valid one)
+        bad[('kind',)] = st.one_of(st.sampled_from(['image', 'network', 'pod', 'volume']), bad_choice)
         bad[('states',)] = st.one_of(st.sampled_from([['running'], ['stopped', 'paused']]).map(lambda v: v),
                                      st.sampled_from([['sleeping'], 'running', [''], [None]]))
         return hints, bad
@@ -1880,7 +2022,7 @@ VSPHERE_INFO = {'vm_info@vsphere': 'vsvi', 'host_info@vsphere': 'vshi', 'network
                 'storage_pool_info@vsphere': 'vssi'}
 CLASSES = {'vm': VmTarget, 'fleet': FleetTarget, 'network': NetworkTarget, 'container': ContainerTarget,
            'container_network': ContainerNetworkTarget, 'container_volume': ContainerVolumeTarget,
-           'container_pod': ContainerPodTarget,
+           'container_pod': ContainerPodTarget, 'container_image': ContainerImageTarget,
            'container_info': ContainerInfoTarget,
            'storage_pool': PoolTarget, 'volume': VolumeTarget, 'cloud_init_seed': SeedTarget,
            'migrate': MigrateTarget, 'vm@vsphere': VSphereVmTarget, 'network@vsphere': VSphereNetworkTarget,

@@ -304,3 +304,58 @@ class PodmanClient:
     def remove_pod(self, name, force=False):
         """Remove pod ``name``; with ``force``, Podman stops and removes its containers first."""
         self.run(['pod', 'rm'] + (['--force', '--time', '0'] if force else []) + [name], 'removing pod %s' % name)
+
+    # -- images as objects (container_image) ---------------------------------------------------
+    def run_logged(self, args, what, timeout, tail=12):
+        """Run a long podman command (build, pull, load) with a timeout; on failure, the message ends with the
+        last ``tail`` lines of its output (a build's log)."""
+        argv = [self.path] + [str(a) for a in args]
+        try:
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, LC_ALL='C', LANG='C'), check=False, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BackendError('%s did not finish within timeout (%s s): raise timeout, or check what podman '
+                               'waits for (a registry, a slow build step)' % (what, timeout))
+        except (OSError, ValueError) as exc:
+            raise BackendError('cannot run podman as %r for %s (%s): install Podman or set podman_path'
+                               % (self.path, what, exc))
+        out = proc.stdout.decode('utf-8', 'replace')
+        if proc.returncode != 0:
+            lines = [line for line in out.splitlines() if line.strip()][-tail:]
+            raise BackendError('%s failed (exit %d): %s' % (what, proc.returncode, '\n'.join(lines) or 'no output'),
+                               rc=proc.returncode)
+        return out
+
+    def list_images(self):
+        """``podman images --format json`` entries (Id, Names, Labels, ...)."""
+        return self._json(['images', '--format', 'json'], 'listing images') or []
+
+    def tag_image(self, image, ref):
+        self.run(['tag', image, ref], 'tagging image %s as %s' % (image[:12], ref))
+
+    def untag_image(self, image, ref):
+        self.run(['untag', image, ref], 'removing the name %s of image %s' % (ref, image[:12]))
+
+    def remove_image(self, image, force=False):
+        """``podman rmi``; with ``force``, the containers that use the image are removed with it."""
+        self.run(['rmi'] + (['--force'] if force else []) + [image], 'removing image %s' % image)
+
+    def containers_using_image(self, image_id):
+        """``podman ps --all`` entries of the containers made from image ``image_id`` (or an image built on it)."""
+        return self._json(['ps', '--all', '--filter', 'ancestor=%s' % image_id, '--format', 'json'],
+                          'listing the containers that use image %s' % image_id[:12]) or []
+
+    def inspect_images(self, refs):
+        """``podman image inspect`` of several images at once; ones removed meanwhile are left out."""
+        if not refs:
+            return []
+        try:
+            return self._json(['image', 'inspect'] + list(refs), 'inspecting images') or []
+        except NotFound:
+            found = []
+            for ref in refs:
+                try:
+                    found.append(self.inspect_image(ref))
+                except NotFound:
+                    pass
+            return found
