@@ -64,14 +64,18 @@ print('count=%d' % count)
 '''
 
 MODULE_ALONE = r'''
-import os, resource, subprocess, sys, time
+import json, resource, subprocess, sys, time
 start = time.monotonic()
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 out, err = proc.communicate()
 elapsed = time.monotonic() - start
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB: the largest child, the module
-sys.stdout.write('%s\n%.3f %d %d\n' % (out.decode()[-300:].replace('\n', ' '), elapsed, rss, proc.returncode))
-sys.stderr.write(err.decode()[-3000:])
+try:
+    changed = json.loads(out)['changed']
+except ValueError:
+    changed = None
+sys.stdout.write('%s %.3f %d %d\n' % (json.dumps(changed), elapsed, rss, proc.returncode))
+sys.stderr.write(err.decode()[-3000:] + out.decode()[-3000:])
 '''
 
 
@@ -88,6 +92,7 @@ class Scale(fleet.Bench):
 
     def __init__(self, args):
         args.image = None
+        self.prefix = args.prefix
         super().__init__(args)
         self.xml_dir = None
         self.all_vms = []
@@ -184,36 +189,31 @@ class Scale(fleet.Bench):
         before = load()
         proc = subprocess.run([sys.executable, '-c', MODULE_ALONE, sys.executable, module, args], env=env,
                               capture_output=True, text=True, check=False)
-        out = proc.stdout.strip().splitlines()
-        elapsed, rss, code = out[-1].split()
-        if code != '0' or '"changed": false' not in out[0]:
+        changed, elapsed, rss, code = proc.stdout.split()
+        if code != '0' or changed != 'false':
             raise RuntimeError('the module alone failed or changed something:\n%s%s' % (proc.stdout, proc.stderr))
         return {'seconds': float(elapsed), 'load': before, 'peak_rss_mib': round(int(rss) / 1024.0, 1)}
 
     # -- the run ------------------------------------------------------------------------------------------------
     def run(self):
-        sizes = sorted(self.args.sizes)
-        top = sizes[-1]
+        """Yield one row per figure: first the no-op figures with the host holding each size in turn (largest
+        first: shrinking the host is cheap), every figure repeated ``--reps`` times in a row; then define from
+        nothing, the raw loop and the fleet module interleaved, ``--define-reps`` times."""
+        sizes = sorted(self.args.sizes, reverse=True)
+        top = sizes[0]
         self.prepare(top)
-        for rep in range(self.args.reps):
-            # define from nothing: the raw loop first, then the fleet module (the host holds none of them)
-            self.undefine_all()
-            row = {'n': top, 'rep': rep, 'figure': 'raw_define', **self.raw('define', top)}
-            yield row
-            self.undefine_all()
-            row = self.ansible('define', top)
-            assert row['changed'] == 1, row
-            yield dict(row, n=top, rep=rep, figure='define')
-            for count in sizes:
-                self.populate(count)
-                try:
-                    self.settle(timeout=90)  # the started guests have booted (their BIOS is done)
-                except RuntimeError:
-                    log('the host did not settle within 90 s (shared machine): measuring anyway')
-                figures = ['floor', 'noop', 'raw_noop'] + (['community'] if count <= self.args.community_max else [])
-                if count == top:
-                    figures += ['check', 'info', 'raw_info', 'module']
-                for figure in figures:
+        for count in sizes:
+            self.populate(count)
+            try:
+                self.settle(timeout=90)  # the started guests have booted (their BIOS is done)
+            except RuntimeError:
+                log('the host did not settle within 90 s (shared machine): measuring anyway')
+            figures = ['noop', 'floor', 'raw_noop']
+            if count == top:
+                figures = ['module'] + figures + ['check', 'info', 'raw_info']
+            for rep in range(self.args.reps):
+                community = count <= self.args.community_max and rep < self.args.community_reps
+                for figure in figures + (['community'] if community else []):
                     if figure.startswith('raw_'):
                         row = self.raw(figure[4:], count)
                     elif figure == 'module':
@@ -224,6 +224,16 @@ class Scale(fleet.Bench):
                         assert row['changed'] == 0, (figure, count, row)
                     log('n=%d rep=%d %s: %s' % (count, rep, figure, row))
                     yield dict(row, n=count, rep=rep, figure=figure)
+        for rep in range(self.args.define_reps):
+            self.undefine_all()
+            row = dict(self.raw('define', top), n=top, rep=rep, figure='raw_define')
+            log('n=%d rep=%d raw_define: %s' % (top, rep, row))
+            yield row
+            self.undefine_all()
+            row = self.ansible('define', top)
+            assert row['changed'] == 1, row
+            log('n=%d rep=%d define: %s' % (top, rep, row))
+            yield dict(row, n=top, rep=rep, figure='define')
         if not self.args.keep:
             self.undefine_all()
 
@@ -256,7 +266,9 @@ def community_at(med, count):
 def table(results):
     med = medians(results)
     top = max(r['n'] for r in results)
-    get = lambda figure, n=top: med.get((figure, n))  # noqa: E731
+
+    def get(figure, n=top):
+        return med.get((figure, n))
     lines = ['| figure (N=%d, every 10th running) | median | 1-min load | target | met |' % top, '|---|---:|---:|---|---|']
 
     def row(label, figure, target=None, limit=None, extra=''):
@@ -264,8 +276,8 @@ def table(results):
         if entry is None:
             return
         met = '-' if limit is None else ('yes' if entry['seconds'] < limit else 'no')
-        lines.append('| %s | %.2f s%s | %.1f-%.1f | %s | %s |' % (label, entry['seconds'], extra, entry['load'][0],
-                                                                 entry['load'][1], target or '-', met))
+        lines.append('| %s | %.2f s%s | %.1f-%.1f | %s | %s |' % (
+            label, entry['seconds'], extra, entry['load'][0], entry['load'][1], target or '-', met))
     row('empty play (floor)', 'floor')
     row('fleet no-op', 'noop', '< 3 s', 3)
     row('fleet no-op --check', 'check', '< 3 s', 3)
@@ -329,8 +341,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--sizes', default='10,100,1000', type=lambda s: [int(x) for x in s.split(',')])
     parser.add_argument('--reps', default=3, type=int)
+    parser.add_argument('--define-reps', default=3, type=int, help='repetitions of define from nothing')
+    parser.add_argument('--community-reps', default=3, type=int, help='repetitions of the (slow) community loop')
     parser.add_argument('--community-max', default=100, type=int)
     parser.add_argument('--workers', default=4, type=int)
+    parser.add_argument('--prefix', default=PREFIX, help='of the VMs this bench makes (default %(default)s)')
     parser.add_argument('--keep', action='store_true', help='leave the VMs defined at the end (to profile them)')
     parser.add_argument('--collections', help='collections path holding virtfleet.virt')
     parser.add_argument('--out', help='JSON results file')
