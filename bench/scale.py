@@ -126,9 +126,15 @@ class Scale(fleet.Bench):
                 dom.undefine()
         for vm in wanted:
             dom = have.get(vm['name'])
+            path = os.path.join(self.xml_dir, vm['name'] + '.xml')
             if dom is None:
-                with open(os.path.join(self.xml_dir, vm['name'] + '.xml')) as handle:
+                with open(path) as handle:
                     dom = self.conn.defineXML(handle.read())
+            else:  # defined by an earlier run: its XML file (the community loop's input) takes the VM's UUID
+                with open(path) as handle:
+                    xml = handle.read()
+                with open(path, 'w') as handle:
+                    handle.write(re.sub(r'<uuid>[^<]*</uuid>', '<uuid>%s</uuid>' % dom.UUIDString(), xml, count=1))
             if vm['state'] == 'running' and not dom.isActive():
                 dom.create()
 
