@@ -68,6 +68,8 @@ def log(msg):
 
 
 class Bench:
+    prefix = PREFIX  # every domain this bench makes starts with it (bench/scale.py has its own)
+
     def __init__(self, args):
         self.args = args
         self.work = tempfile.mkdtemp(prefix='virtfleet-bench-')
@@ -92,7 +94,7 @@ class Bench:
 
     # -- fixtures -----------------------------------------------------------
     def names(self, count):
-        return ['%s%03d' % (PREFIX, i) for i in range(count)]
+        return ['%s%03d' % (self.prefix, i) for i in range(count)]
 
     def specs(self, count):
         os.makedirs(DISK_DIR, exist_ok=True)
@@ -121,7 +123,7 @@ class Bench:
 
     def clean(self):
         for dom in self.conn.listAllDomains(0):
-            if dom.name().startswith(PREFIX):
+            if dom.name().startswith(self.prefix):
                 if dom.isActive():
                     dom.destroy()
                 dom.undefine()
@@ -184,7 +186,7 @@ class Bench:
 
     def run_once(self, method, scenario, vms, xml_dir):
         if method == 'raw':
-            command = [sys.executable, '-c', RAW, scenario, str(len(vms)), xml_dir, PREFIX]
+            command = [sys.executable, '-c', RAW, scenario, str(len(vms)), xml_dir, self.prefix]
         else:
             extra = os.path.join(self.work, 'vars.json')
             with open(extra, 'w') as handle:
@@ -227,7 +229,7 @@ class Bench:
                             row['settle'] = round(time.monotonic() - start, 1)
                         if scenario == 'check':
                             row['check_rewrote_definitions'] = before != self.definition_mtimes(count)
-                    left = [d.name() for d in self.conn.listAllDomains(0) if d.name().startswith(PREFIX)]
+                    left = [d.name() for d in self.conn.listAllDomains(0) if d.name().startswith(self.prefix)]
                     assert not left, '%s teardown left %s' % (method, left)
                     timings = ' '.join('%s=%.2fs' % (s, row[s]) for s in SCENARIOS)
                     log('n=%d rep=%d %s: %s (settled in %.0f s, host CPU %d %% with the guests idle)'

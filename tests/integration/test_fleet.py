@@ -1,6 +1,7 @@
 """virtfleet.virt.fleet: many VMs per call, against the real libvirtd."""
 from __future__ import annotations
 
+import json
 import os
 
 import libvirt
@@ -83,3 +84,49 @@ def test_fail_fast_refuses_invalid_input_before_any_change(ansible, conn, guests
     assert domain_snapshot(conn, vms[0]['name']) is None
     r = ansible.task('fleet', {'vms': [vms[0], dict(vms[0])]})
     assert_clean_failure(r, 'listed twice')
+
+
+def _rpc_calls(path):
+    """RPC procedure number -> how many calls the libvirt client log at ``path`` shows."""
+    calls = {}
+    with open(path) as handle:
+        for line in handle:
+            if 'RPC_CLIENT_MSG_TX_QUEUE' in line:
+                proc = int(line.split(' proc=')[1].split()[0])
+                calls[proc] = calls.get(proc, 0) + 1
+    return calls
+
+
+def test_fleet_of_200_reads_them_in_one_batch(ansible, conn, guests, workdir):
+    """A no-op over 200 VMs: changed=0, and the VMs' state and autostart came from one listing (no lookup and no
+    state call per VM: one XMLDesc per VM and a handful of calls besides, in the libvirt client's own log)."""
+    vms = _fleet(guests, 200, 'fscale', state='present')
+    vms[0]['state'] = 'running'
+    r = ansible.task('fleet', {'vms': vms, 'workers': 4})
+    assert not r.get('failed') and r['summary']['changed'] == 200, r.get('msg')
+    log = os.path.join(workdir, 'fscale-rpc.log')
+    if os.path.exists(log):
+        os.unlink(log)
+    env = {'LIBVIRT_LOG_FILTERS': '1:rpc 4:*', 'LIBVIRT_LOG_OUTPUTS': '1:file:%s' % log}
+    r = ansible.task('fleet', {'vms': vms}, play_extra={'environment': env})
+    assert r['changed'] is False and r['summary'] == {'total': 200, 'changed': 0, 'failed': 0, 'skipped': 0}, r
+    assert all(x['vm']['name'] == vm['name'] and x['vm']['state'] == ('running' if i == 0 else 'stopped')
+               for i, (x, vm) in enumerate(zip(r['results'], vms)))
+    calls = _rpc_calls(log)
+    lookups, states, all_stats = calls.get(23, 0), calls.get(212, 0), calls.get(344, 0)  # remote_protocol.x numbers
+    assert (lookups, states, all_stats) == (0, 0, 1), calls
+    assert sum(calls.values()) < 200 + 1 + 40, calls  # one XMLDesc per VM (+ the live one of the running VM)
+
+
+def test_fleet_hides_the_secrets_of_its_items(ansible, guests):
+    """A no_log sub-option of an item (cloud_init.user_data) is hidden everywhere in the output, also with a
+    refused item beside it; check mode, nothing is written."""
+    name, disk, log = guests.new('fsecret')
+    secret = 'vft-fleet-secret-%s' % name[-6:]
+    vms = [guests.spec(name, disk, log, cloud_init={'user_data': {'password': secret}, 'pool': 'default'},
+                       bogus_option=1),
+           guests.spec(name + 'b', disk, log, cloud_init={'user_data': '#cloud-config\n# %s\n' % secret})]
+    r = ansible.task('fleet', {'vms': vms}, check=True, extra_args=('-vvv',))
+    assert r.get('failed') and 'bogus_option' in r['msg'], r
+    assert secret not in json.dumps(r) and secret not in ansible.last_stdout
+    assert 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in ansible.last_stdout  # -vvv shows the invocation, scrubbed

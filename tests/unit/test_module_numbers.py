@@ -104,7 +104,7 @@ def test_a_validator_of_items_checked_alone_gets_the_same_refusal():
 
 def test_fleet_items_refuse_them_one_by_one():
     """fleet validates its items itself (before connecting): a non-finite number in one item fails that item."""
-    module = types.SimpleNamespace(check_mode=True, params={
+    module = types.SimpleNamespace(check_mode=True, no_log_values=set(), params={
         'vms': [{'name': 'vft-a', 'vcpus': float('inf')}, {'name': 'vft-b', 'max_vcpus': 'NaN'}]})
     requests = _fleet.requests_of(module, fleet.item_spec())
     assert [request[0] for request in requests] == ['vft-a', 'vft-b']

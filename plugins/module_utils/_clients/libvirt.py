@@ -185,6 +185,16 @@ class LibvirtClient:
     def list_domains(self):
         return _call('listing VMs', self.conn.listAllDomains, 0)
 
+    def domain_states(self):
+        """name -> ``(dom, state, autostart)`` of every VM of the host, in two calls whatever their number
+        (``getAllDomainStats`` for the domains and their states, ``listAllDomains`` for those that autostart),
+        where reading them one by one takes three per VM (lookup, state, autostart)."""
+        stats = _call('listing VMs', self.conn.getAllDomainStats, libvirt.VIR_DOMAIN_STATS_STATE, 0)
+        autostart = set(dom.name() for dom in _call('listing VMs', self.conn.listAllDomains,
+                                                    libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART))
+        return dict((dom.name(), (dom, STATE_NAMES.get(values.get('state.state'), 'stopped'), dom.name() in autostart))
+                    for dom, values in stats)
+
     def domain_xml(self, dom, inactive=False):
         flags = libvirt.VIR_DOMAIN_XML_INACTIVE if inactive else 0
         return _call('reading the definition of VM %s' % dom.name(), dom.XMLDesc, flags)
