@@ -40,9 +40,19 @@ class FakeClient:
         self.calls = []
 
     def inventory(self, props):
-        return {'datacenters': [dict(moid='dc', type='Datacenter', name='DC0', parent='root', vmFolder='f-vm')],
-                'folders': [dict(moid='f-vm', type='Folder', name='vm', parent='dc', childType=['VirtualMachine'])],
-                'vms': [dict(r, moid=r['moid'], name=r['name'], parent='f-vm', ref=r['moid']) for r in self.rows]}
+        kinds = {'datacenters': [dict(moid='dc', type='Datacenter', name='DC0', parent='root', vmFolder='f-vm')],
+                 'folders': [dict(moid='f-vm', type='Folder', name='vm', parent='dc', childType=['VirtualMachine'],
+                                  ref='f-vm')]}
+        if props is not None:  # None: without the VMs (the driver finds one VM with find_vms)
+            kinds['vms'] = self.vm_rows(props)
+        return kinds
+
+    def vm_rows(self, props=None):
+        return [dict(r, moid=r['moid'], name=r['name'], parent='f-vm', ref=r['moid']) for r in self.rows]
+
+    def find_vms(self, parents, name):
+        return [{'ref': r['moid'], 'moid': r['moid'], 'parent': 'f-vm'} for r in self.vm_rows()
+                if r['name'] == name and 'f-vm' in parents]
 
     def vms(self, refs, props=None):
         return [r for r in self.rows if r['moid'] in refs]

@@ -279,8 +279,10 @@ class VSphereClient:
         """Everything a VM run needs to resolve names, as lists of plain dicts by kind.
 
         One query (``collect``) for all datacenters, folders, compute resources, hosts,
-        resource pools, datastores, networks, distributed switches and VMs.
+        resource pools, datastores, networks, distributed switches and VMs (with ``vm_props``;
+        ``vm_props=None``: no VMs - what finding one VM by name needs, whatever the number of VMs).
         """
+        vms = [(vim.VirtualMachine, tuple(vm_props))] if vm_props is not None else []
         return self.collect('reading the vSphere inventory', [
             (vim.Datacenter, ('name', 'parent', 'vmFolder', 'hostFolder', 'networkFolder', 'datastoreFolder')),
             (vim.Folder, ('name', 'parent', 'childType')),
@@ -291,8 +293,23 @@ class VSphereClient:
             (vim.Network, ('name', 'parent')),
             (vim.dvs.DistributedVirtualPortgroup, ('name', 'parent', 'key', 'config.distributedVirtualSwitch')),
             (vim.DistributedVirtualSwitch, ('name', 'parent', 'uuid')),
-            (vim.VirtualMachine, tuple(vm_props)),
-        ])
+        ] + vms)
+
+    def vm_rows(self, vm_props=VM_LIGHT):
+        """Every VM and template with ``vm_props``, as plain dicts: one query (``collect``)."""
+        return self.collect('reading the VMs', [(vim.VirtualMachine, tuple(vm_props))]).get('vms', [])
+
+    def find_vms(self, parents, name):
+        """The VMs and templates named ``name`` directly in each of ``parents`` (folder or vApp references):
+        the SearchIndex's FindChild, one small call per parent and no listing of VMs, however many there
+        are. A list of ``{'ref', 'moid', 'parent'}`` (the parent's id), one per parent at most."""
+        index = self.content.searchIndex
+        found = []
+        for parent in parents:
+            child = self._call('looking up VM %s' % name, index.FindChild, entity=parent, name=name)
+            if isinstance(child, vim.VirtualMachine):  # a folder or vApp may carry the name too
+                found.append({'ref': child, 'moid': child._moId, 'parent': parent._moId})
+        return found
 
     def host_inventory(self, what, host_props=HOST_LIGHT, network_systems=False, networks=False,
                        datastore_props=None, vm_names=False):

@@ -17,15 +17,32 @@ def _names(rows):
 
 
 class Inventory:
-    def __init__(self, kinds):
+    """``kinds``: plain dicts by kind (``VSphereClient.inventory``); ``load_vms``: when ``kinds`` holds no VMs, what
+    reads them (VM rows) the first time ``rows('vms')`` asks - a run that finds its VM by name never lists them."""
+
+    def __init__(self, kinds, load_vms=None):
         self.kinds = kinds
         self.by_id = {}
         for rows in kinds.values():
-            for row in rows:
-                self.by_id[row['moid']] = row
+            self._index(rows)
         self._dc_cache = {}
+        self._load_vms = load_vms
+
+    def _index(self, rows):
+        for row in rows:
+            self.by_id[row['moid']] = row
+
+    @property
+    def has_vms(self):
+        """Whether the VM rows are read (asking ``rows('vms')`` reads them when they are not)."""
+        return self._load_vms is None
 
     def rows(self, kind):
+        if kind == 'vms' and self._load_vms is not None:
+            load, self._load_vms = self._load_vms, None
+            self.kinds['vms'] = list(load())
+            self._index(self.kinds['vms'])
+            self._dc_cache = {}
         return self.kinds.get(kind, [])
 
     def get(self, moid):
@@ -53,6 +70,19 @@ class Inventory:
             parts.append(row['name'])
             row = self.by_id.get(row.get('parent'))
         return '/' + '/'.join(reversed(parts))
+
+    def vm_parents(self, datacenter=None, folder=None):
+        """The folders and vApps a VM named with these placement options can be in (directly): the folder named
+        (SpecError when there is none), else every VM folder of the datacenter named (of all datacenters when
+        none is), and without a datacenter every vApp too - a VM in a vApp has no folder, hence no datacenter."""
+        if folder:
+            return [self.folder(self.datacenter(datacenter), folder)]
+        dcs = set(d['moid'] for d in self.rows('datacenters') if not datacenter or d['name'] == datacenter)
+        found = [f for f in self.rows('folders') if 'VirtualMachine' in (f.get('childType') or []) and
+                 (self.datacenter_of(f['moid']) or {}).get('moid') in dcs]
+        if not datacenter:
+            found += [p for p in self.rows('pools') if p['type'] == 'VirtualApp']
+        return found
 
     def in_dc(self, kind, dc):
         return [r for r in self.rows(kind) if (self.datacenter_of(r['moid']) or {}).get('moid') == dc['moid']]

@@ -39,6 +39,10 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
 
 
+# the most VM folders (and vApps) a name is looked up in one by one (FindChild); more: one query reads every VM name
+FIND_CHILD_LIMIT = 25
+
+
 class VSphereVMDriver(clones.CloneSteps, VMDriver):
     def __init__(self, client, placement=None):
         super().__init__(client)
@@ -49,15 +53,39 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
 
     # -- reading --------------------------------------------------------------------
     def inventory(self, vm_props=VM_LIGHT):
-        if self._inv is None or vm_props is not VM_LIGHT:
+        """The run's inventory. With ``VM_LIGHT`` it is read without the VMs, which it reads (names, parents,
+        template flags: one query) only when asked for them (``rows('vms')``); other ``vm_props``: one query
+        with every VM with those properties."""
+        if vm_props is not VM_LIGHT:
             self._inv = Inventory(self.client.inventory(vm_props))
+        elif self._inv is None:
+            self._inv = Inventory(self.client.inventory(None), load_vms=self.client.vm_rows)
         return self._inv
+
+    def _find(self, inv, name):
+        """The VM (or template) named ``name`` where the placement says, as ``placements.candidates`` finds it but
+        without listing the VMs: FindChild in each VM folder (and vApp) that can hold it. Over
+        ``FIND_CHILD_LIMIT`` of them, when the folder named is wrong (``candidates`` says so when a VM has the
+        name) or when the VMs are read anyway: ``candidates`` over every VM's name (one query)."""
+        parents = None
+        if not inv.has_vms:
+            try:
+                parents = inv.vm_parents(self.placement.get('datacenter'), self.placement.get('folder'))
+            except SpecError:
+                parents = None
+        if parents is None or len(parents) > FIND_CHILD_LIMIT:
+            return placements.candidates(inv, self.placement, name)
+        found = self.client.find_vms([p['ref'] for p in parents], name)
+        if len(found) > 1:
+            raise BackendError('%d VMs are named %s (%s); set datacenter and folder to say which one' % (
+                len(found), name, ', '.join(sorted(inv.path(f['parent']) + '/' + name for f in found))))
+        return found
 
     def read(self, name):
         inv = self.inventory()
         ref = self._refs.get(name)
         if ref is None:
-            found = placements.candidates(inv, self.placement, name)
+            found = self._find(inv, name)
             if not found:
                 return None
             ref = found[0]['ref']
@@ -71,6 +99,11 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
     def list(self):
         inv = self.inventory(VM_FULL)
         return [self._actual(row, inv) for row in inv.rows('vms') if row.get('config.hardware.device') is not None]
+
+    def from_row(self, row, inv):
+        """The normalized VM (as ``read`` returns it) of a VM row the caller read with ``inv`` (e.g. the
+        inventory plugin's ``inventory(VM_PROPS)``); ``describe`` makes it the module's view."""
+        return self._actual(row, inv)
 
     def _actual(self, row, inv):
         extra, tags, hardware, pending = vmconfig.read(row)
