@@ -28,6 +28,11 @@ log() { printf '[vcsim-up] %s\n' "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "vcsim-up.sh must run as root (it installs Debian packages)" >&2; exit 1; }
 
+# Install and build one at a time: the fuzz run's vSphere targets start simulators of their own side by side,
+# and two apt-gets (or two go builds into one file) at once fail. Released before the simulator starts.
+mkdir -p "$CACHE_DIR"
+exec 8>"$CACHE_DIR/.build.lock"
+flock 8
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -49,6 +54,7 @@ if [ ! -x "$bin" ]; then
      go build -o "$bin.tmp" .)
   mv "$bin.tmp" "$bin"
 fi
+exec 8>&-
 
 mkdir -p "$STATE_DIR"
 chmod 0755 "$STATE_DIR"

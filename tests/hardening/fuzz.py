@@ -13,7 +13,8 @@ The target ``inventory@vsphere`` fuzzes the vsphere inventory plugin's configura
 file read by ``ansible-inventory --list`` (``InventoryRunner``), judged by ``judge_inventory``: a valid inventory or
 an error Ansible raised on purpose (an ``ansible.errors`` exception with a message, never a Python one), the
 simulator unchanged, the password never shown.
-Targets run ``--jobs`` at a time, each in a process of its own, touching only its own objects.
+Targets run ``--jobs`` at a time, each in a process of its own, touching only its own objects; the longest
+expected first (``EXPECTED_SECONDS``), Podman and vSphere targets beside libvirt ones (``next_target``).
 The exit status is 1 when any set broke an invariant (or a target did not complete).
 
 Interruptions lose little: each worker saves its results every few sets in ``--parts`` (kept after
@@ -36,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import uuid
@@ -496,12 +498,16 @@ def main(argv=None):
                         help='directory for the per-target results the workers save as they go, kept after the '
                              'run (default: OUT with .parts); report.py reads them too')
     parser.add_argument('--worker', help=argparse.SUPPRESS)
-    parser.add_argument('--run-id', help=argparse.SUPPRESS)
+    parser.add_argument('--run-id', help='the run id (default: a random one)')
     parser.add_argument('--podman-path', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         return worker(args)
-    run_id = uuid.uuid4().hex[:4]
+    # --run-id names the run (its objects are vft-fz-<stem>-<run id>-...): a caller that runs tests beside it tells
+    # the run's objects from its own by it (tests/integration/test_hardening_fuzz.py)
+    run_id = args.run_id or uuid.uuid4().hex[:4]
+    if len(run_id) != 4 or run_id.strip('0123456789abcdef'):
+        parser.error('--run-id: 4 hex digits (it goes into bridge names, at most 15 characters)')
     keys = [k for k in args.modules.split(',') if k]
     unknown = [k for k in keys if k not in TARGETS]
     if unknown:
@@ -528,6 +534,13 @@ def main(argv=None):
                 'platform': '%s, Python %s' % (platform.platform(), platform.python_version()),
                 'versions': versions(), 'targets': [parts[k] for k in keys if k in parts]}
 
+    # Podman is set up (tests/env/podman-up.sh: an install on a fresh machine) beside the first libvirt targets,
+    # not before them; the Podman targets wait for it, and so do the vSphere ones (whose tests/env/vcsim-up.sh may
+    # install Debian packages too: one apt-get at a time)
+    setup = threading.Thread(target=lambda: podman.update(podman_setup()), daemon=True)
+    if any(k in PODMAN_TARGETS for k in keys):
+        setup.start()
+
     with open(log_path, 'w') as log:
         while pending or running:
             if STOP:
@@ -537,15 +550,19 @@ def main(argv=None):
                         proc.terminate()  # the worker skips the remaining sets, cleans up and saves what it did
                         running[key] = (proc, part, True)
             while pending and len(running) < max(1, args.jobs):
-                key = pending.pop(0)
+                startable = [k for k in pending if backend(k) == 'libvirt' or not setup.is_alive()]
+                if not startable:
+                    break
+                key = next_target(startable, running, args.jobs)
+                pending.remove(key)
                 part = os.path.join(parts_dir, 'part-%s-%s.json' % (run_id, key.replace('@', '-')))
                 cmd = [sys.executable, os.path.abspath(__file__), '--worker', key, '--run-id', run_id,
                        '--per-module', str(args.per_module), '--seed', str(args.seed), '--out', part,
                        '--base', base, '--playbook-every', str(args.playbook_every), '--log', log_path + '.' + key]
                 if key in PODMAN_TARGETS:
                     # only the Podman targets need Podman: when it cannot be set up, they fail, the others run
-                    if not podman:
-                        podman.update(podman_setup())
+                    if not podman:  # the setup thread ended without a word
+                        podman['error'] = 'tests/env/podman-up.sh: the setup ended without a result'
                     if 'error' in podman:
                         parts[key] = {'target': key, 'records': [], 'complete': False, 'finished': now(),
                                       'error': podman['error']}
@@ -559,7 +576,7 @@ def main(argv=None):
                 running[key] = (proc, part, False)
                 log.write('%s started %s\n' % (now(), key))
                 log.flush()
-            time.sleep(1)
+            time.sleep(0.2)  # a finished worker's slot is given to the next target at once, not up to 1 s later
             for key in list(running):
                 proc, part, _stopping = running[key]
                 if proc.poll() is None:
@@ -590,6 +607,51 @@ def main(argv=None):
 
 PODMAN_TARGETS = ('container', 'container_network', 'container_volume', 'container_pod', 'container_image',
                   'container_info')
+
+# About how long each target takes in the quick slice (12 sets, tests/integration/test_hardening_fuzz.py), in
+# seconds: 12 times its seconds per set in the 1000-set run (tests/hardening/results/part-*.json.gz), plus its
+# setup (a simulator of its own for a vSphere target, the two hosts for migrate, Podman objects); Podman's
+# container_network and container_volume, which have no 1000-set part, from a quick-slice run beside container.
+# Used only for the order the targets start in: the longest first, so that no long target starts last and runs on
+# alone while the other slots are idle (the run ends with its longest tail). A target not listed (a new one) counts
+# as DEFAULT_SECONDS of its backend: it starts early rather than late.
+EXPECTED_SECONDS = {
+    'container': 41, 'container_network': 45, 'container_volume': 35, 'container_info': 20,
+    'storage_pool_info@vsphere': 32, 'vm@vsphere': 31, 'network@vsphere': 29, 'storage_pool@vsphere': 29,
+    'migrate@vsphere': 22, 'network_info@vsphere': 21, 'vm_info@vsphere': 20, 'host_info@vsphere': 19,
+    'vm_snapshot@vsphere': 15, 'vm_snapshot_info@vsphere': 15, 'inventory@vsphere': 20,
+    'migrate': 24, 'storage_pool': 20, 'volume': 19, 'storage_pool_info': 17, 'volume_info': 17,
+    'fleet': 16, 'network_info': 16, 'host_info': 16, 'cloud_init_seed': 15, 'vm_info': 15,
+    'vm': 13, 'network': 13, 'vm_snapshot': 12, 'vm_snapshot_info': 10,
+}
+DEFAULT_SECONDS = {'libvirt': 30, 'podman': 45, 'vsphere': 35}
+
+
+def backend(key):
+    """What a target's calls go to: ``podman``, ``vsphere`` (a simulator of the target's own) or ``libvirt``."""
+    if key in PODMAN_TARGETS:
+        return 'podman'
+    return 'vsphere' if key.endswith('@vsphere') else 'libvirt'
+
+
+def expected_seconds(key):
+    return EXPECTED_SECONDS.get(key, DEFAULT_SECONDS[backend(key)])
+
+
+def next_target(pending, running, jobs):
+    """The target to start next: the longest expected of ``pending`` (longest-first keeps a long target from
+    running alone at the end), skipping a target whose backend already has ``jobs - 1`` targets running while a
+    target of another backend waits: Podman and vSphere targets run beside libvirt ones instead of all the
+    Podman targets queueing on Podman's locks at once, and libvirtd is never the only thing busy."""
+    order = sorted(pending, key=lambda k: (-expected_seconds(k), pending.index(k)))
+    busy = {}
+    for key in running:
+        busy[backend(key)] = busy.get(backend(key), 0) + 1
+    cap = max(1, jobs - 1)
+    for key in order:
+        if busy.get(backend(key), 0) < cap:
+            return key
+    return order[0]
 
 
 def podman_setup():

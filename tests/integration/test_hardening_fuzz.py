@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 
@@ -34,46 +35,86 @@ PER_MODULE = int(os.environ.get('VIRTFLEET_FUZZ_PER_MODULE', '12'))
 SEED = int(os.environ.get('VIRTFLEET_FUZZ_SEED', '8'))
 
 
+class FuzzRun:
+    """tests/hardening/fuzz.py with ``PER_MODULE`` sets of every target, three targets at a time, as a background
+    process: started before this module's first test, so that it runs while the regression tests below run
+    (they touch only vft-hd- objects, it only vft-fz-<stem>-<run id>- ones), and waited for by ``fuzz_slice``."""
+
+    def __init__(self, venv_bin, collections_path, workdir):
+        self.run_id = uuid.uuid4().hex[:4]
+        self.out = os.path.join(workdir, 'fuzz-slice-%s.json' % self.run_id)
+        self.output = os.path.join(workdir, 'fuzz-slice-%s.output' % self.run_id)
+        env = dict(os.environ, VIRTFLEET_VENV_DIR=os.path.dirname(venv_bin),
+                   VIRTFLEET_COLLECTIONS_PATH=collections_path)
+        self.started = time.monotonic()
+        with open(self.output, 'w') as handle:
+            self.proc = subprocess.Popen(  # pylint: disable=consider-using-with
+                [os.path.join(venv_bin, 'python'), os.path.join(HARDENING, 'fuzz.py'), '--per-module', str(PER_MODULE),
+                 '--seed', str(SEED), '--jobs', '3', '--playbook-every', str(PER_MODULE), '--out', self.out,
+                 '--run-id', self.run_id], env=env, stdout=handle, stderr=subprocess.STDOUT, text=True)
+
+    def mine(self, name):
+        """Whether ``name`` is an object of this fuzz run."""
+        return name.startswith('vft-fz-') and ('-%s-' % self.run_id) in name
+
+    def result(self, timeout=1800):
+        """``{target: result}`` (and ``run_id``) once the run has ended."""
+        try:
+            self.proc.wait(timeout=max(1, timeout - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.stop()
+        with open(self.output, errors='replace') as handle:
+            output = handle.read()
+        if not os.path.exists(self.out):
+            raise AssertionError('fuzz.py wrote no results (rc %s):\n%s' % (self.proc.returncode, output[-6000:]))
+        with open(self.out) as handle:
+            data = json.load(handle)
+        targets = dict((t['target'], t) for t in data['targets'])
+        targets['run_id'] = data['run_id']
+        return targets
+
+    def stop(self):
+        """SIGTERM: the workers skip their remaining sets, clean up and save what they did."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope='module', autouse=True)
+def fuzz_run(request):
+    """The background fuzz run, started when this module starts if any of its selected tests needs ``fuzz_slice``
+    (None otherwise); stopped at the end of the module if it is still running (a test failed before waiting)."""
+    wanted = [item for item in request.session.items
+              if item.module is request.module and 'fuzz_slice' in getattr(item, 'fixturenames', ())]
+    if not wanted:
+        yield None
+        return
+    run = FuzzRun(request.getfixturevalue('venv_bin'), request.getfixturevalue('collections_path'),
+                  request.getfixturevalue('workdir'))
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
 @pytest.fixture(scope='module')
-def fuzz_slice(venv_bin, collections_path, workdir):
+def fuzz_slice(fuzz_run):
     """One seeded run of every target, three at a time; ``{target: result}``.
 
     Each target sets up what it needs itself: fuzz.py runs tests/env/podman-up.sh (or takes
     $VIRTFLEET_PODMAN_PATH) for the Podman targets only, and each vSphere target starts a simulator of its
     own; what cannot be set up fails that target (its ``error``), not the others.
     """
-    out = os.path.join(workdir, 'fuzz-slice.json')
-    env = dict(os.environ, VIRTFLEET_VENV_DIR=os.path.dirname(venv_bin), VIRTFLEET_COLLECTIONS_PATH=collections_path)
-    proc = subprocess.run([os.path.join(venv_bin, 'python'), os.path.join(HARDENING, 'fuzz.py'),
-                           '--per-module', str(PER_MODULE), '--seed', str(SEED), '--jobs', '3',
-                           '--playbook-every', str(PER_MODULE), '--out', out], env=env, capture_output=True,
-                          text=True, timeout=1800, check=False)
-    if not os.path.exists(out):
-        raise AssertionError('fuzz.py wrote no results (rc %d):\n%s' % (proc.returncode, proc.stdout + proc.stderr))
-    with open(out) as handle:
-        data = json.load(handle)
-    targets = dict((t['target'], t) for t in data['targets'])
-    targets['run_id'] = data['run_id']
-    return targets
+    return fuzz_run.result()
 
 
 def _show(record):
     return json.dumps(dict((k, record.get(k)) for k in ('index', 'via', 'mode', 'outcome', 'problems', 'msg', 'args',
                                                         'state_diff')), default=str)[:2000]
-
-
-@pytest.mark.parametrize('target', harness.TARGETS)
-def test_fuzzed_argument_sets_break_no_invariant(fuzz_slice, target):
-    result = fuzz_slice.get(target)
-    assert result is not None and not result.get('error'), result
-    records = result['records']
-    assert len(records) == PER_MODULE, 'hypothesis ran %d of %d sets' % (len(records), PER_MODULE)
-    # the way Ansible runs it: a module's first set through ansible-playbook, an inventory source through
-    # ansible-inventory (every set)
-    via = 'inventory' if target.startswith('inventory@') else 'playbook'
-    assert any(r['via'] == via for r in records), 'no set went through ansible-%s' % via
-    bad = [r for r in records if r['problems']]
-    assert not bad, '\n'.join(_show(r) for r in bad)
 
 
 # -- regressions: what the fuzzer found, through the real modules ------------------------------------------------
@@ -187,7 +228,7 @@ def test_a_logical_pool_path_other_than_dev_vg_is_refused_not_rewritten_forever(
                 pool.undefine()
 
 
-def test_a_set_that_fails_validation_never_reaches_libvirt(runner, conn):
+def test_a_set_that_fails_validation_never_reaches_libvirt(runner, conn, fuzz_run):
     """vm #700 of the 1000-set run looked like a failing call that changed a pool. It fails in argument validation
     before any connection (here the socket does not even exist), so nothing can change; what changed the pool was a
     libvirtd restart by another test run, which the harness now notices (snapshots.daemon_id)."""
@@ -202,8 +243,9 @@ def test_a_set_that_fails_validation_never_reaches_libvirt(runner, conn):
     assert snapshots.daemon_id() == daemon, 'libvirtd was restarted during the call: the checks below prove nothing'
     assert r['failed'] and not r['changed'] and r['msg'] == 'disks: two disks have the same target: sda, sda, xvda', r
     assert _made(conn, 'vm', args) == []
-    assert [p for p in sorted(p.name() for p in conn.listAllStoragePools(0)) if p not in pools
-            or p in ('vft-hd-nopool', 'vft-hd-pool')] == []
+    # no pool appeared (the background fuzz run's own vft-fz-<stem>-<run id>- pools come and go meanwhile)
+    assert [p for p in sorted(p.name() for p in conn.listAllStoragePools(0)) if (p not in pools or p in (
+        'vft-hd-nopool', 'vft-hd-pool')) and not (fuzz_run and fuzz_run.mine(p))] == []
 
 
 def test_daemon_id_tells_a_restarted_daemon_from_the_same_one(tmp_path):
@@ -285,25 +327,6 @@ def test_moving_a_disk_to_the_virtio_bus_keeps_no_usb_address(runner, conn, gues
     assert "bus='virtio'" in domain_snapshot(conn, name)[0]
 
 
-def test_the_fuzz_run_left_nothing_behind_in_libvirt(fuzz_slice, conn):
-    """Every target removed everything with its prefix (vft-fz-<stem>-<run id>-)."""
-    mine = '-%s-' % fuzz_slice['run_id']
-    leftovers = [d.name() for d in conn.listAllDomains(0)] + [n.name() for n in conn.listAllNetworks(0)]
-    leftovers += [p.name() for p in conn.listAllStoragePools(0)]
-    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
-
-
-def test_the_fuzz_run_left_nothing_behind_in_podman(fuzz_slice, podman_path):
-    mine = '-%s-' % fuzz_slice['run_id']
-    leftovers = []
-    for what in (['ps', '--all', '--format', '{{.Names}}'], ['volume', 'ls', '--format', '{{.Name}}'],
-                 ['network', 'ls', '--format', '{{.Name}}']):
-        proc = subprocess.run([podman_path] + what, capture_output=True, text=True, check=False)
-        assert proc.returncode == 0, proc.stderr
-        leftovers += proc.stdout.split()
-    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
-
-
 @pytest.mark.parametrize('mode', ['host', 'none'])
 def test_ports_on_a_host_network_container_are_refused_not_recreated_forever(runner, podman, podman_path,
                                                                              containers, mode):
@@ -373,3 +396,38 @@ def test_the_playbook_path_judges_the_exit_status_of_ansible_playbook(workdir, c
     for result, wrong in ((failed, 0), (failed, 1), (ok, 2)):
         _outcome, problems = fuzz.judge_playbook(result, '', False, empty, empty, True, False, [], wrong)
         assert [p for p in problems if p.startswith('rc:')], (wrong, problems)
+
+
+# -- the quick slice, judged last: fuzz_run started it in the background before the tests above ---------------
+
+@pytest.mark.parametrize('target', harness.TARGETS)
+def test_fuzzed_argument_sets_break_no_invariant(fuzz_slice, target):
+    result = fuzz_slice.get(target)
+    assert result is not None and not result.get('error'), result
+    records = result['records']
+    assert len(records) == PER_MODULE, 'hypothesis ran %d of %d sets' % (len(records), PER_MODULE)
+    # the way Ansible runs it: a module's first set through ansible-playbook, an inventory source through
+    # ansible-inventory (every set)
+    via = 'inventory' if target.startswith('inventory@') else 'playbook'
+    assert any(r['via'] == via for r in records), 'no set went through ansible-%s' % via
+    bad = [r for r in records if r['problems']]
+    assert not bad, '\n'.join(_show(r) for r in bad)
+
+
+def test_the_fuzz_run_left_nothing_behind_in_libvirt(fuzz_slice, conn):
+    """Every target removed everything with its prefix (vft-fz-<stem>-<run id>-)."""
+    mine = '-%s-' % fuzz_slice['run_id']
+    leftovers = [d.name() for d in conn.listAllDomains(0)] + [n.name() for n in conn.listAllNetworks(0)]
+    leftovers += [p.name() for p in conn.listAllStoragePools(0)]
+    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
+
+
+def test_the_fuzz_run_left_nothing_behind_in_podman(fuzz_slice, podman_path):
+    mine = '-%s-' % fuzz_slice['run_id']
+    leftovers = []
+    for what in (['ps', '--all', '--format', '{{.Names}}'], ['volume', 'ls', '--format', '{{.Name}}'],
+                 ['network', 'ls', '--format', '{{.Name}}']):
+        proc = subprocess.run([podman_path] + what, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        leftovers += proc.stdout.split()
+    assert not [n for n in leftovers if n.startswith('vft-fz-') and mine in n]
