@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import urllib.request
 import uuid
 
@@ -291,9 +292,16 @@ def test_containers_use_the_network_and_volume(play, podman, objects, containers
     found = podman.run('exec', client, 'nslookup', web)
     assert web in found.stdout and podman.inspect(web)['NetworkSettings']['Networks'][network]['IPAddress'] in found.stdout
 
-    def fetch():
-        return podman.run('exec', client, 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc %s 80' % web,
-                          check=False)
+    def fetch(attempts=15):
+        # aardvark-dns learns a new container's name asynchronously (netavark signals it): a recreated
+        # container's name can take a moment to resolve on a loaded machine
+        for _ in range(attempts):
+            done = podman.run('exec', client, 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc %s 80' % web,
+                              check=False)
+            if done.returncode == 0 or 'bad address' not in done.stderr:
+                return done
+            time.sleep(1)
+        return done
     first = fetch()
     assert first.returncode == 0 and first.stdout.splitlines()[-1] == token, first
 
