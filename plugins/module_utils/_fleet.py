@@ -22,7 +22,7 @@ import os
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _module, _reconcile, _snapshot_spec
-from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_snapshot import LibvirtSnapshotDriver
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_snapshot import LibvirtSnapshotDriver, check_name
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm import LibvirtVMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._vm_options import vm_request
@@ -40,7 +40,10 @@ def snapshot_request(snapshot, vm, vm_power=None):
     if params['state'] == 'present' and vm_power is not None:
         params['memory'] = bool(params.get('memory')) and vm_power in ACTIVE
     try:
-        return _snapshot_spec.request_from_params(params)
+        request = _snapshot_spec.request_from_params(params)
+        if vm_power is None:  # the same name on every VM, also those this run creates
+            check_name(request['name'], request['state'])
+        return request
     except SpecError as exc:
         raise SpecError('snapshot', exc.msg)
 

@@ -46,6 +46,17 @@ def _check_loadable(name, what):
                         % (' and '.join(repr(char) for char in bad), what))
 
 
+def check_name(name, state):
+    """Refuse a snapshot name libvirt or QEMU cannot take (``state: present``) or revert to (``reverted``); called
+    by the driver and, before anything is written, by ``fleet`` for all its VMs at once (a VM it creates has no
+    snapshot to take in that run, but has in the next one)."""
+    if state == 'present' and '/' in name:
+        raise SpecError('name', 'contains "/", which libvirt refuses in a snapshot name (it names the overlay '
+                                'files of external snapshots after it); rename it')
+    if state in ('present', 'reverted'):
+        _check_loadable(name, 'taken' if state == 'present' else 'reverted to')
+
+
 class LibvirtSnapshotDriver(SnapshotTreeDriver):
     # -- reading --------------------------------------------------------------------
     def read(self, name):
@@ -81,10 +92,7 @@ class LibvirtSnapshotDriver(SnapshotTreeDriver):
         if power not in SNAPSHOT_STATES:
             raise SpecError('vm', 'VM %s is %s: a snapshot is taken of a running, paused or stopped VM; wait until it '
                                   'is one of those' % (vm, power))
-        if '/' in req['name']:
-            raise SpecError('name', 'contains "/", which libvirt refuses in a snapshot name (it names the overlay '
-                                    'files of external snapshots after it); rename it')
-        _check_loadable(req['name'], 'taken')
+        check_name(req['name'], 'present')
         active = power != 'stopped'
         if req['location'] == 'external':
             if req['memory']:
@@ -140,7 +148,7 @@ class LibvirtSnapshotDriver(SnapshotTreeDriver):
 
     def check_revert(self, actual, entry):
         req = self.request
-        _check_loadable(req['name'], 'reverted to')
+        check_name(req['name'], 'reverted')
         if entry['location'] == 'external':
             raise SpecError('name', 'snapshot %r of VM %s is external (disk-only, overlay files %s): libvirt 9.0 '
                                     'cannot revert external snapshots ("revert to external snapshot not supported '
