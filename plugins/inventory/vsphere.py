@@ -224,6 +224,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if conn[key] is None or not to_text(conn[key]).strip():
                 raise AnsibleParserError('%s inventory: option %s is not set: set it in the source file or in the '
                                          'environment variable %s' % (NAME, key, env))
+        key = vsphere_client.control_character_setting(conn)
+        if key:
+            raise AnsibleParserError('%s inventory: option %s contains a control character (NUL, newline, ...), which '
+                                     'a vSphere connection cannot use: remove it' % (NAME, key))
         for key in ('port', 'proxy_port'):
             if not 0 < int(conn[key]) < 65536:
                 raise AnsibleParserError('%s inventory: option %s is %s: it must be a TCP port number (1-65535)'

@@ -432,13 +432,12 @@ def _libvirt_client(params):
 
 
 def _vsphere_client(params):
-    from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import ENV as VSPHERE_ENV, VSphereClient
-    for key in ('hostname', 'username', 'password', 'ca_path', 'proxy_host'):
-        value = params.get(key)
-        if isinstance(value, str) and any(ord(char) < 0x20 or ord(char) == 0x7f for char in value):
-            # the value is not repeated: it may be the password
-            raise SpecError(key, 'contains a control character (NUL, newline, ...), which a vSphere connection '
-                                 'cannot use; remove it')
+    from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import (
+        ENV as VSPHERE_ENV, VSphereClient, control_character_setting)
+    key = control_character_setting(params)
+    if key:
+        raise SpecError(key, 'contains a control character (NUL, newline, ...), which a vSphere connection '
+                             'cannot use; remove it')
     # VMWARE_USER/VMWARE_PASSWORD apply to vSphere only, so a libvirt run never picks them up.
     return VSphereClient(
         params.get('hostname'),

@@ -180,6 +180,9 @@ def test_strict_filter_failure_is_an_error():
     ({'hostname': 'vc', 'username': 'u', 'password': ' '}, 'option password is not set.*VMWARE_PASSWORD'),
     ({'hostname': 'vc', 'username': 'u', 'password': 'p', 'port': 70000}, 'option port is 70000'),
     ({'hostname': 'vc', 'username': 'u', 'password': 'p', 'proxy_port': 0}, 'option proxy_port is 0'),
+    # the fuzzer's inventory@vsphere sets #282-288: a NUL in ca_path was a Python ValueError ("embedded null byte")
+    ({'hostname': 'vc', 'username': 'u', 'password': 'p', 'ca_path': '/x\x00y'}, 'option ca_path contains a control'),
+    ({'hostname': 'vc', 'username': 'u', 'password': 'p\nq'}, 'option password contains a control'),
 ])
 def test_connection_checks(monkeypatch, options, message):
     for env in ('VMWARE_HOST', 'VMWARE_USER', 'VMWARE_PASSWORD', 'VMWARE_PORT'):

@@ -83,6 +83,20 @@ if HAS_PYVMOMI:
     }
 
 
+# connection settings that go into a URL, an HTTP header or a file name: a control character breaks them
+TEXT_SETTINGS = ('hostname', 'username', 'password', 'ca_path', 'proxy_host')
+
+
+def control_character_setting(settings):
+    """The first of ``TEXT_SETTINGS`` whose value in ``settings`` holds a control character (NUL, newline, ...),
+    or ``None``. The value itself is never shown (it may be the password)."""
+    for key in TEXT_SETTINGS:
+        value = settings.get(key)
+        if isinstance(value, str) and any(ord(char) < 0x20 or ord(char) == 0x7f for char in value):
+            return key
+    return None
+
+
 def _fault_text(exc):
     """vSphere's own words for a fault: its localized message, else its type."""
     msg = getattr(exc, 'msg', None) or getattr(exc, 'localizedMessage', None)
