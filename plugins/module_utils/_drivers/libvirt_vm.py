@@ -32,6 +32,19 @@ PREFETCH_SECONDS = 5.0
 _UNREAD = object()
 
 
+def check_machine_family(actual, spec):
+    """Refuse to move a VM between the PCI (i440fx ``pc``) and PCI Express (``q35``) machines in place: its domain
+    keeps the PCI controllers and device addresses of the machine it was defined with, which the other one rejects
+    (libvirt: 'The PCI controller with index=0 must be model=pcie-root')."""
+    old, new = actual['spec'].get('machine') or '', spec.get('machine') or ''
+    if old and new and ('q35' in old) != ('q35' in new):
+        raise SpecError('machine', 'VM %s is a %s machine and %s is %s: its PCI controllers and device addresses '
+                                   'belong to the machine it was defined with, so the type cannot change in place. Keep '
+                                   'machine: %s, or delete the VM and create it again with machine: %s'
+                        % (actual['name'], old, new, 'PCI Express (q35)' if 'q35' in new else 'PCI (i440fx)',
+                           old, new))
+
+
 class LibvirtVMDriver(VMDriver):
     def __init__(self, client):
         super().__init__(client)
@@ -186,14 +199,33 @@ class LibvirtVMDriver(VMDriver):
                 except BackendError:
                     self.client.undefine_domain(dom)
                     raise
-        except VirtError:
+        except VirtError as err:
             if new_seed:
-                self.seeds.remove(seed)
+                self._undo_seed(err, seed)
             self.cloner.remove_volumes(made)
             raise
 
+    def _undo_seed(self, err, seed, made=True):
+        """Remove the seed volume a failed definition wrote (``made``: it is new), or mark ``err`` with what stays:
+        a seed the run could not remove, or one it rewrote (its old content is gone), is a change."""
+        where = '%s/%s' % (seed['pool'], seed['volume'])
+        if made:
+            try:
+                self.seeds.remove(seed)
+                return
+            except VirtError as exc:
+                err.details['performed'] = True
+                err.details.setdefault('actions', []).append('wrote cloud-init seed %s (removing it after the failure '
+                                                             'failed: %s)' % (where, exc.msg))
+                err.msg = '%s; the cloud-init seed %s it wrote is left behind' % (err.msg, where)
+                err.args = (err.msg,)
+                return
+        err.details.setdefault('actions', []).append('rewrote cloud-init seed %s' % where)
+
     def plan_update(self, actual, spec):
         changes = _vm_spec.changed_fields(actual['spec'], spec)
+        if 'machine' in changes:
+            check_machine_family(actual, spec)
         ops, leftover = live_changes.plan(actual.get('live_spec'), spec)
         pending = self.pending_restart_fields(actual)
         new_seed = 'cloud_init' in changes and actual['state'] in _ACTIVE
@@ -204,8 +236,9 @@ class LibvirtVMDriver(VMDriver):
         spec = plan.details['spec']
         dom = actual['dom']
         warnings = []
+        new_seed = None
         if 'cloud_init' in plan.changes:
-            self.seeds.write(spec['cloud_init'])
+            new_seed = self.seeds.write(spec['cloud_init'])
             warnings.append(self.seeds.changed_warning(actual['name'], spec['cloud_init']))
         if 'customization' in plan.changes:
             warnings.append('the customization of VM %s changed: it applies at the next first boot of the instance '
@@ -213,7 +246,12 @@ class LibvirtVMDriver(VMDriver):
                             % (actual['name'], _cloud_init.instance_id(actual['uuid'])))
         persistent = [c for c in plan.changes if c not in ('autostart', 'cloud_init')]
         if persistent:
-            self.client.define_domain(domxml.render(actual['name'], spec, base_xml=actual['xml']))
+            try:
+                self.client.define_domain(domxml.render(actual['name'], spec, base_xml=actual['xml']))
+            except VirtError as err:
+                if new_seed is not None:
+                    self._undo_seed(err, spec['cloud_init'], made=new_seed)
+                raise
         if 'autostart' in plan.changes:
             self.client.set_autostart(dom, spec['autostart'])
         if plan.details['live_ops']:
