@@ -442,3 +442,19 @@ def test_a_failure_after_a_reconfiguration_of_a_template_is_a_change_even_when_m
         driver.apply_update(actual, plan)
     assert [c[0] for c in client.calls] == ['mark_as_vm', 'reconfigure', 'customize', 'mark_as_template']
     assert info.value.details['performed'] is True
+
+
+def test_a_customization_that_is_not_recorded_is_still_a_change():
+    class Unrecorded(TemplateClient):
+        def customize_vm(self, ref, name, custom, nics):
+            self.calls.append(('customize', name))
+
+        def reconfigure_vm(self, ref, name, config):
+            raise BackendError('reconfiguring VM %s failed: boom' % name)
+    client = Unrecorded([_row(**{'runtime.powerState': 'poweredOff'})], None)
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired(_custom(hostname='web1'), actual))
+    with pytest.raises(BackendError) as info:
+        driver.apply_update(actual, plan)
+    assert client.calls == [('customize', 'web')] and info.value.details['performed'] is True

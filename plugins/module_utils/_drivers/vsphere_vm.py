@@ -309,9 +309,14 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
                     'its next power-on). Power the VM on once (state: running; as a template: set template: false '
                     'first) so the pending customization runs, then set the new customization; or keep the '
                     'customization it has (%s)' % (actual['name'], exc.msg), **exc.details)
-        self.client.reconfigure_vm(actual['ref'], actual['name'], {'extra_config': [
-            (clones.CUSTOM_KEY, clones.stored(spec['customization'])),
-            (clones.CUSTOM_PENDING_KEY, 'true' if later else '')]})
+        try:
+            self.client.reconfigure_vm(actual['ref'], actual['name'], {'extra_config': [
+                (clones.CUSTOM_KEY, clones.stored(spec['customization'])),
+                (clones.CUSTOM_PENDING_KEY, 'true' if later else '')]})
+        except VirtError as exc:
+            if not later:  # customized, but not recorded: a change all the same
+                exc.details['performed'] = True
+            raise
         return later
 
     def _reconfigure(self, actual, plan):
