@@ -249,3 +249,21 @@ def test_bad_input(ansible, vsphere, vsphere_args, vms):
     r = _vm(ansible, vsphere_args, {'name': other, 'template': True})
     assert_clean_failure(r, 'template', 'stop')
     assert vsphere_vm(vsphere, other).config.template is False
+
+
+def test_a_template_whose_customization_fails_stays_a_template(ansible, vsphere, vsphere_args, vms):
+    """The fuzzer's case: a template customized (pending until a power-on that never comes) and customized again.
+    vSphere refuses the second (CustomizationPending) after the run made the template a VM to customize it: the
+    run marks it a template again, reports what it did, and says what to do."""
+    tpl = _source(ansible, vsphere_args, vms, 'tplc')
+    r = _vm(ansible, vsphere_args, {'name': tpl, 'template': True, 'customization': CUSTOM})
+    assert r['changed'] and r['vm']['spec']['template'] is True, r
+    assert vsphere_vm(vsphere, tpl).config.template is True
+    r = _vm(ansible, vsphere_args, {'name': tpl, 'template': True, 'customization': {}, 'cluster': CLUSTER,
+                                    'force': True, 'shutdown_timeout': 0})
+    assert r.get('failed'), r
+    assert 'still pending' in r['msg'] and 'Power the VM on once' in r['msg'], r
+    assert r['changed'] is True and any('template again' in a for a in r['actions']), r
+    real = vsphere_vm(vsphere, tpl)
+    assert real.config.template is True and real.runtime.powerState == 'poweredOff'
+    assert json.loads(_extra(real)[CUSTOM_KEY])['hostname'] == 'web1'  # the first customization is still the one

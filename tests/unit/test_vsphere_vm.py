@@ -373,3 +373,88 @@ def test_netmask_of_a_prefix():
     from ansible_collections.virtfleet.virt.plugins.module_utils._clients.vsphere import _netmask
     assert [_netmask(p) for p in (24, 32, 1, 20)] == ['255.255.255.0', '255.255.255.255', '128.0.0.0',
                                                       '255.255.240.0']
+
+
+class TemplateClient(FakeClient):
+    """A template that a customization fails on (``fault``), optionally refusing to be marked a template again."""
+
+    def __init__(self, rows, fault, undo_fails=False):
+        super().__init__(rows)
+        self.fault, self.undo_fails = fault, undo_fails
+
+    def mark_as_vm(self, ref, name, pool, host):
+        self.calls.append(('mark_as_vm', name))
+
+    def mark_as_template(self, ref, name):
+        self.calls.append(('mark_as_template', name))
+        if self.undo_fails:
+            raise BackendError('marking VM %s as a template failed: boom' % name)
+
+    def customize_vm(self, ref, name, custom, nics):
+        self.calls.append(('customize', name))
+        raise BackendError('customizing VM %s failed: %s' % (name, self.fault))
+
+
+def _template_driver(fault, undo_fails=False):
+    client = TemplateClient([_row(**{'config.template': True, 'runtime.powerState': 'poweredOff'})], fault,
+                            undo_fails)
+    driver = drv.VSphereVMDriver(client)
+    driver._vm_pool = lambda actual: ({'ref': 'pool'}, None)
+    actual = driver.read('web')
+    partial = _custom(hostname='web1')
+    partial['template'] = True
+    plan = driver.plan_update(actual, driver.desired(partial, actual))
+    assert plan.changes == ['customization']
+    return client, driver, actual, plan
+
+
+def test_a_failed_customization_of_a_template_marks_it_a_template_again_and_says_so():
+    client, driver, actual, plan = _template_driver('*types.CustomizationPending')
+    with pytest.raises(BackendError) as info:
+        driver.apply_update(actual, plan)
+    assert [c[0] for c in client.calls] == ['mark_as_vm', 'customize', 'mark_as_template']
+    assert not info.value.details.get('performed')
+    assert len(info.value.details['actions']) == 2 and 'template again' in info.value.details['actions'][1]
+    # CustomizationPending: what happened and what to do
+    assert 'still pending' in info.value.msg and 'Power the VM on once' in info.value.msg
+
+
+def test_a_template_left_a_vm_after_a_failed_customization_is_reported_as_performed():
+    client, driver, actual, plan = _template_driver('some fault', undo_fails=True)
+    with pytest.raises(BackendError) as info:
+        driver.apply_update(actual, plan)
+    assert info.value.details['performed'] is True
+    assert info.value.details['actions'] == ['marked template web as a VM to change it']
+    assert 'it is a VM now' in info.value.msg and 'some fault' in info.value.msg
+    assert 'still pending' not in info.value.msg
+
+
+def test_a_failure_after_a_reconfiguration_of_a_template_is_a_change_even_when_marked_again():
+    client = TemplateClient([_row(**{'config.template': True, 'runtime.powerState': 'poweredOff'})], 'some fault')
+    driver = drv.VSphereVMDriver(client)
+    driver._vm_pool = lambda actual: ({'ref': 'pool'}, None)
+    actual = driver.read('web')
+    partial = _custom(hostname='web1')
+    partial.update(template=True, memory=128)
+    plan = driver.plan_update(actual, driver.desired(partial, actual))
+    assert 'memory' in plan.changes and 'customization' in plan.changes
+    with pytest.raises(BackendError) as info:
+        driver.apply_update(actual, plan)
+    assert [c[0] for c in client.calls] == ['mark_as_vm', 'reconfigure', 'customize', 'mark_as_template']
+    assert info.value.details['performed'] is True
+
+
+def test_a_customization_that_is_not_recorded_is_still_a_change():
+    class Unrecorded(TemplateClient):
+        def customize_vm(self, ref, name, custom, nics):
+            self.calls.append(('customize', name))
+
+        def reconfigure_vm(self, ref, name, config):
+            raise BackendError('reconfiguring VM %s failed: boom' % name)
+    client = Unrecorded([_row(**{'runtime.powerState': 'poweredOff'})], None)
+    driver = drv.VSphereVMDriver(client)
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, driver.desired(_custom(hostname='web1'), actual))
+    with pytest.raises(BackendError) as info:
+        driver.apply_update(actual, plan)
+    assert client.calls == [('customize', 'web')] and info.value.details['performed'] is True

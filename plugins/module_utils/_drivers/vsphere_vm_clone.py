@@ -4,7 +4,9 @@
 """Templates, clones and guest customization of a vSphere VM.
 
 - ``template``: ``config.template`` (MarkAsTemplate / MarkAsVirtualMachine; a template has no resource pool,
-  so it becomes a VM again in the pool of the placement options or of its host's cluster).
+  so it becomes a VM again in the pool of the placement options or of its host's cluster). A template is
+  changed as a VM and marked a template again; when a step in between fails it is marked a template again at
+  once (the error lists both marks as actions), and marked ``performed`` when that fails too.
 - ``clone_from``: CloneVM_Task of a VM or template, only for a VM that does not exist. The clone records its
   source in extraConfig ``virtfleet.clone_of`` (JSON ``{name, uuid, linked}``, ``uuid`` the source's instance
   UUID): a task naming another source for an existing VM is refused.
@@ -12,6 +14,9 @@
   The normalized customization is kept in extraConfig ``virtfleet.customization`` (JSON) and read back as
   ``spec.customization``, so it is applied once. A running VM is not customized at once: the customization
   waits (``virtfleet.customization.pending``) until the VM is next stopped or started by this collection.
+  vSphere refuses a customization while an earlier one has not run yet (CustomizationPending: customized, never
+  powered on since); the error says to power the VM on once. ``customization: {}`` is a customization (LinuxPrep
+  with the VM's name as host name, DHCP on every NIC), not the absence of one: it is applied like any other.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import ipaddress
 import json
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError, VirtError
 
 CLONE_KEY = 'virtfleet.clone_of'
 CUSTOM_KEY = 'virtfleet.customization'
@@ -181,6 +186,23 @@ class CloneSteps:
         if actual is not None:
             spec.update(disks=actual['spec']['disks'], interfaces=actual['spec']['interfaces'])
         return spec
+
+    def _undo_mark_as_vm(self, exc, ref, name, wrote):
+        """A step after MarkAsVirtualMachine failed: the template is marked a template again, and the error says
+        so; when that fails too, or a step before wrote to the VM, the error is marked ``performed``."""
+        actions = list(exc.details.get('actions') or [])
+        actions.append('marked template %s as a VM to change it' % name)
+        try:
+            self.client.mark_as_template(ref, name)
+        except VirtError as undo:
+            exc.msg = '%s; marking it a template again failed too (%s): it is a VM now' % (exc.msg, undo.msg)
+            exc.args = (exc.msg,)
+            exc.details.update(performed=True, actions=actions)
+            return
+        actions.append('marked %s as a template again after the failure' % name)
+        exc.details['actions'] = actions
+        if wrote:
+            exc.details['performed'] = True
 
     def _vm_pool(self, actual):
         """The resource pool and host a template becomes a VM in: the placement options', else its host's."""
