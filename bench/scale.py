@@ -33,7 +33,6 @@ import subprocess
 import sys
 import time
 
-import libvirt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleet  # noqa: E402  (the guests and the XML: bench/fleet.py's Bench)

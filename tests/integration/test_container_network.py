@@ -295,7 +295,7 @@ def test_containers_use_the_network_and_volume(play, podman, objects, containers
     def fetch(attempts=15):
         # aardvark-dns learns a new container's name asynchronously (netavark signals it): a recreated
         # container's name can take a moment to resolve on a loaded machine
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             done = podman.run('exec', client, 'sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc %s 80' % web,
                               check=False)
             if done.returncode == 0 or 'bad address' not in done.stderr:

@@ -108,7 +108,7 @@ def test_context_hash_follows_content_not_times(tmp_path):
         lambda: (tmp_path / 'ctx' / 'sub' / 'b.txt').write_text('B'),       # a file's content
         lambda: (tmp_path / 'ctx' / 'sub' / 'c.txt').write_text(''),         # a new empty file
         lambda: os.chmod(os.path.join(context, 'a.txt'), 0o755),             # the executable bit
-        lambda: (tmp_path / 'ctx' / 'empty').mkdir(),                        # a new directory
+        (tmp_path / 'ctx' / 'empty').mkdir,                                # a new directory
         lambda: os.symlink('a.txt', os.path.join(context, 'link')),          # a symlink
     ]
     seen = {first}
