@@ -142,20 +142,25 @@ class PodmanClient:
             raise NotFound('inspecting container %s: no such container' % name)
         return found[0]
 
-    def inspect_containers(self, refs):
-        """``podman inspect`` of several containers at once; ones removed meanwhile are left out."""
+    def _inspect_many(self, command, refs, inspect_one, what):
+        """``podman <command> REF...`` of several objects at once; ones removed meanwhile are left out (Podman
+        fails the whole call for one missing object: then each is inspected alone)."""
         if not refs:
             return []
         try:
-            return self._json(['container', 'inspect'] + list(refs), 'inspecting containers') or []
+            return self._json(command + list(refs), what) or []
         except NotFound:
             found = []
             for ref in refs:
                 try:
-                    found.append(self.inspect_container(ref))
+                    found.append(inspect_one(ref))
                 except NotFound:
                     pass
             return found
+
+    def inspect_containers(self, refs):
+        """``podman inspect`` of several containers at once; ones removed meanwhile are left out."""
+        return self._inspect_many(['container', 'inspect'], refs, self.inspect_container, 'inspecting containers')
 
     def list_containers(self):
         """``podman ps --all`` entries (Id, Names, State, Labels, ...)."""
@@ -347,15 +352,4 @@ class PodmanClient:
 
     def inspect_images(self, refs):
         """``podman image inspect`` of several images at once; ones removed meanwhile are left out."""
-        if not refs:
-            return []
-        try:
-            return self._json(['image', 'inspect'] + list(refs), 'inspecting images') or []
-        except NotFound:
-            found = []
-            for ref in refs:
-                try:
-                    found.append(self.inspect_image(ref))
-                except NotFound:
-                    pass
-            return found
+        return self._inspect_many(['image', 'inspect'], refs, self.inspect_image, 'inspecting images')
