@@ -304,8 +304,19 @@ def parse_volume_options(value, param='options'):
     return options
 
 
+def parse_volume_labels(value, param='labels'):
+    labels = _text_map(value, param)
+    for key, text in sorted(labels.items()):
+        if text.endswith('\r'):
+            # `podman volume create --label` drops one trailing carriage return (network and container labels
+            # keep it): the volume would never match the task, and every run would recreate it
+            raise SpecError('%s.%s' % (param, key), 'ends in a carriage return, which Podman drops from a volume '
+                                                    "label; remove it (a file read with Windows line endings?)")
+    return labels
+
+
 VOLUME_PARSERS = (('driver', parse_volume_driver), ('options', parse_volume_options),
-                  ('labels', lambda value: _text_map(value, 'labels')))
+                  ('labels', parse_volume_labels))
 
 
 def volume_partial_from_params(params):

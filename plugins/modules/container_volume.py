@@ -63,7 +63,9 @@ options:
       - Left out, a new volume is a directory Podman keeps in its storage.
     type: dict
   labels:
-    description: Volume labels.
+    description:
+      - Volume labels, strings.
+      - A value may not end in a carriage return, which C(podman volume create) drops.
     type: dict
   force:
     description:

@@ -347,6 +347,26 @@ def test_ports_on_a_host_network_container_are_refused_not_recreated_forever(run
     assert not r['changed'], r
 
 
+def test_a_volume_label_podman_would_alter_is_refused_not_recreated_forever(runner, podman, podman_path,
+                                                                           containers):
+    """Found by fuzzing (container_volume #470): `podman volume create --label` drops a trailing carriage return, so
+    a label ending in one made every run report `updated: labels` and recreate the volume. The other labels of that
+    set (an escape character, a non-ASCII key) Podman keeps as given: they converge."""
+    name = containers.volume_name()
+    kept = {'fleet': 'hLehSV\x1b[31mCBcxrL', u'\u00fc': u'\u00e9..;'}
+    base = {'name': name, 'podman_path': podman_path}
+    r = _run(runner, 'container_volume', dict(base, labels=dict(kept, **{'org.x/y': u'/\u65e5\u672c${HOME}..\r'})))
+    assert r['failed'] and r['msg'].startswith('labels.org.x/y: ends in a carriage return'), r
+    assert podman.run('volume', 'exists', name, check=False).returncode == 1
+    r = _run(runner, 'container_volume', dict(base, labels=kept))
+    assert r['changed'] and not r.get('failed'), r
+    created = podman.run('volume', 'inspect', name).stdout
+    assert json.loads(created)[0]['Labels'] == kept
+    r = _run(runner, 'container_volume', dict(base, labels=kept))
+    assert not r['changed'] and not r.get('failed'), r
+    assert podman.run('volume', 'inspect', name).stdout == created
+
+
 # -- the harness itself ---------------------------------------------------------------------------------------
 
 # Values the playbook writer once turned into a different value or into YAML Ansible refused: "!unsafe" scalars
