@@ -10,7 +10,7 @@ source: a local build (``build``), an archive (``load_from``) or a registry (``p
 The normalized spec, the same whether read from ``podman image inspect`` or asked for:
 ``id`` (the image ID; ``None`` while it is still to be built or pulled), ``context_sha256`` (the label
 ``io.virtfleet.context-sha256`` that a build records: the hash of the build context's files, the Containerfile,
-the build arguments and the target) and ``tags`` (the other names of the image, sorted).
+the build arguments, the target and the labels) and ``tags`` (the other names of the image, sorted).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import stat
 import tarfile
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._podman_objects_spec import text_map
 
 LABEL = 'io.virtfleet.context-sha256'
 FIELDS = ('id', 'context_sha256', 'tags')
@@ -81,12 +82,13 @@ def _path(value, param, kind):
 
 
 def parse_build(value):
-    """``build`` as ``{context, file, args, target}``: absolute paths, the Containerfile found, args as strings."""
+    """``build`` as ``{context, file, args, target, labels}``: absolute paths, the Containerfile found, args and
+    labels as strings."""
     if not isinstance(value, dict):
-        raise SpecError('build', 'must be a dict {context, file, args, target}')
-    unknown = sorted(set(value) - {'context', 'file', 'args', 'target'})
+        raise SpecError('build', 'must be a dict {context, file, args, target, labels}')
+    unknown = sorted(set(value) - {'context', 'file', 'args', 'target', 'labels'})
     if unknown:
-        raise SpecError('build', 'unknown keys %s: use context, file, args and target' % ', '.join(unknown))
+        raise SpecError('build', 'unknown keys %s: use context, file, args, target and labels' % ', '.join(unknown))
     context = _path(value.get('context'), 'build.context', 'build context directory')
     if not os.path.isdir(context):
         raise SpecError('build.context', '%s is not a directory: create it or fix the path' % context)
@@ -116,12 +118,16 @@ def parse_build(value):
     target = value.get('target')
     if target is not None and (not isinstance(target, str) or not _TAG_RE.match(target)):
         raise SpecError('build.target', '%r is not a build stage name' % (target,))
-    return {'context': context, 'file': path, 'args': clean, 'target': target}
+    labels = text_map(value.get('labels') or {}, 'build.labels')
+    if LABEL in labels:
+        raise SpecError('build.labels', '%s is the label this module records the build\'s hash in: choose another '
+                                        'key' % LABEL)
+    return {'context': context, 'file': path, 'args': clean, 'target': target, 'labels': labels}
 
 
 def context_hash(build):
     """sha256 of the context's files (relative path, type, executable bit, content or link target), the
-    Containerfile, the build arguments and the target. Unreadable files are refused (naming them)."""
+    Containerfile, the build arguments, the target and the labels. Unreadable files are refused (naming them)."""
     digest = hashlib.sha256()
     root = build['context']
     for base, dirs, names in os.walk(root):
@@ -141,6 +147,9 @@ def context_hash(build):
     digest.update(b'\0C')
     _file_into(digest, build['file'])
     digest.update(b'\0A' + json.dumps(build['args'], sort_keys=True).encode() + b'\0T' + (build['target'] or '').encode())
+    if build.get('labels'):
+        # only when given: the hash of a build without labels stays what it was before labels existed
+        digest.update(b'\0B' + json.dumps(build['labels'], sort_keys=True).encode())
     return digest.hexdigest()
 
 

@@ -58,7 +58,7 @@ def validate_name(name, kind):
     return name
 
 
-def _text_map(values, param):
+def text_map(values, param):
     """A dict of str -> str as Podman stores labels and options."""
     if not isinstance(values, dict):
         raise SpecError(param, 'must be a dict of strings, got %s' % type(values).__name__)
@@ -164,8 +164,8 @@ def parse_network_driver(value):
 
 NETWORK_PARSERS = (('driver', parse_network_driver), ('subnets', parse_subnets),
                    ('internal', bool), ('dns_enabled', bool),
-                   ('labels', lambda value: _text_map(value, 'labels')),
-                   ('options', lambda value: _text_map(value, 'options')))
+                   ('labels', lambda value: text_map(value, 'labels')),
+                   ('options', lambda value: text_map(value, 'options')))
 
 
 def network_partial_from_params(params):
@@ -289,7 +289,7 @@ def parse_volume_driver(value):
 
 
 def parse_volume_options(value, param='options'):
-    options = _text_map(value, param)
+    options = text_map(value, param)
     unknown = sorted(set(options) - set(VOLUME_OPTION_KEYS))
     if unknown:
         raise SpecError(param, 'unknown keys %s: the local driver takes type, device and o (as mount(8): '
@@ -305,7 +305,7 @@ def parse_volume_options(value, param='options'):
 
 
 def parse_volume_labels(value, param='labels'):
-    labels = _text_map(value, param)
+    labels = text_map(value, param)
     for key, text in sorted(labels.items()):
         if text.endswith('\r'):
             # `podman volume create --label` drops one trailing carriage return (network and container labels

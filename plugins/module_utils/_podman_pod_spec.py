@@ -63,7 +63,7 @@ def parse_hostname(value, param='hostname'):
 
 
 PARSERS = (('infra', bool), ('share', parse_share), ('ports', cspec.parse_ports), ('networks', cspec.parse_networks),
-           ('labels', lambda value: ospec._text_map(value, 'labels')),  # pylint: disable=protected-access
+           ('labels', lambda value: ospec.text_map(value, 'labels')),
            ('hostname', parse_hostname))
 
 

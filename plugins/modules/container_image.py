@@ -15,7 +15,7 @@ description:
   - The image comes from one source - a local build (O(build)), an archive (O(load_from)) or a registry
     (O(pull), the default source).
   - A build is made again only when its context changed - the hash of the context's files, the Containerfile,
-    O(build.args) and O(build.target) is recorded as the image label C(io.virtfleet.context-sha256) and compared.
+    O(build.args), O(build.target) and O(build.labels) is recorded as the image label C(io.virtfleet.context-sha256) and compared.
     An archive is loaded only when the image under O(name) has another ID than the one the archive holds.
   - When the image under O(name) is replaced, its previous image is removed if nothing else uses it. Containers
     still made from it are named in RV(affected_containers); virtfleet.virt.container recreates them on its next
@@ -72,6 +72,12 @@ options:
       target:
         description: The stage of a multi-stage Containerfile to build.
         type: str
+      labels:
+        description:
+          - Labels the built image carries (C(--label NAME=value)), beside those of the Containerfile; values are
+            strings. A change rebuilds the image (the labels count in the recorded hash).
+          - With O(state=absent) they are not read. Images loaded or pulled keep the labels they come with.
+        type: dict
   load_from:
     description:
       - Load the image from this archive (C(podman save), docker-archive or oci-archive, plain or compressed with
@@ -215,7 +221,8 @@ def argument_spec():
         name=dict(type='str', required=True),
         state=dict(type='str', default='present', choices=['present', 'absent']),
         build=dict(type='dict', options=dict(context=dict(type='path', required=True), file=dict(type='path'),
-                                             args=dict(type='dict'), target=dict(type='str'))),
+                                             args=dict(type='dict'), target=dict(type='str'),
+                                             labels=dict(type='dict'))),
         load_from=dict(type='path'),
         checksum=dict(type='str'),
         pull=dict(type='str', choices=list(ispec.PULL_POLICIES)),

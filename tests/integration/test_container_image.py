@@ -167,6 +167,20 @@ def test_build_lifecycle(play, podman, images, containers):
     assert _inspect(podman, name) is None and podman.inspect(user) is None
 
 
+def test_build_labels_are_on_the_image_and_a_change_rebuilds(play, podman, images):
+    name = images.new()
+    args = {'name': name, 'build': {'context': images.context(), 'labels': {'virtfleet.fleet': 'shop'}}}
+    built, again = play(img(args), img(args))
+    data = images.remember(name)
+    assert built['changed'] and not again['changed'], (built, again)
+    assert data['Labels']['virtfleet.fleet'] == 'shop' and data['Labels'][IMAGE_LABEL], data['Labels']
+    args['build']['labels'] = {'virtfleet.fleet': 'web'}
+    [relabelled] = play(img(args))
+    new = images.remember(name)
+    assert relabelled['changed'] and 'built' in relabelled['actions'] and new['Id'] != data['Id'], relabelled
+    assert new['Labels']['virtfleet.fleet'] == 'web'
+
+
 def test_failing_build_reports_the_log_tail_and_changes_nothing(play, podman, images):
     name = images.new()
     # the step prints vft-marker-42: only the build's log has it (the command, in podman's error, has $((6*7)))

@@ -67,7 +67,7 @@ def test_build_is_normalized(tmp_path):
     context = _context(tmp_path)
     build = ispec.parse_build({'context': context + '/', 'args': {'A': 1, 'B': None}, 'target': 'final'})
     assert build == {'context': context, 'file': os.path.join(context, 'Containerfile'), 'args': {'A': '1', 'B': ''},
-                     'target': 'final'}
+                     'target': 'final', 'labels': {}}
     assert ispec.parse_build({'context': context, 'file': 'a.txt'})['file'] == os.path.join(context, 'a.txt')
 
 
@@ -89,6 +89,21 @@ def test_bad_build_names_the_option(tmp_path, value, param, text):
     with pytest.raises(SpecError) as err:
         ispec.parse_build(value)
     assert err.value.param == param and text in err.value.msg
+
+
+def test_build_labels_count_in_the_hash_and_may_not_take_its_key(tmp_path):
+    context = _context(tmp_path)
+    build = ispec.parse_build({'context': context})
+    labelled = ispec.parse_build({'context': context, 'labels': {'virtfleet.fleet': 'shop', 'n': 1}})
+    assert labelled['labels'] == {'virtfleet.fleet': 'shop', 'n': '1'}
+    assert ispec.context_hash(labelled) != ispec.context_hash(build)
+    assert ispec.context_hash(dict(labelled, labels={'virtfleet.fleet': 'web', 'n': '1'})) != ispec.context_hash(
+        labelled)
+    for labels, param in (({ispec.LABEL: 'x'}, 'build.labels'), ({'a': True}, 'build.labels.a'),
+                          ({'a=b': 'x'}, 'build.labels')):
+        with pytest.raises(SpecError) as err:
+            ispec.parse_build({'context': context, 'labels': labels})
+        assert err.value.param == param, err.value.msg
 
 
 def test_a_context_without_containerfile_is_refused(tmp_path):

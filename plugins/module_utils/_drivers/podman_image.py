@@ -161,6 +161,8 @@ class PodmanImageDriver(Driver):
                 args += ['--build-arg', '%s=%s' % (key, value)]
             if build['target']:
                 args += ['--target', build['target']]
+            for key, value in sorted(build['labels'].items()):
+                args += ['--label', '%s=%s' % (key, value)]
             try:
                 self.client.run_logged(args + [build['context']], 'building image %s' % name, self.timeout)
             except BackendError as exc:
