@@ -28,8 +28,15 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._errors import Back
 _NOT_FOUND = re.compile(r'no such (container|object|image|volume|network)|no container with name or id'
                         r'|image not known|network not found|unable to find network|volume not found'
                         r'|no such pod', re.I)
+# the `podman ps` states of a container whose processes are up: a change to what it uses would disrupt it
+RUNNING_STATES = ('running', 'paused', 'stopping', 'restarting')
 # podman's Go logger prefixes ('time="..." level=warning msg="..."') and CLI prefix ('Error: ')
 _LOG_LINE = re.compile(r'^time="[^"]*" level=(\w+) msg="(.*)"$')
+
+
+def entry_names(entries):
+    """The name (or short ID) of each `podman ps` entry, sorted."""
+    return sorted((entry.get('Names') or [entry.get('Id', '?')[:12]])[0] for entry in entries)
 
 
 def argument_spec():

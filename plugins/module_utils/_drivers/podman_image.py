@@ -33,13 +33,10 @@ import shutil
 import tempfile
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_image_spec as ispec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.podman import entry_names
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
-
-
-def _names(entries):
-    return sorted((entry.get('Names') or [entry.get('Id', '?')[:12]])[0] for entry in entries)
 
 
 class PodmanImageDriver(Driver):
@@ -81,8 +78,8 @@ class PodmanImageDriver(Driver):
 
     def users(self, image_id, names=None):
         """The containers made from image ``image_id`` (and, given ``names``, created under one of them)."""
-        return _names(e for e in self.client.containers_using_image(image_id) if e.get('ImageID') == image_id
-                      and (names is None or e.get('Image') in names))
+        return entry_names(e for e in self.client.containers_using_image(image_id) if e.get('ImageID') == image_id
+                           and (names is None or e.get('Image') in names))
 
     def read_id(self, image_id):
         """The names of image ``image_id``; None when it is gone."""

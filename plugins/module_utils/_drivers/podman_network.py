@@ -19,16 +19,10 @@ Which containers were affected is reported (``affected_containers``).
 from __future__ import annotations
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_objects_spec as pspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.podman import RUNNING_STATES, entry_names
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
-
-# container states in which a container uses its networks
-RUNNING = ('running', 'paused', 'stopping', 'restarting')
-
-
-def _names(entries):
-    return sorted((entry.get('Names') or [entry.get('Id', '?')[:12]])[0] for entry in entries)
 
 
 class PodmanNetworkDriver(Driver):
@@ -55,9 +49,9 @@ class PodmanNetworkDriver(Driver):
     def users(self, name):
         """``(running, stopped)``: the names of the containers on network ``name``."""
         entries = [e for e in self.client.containers_using('network', name) if name in (e.get('Networks') or [name])]
-        running = [e for e in entries if str(e.get('State', '')).lower() in RUNNING]
+        running = [e for e in entries if str(e.get('State', '')).lower() in RUNNING_STATES]
         stopped = [e for e in entries if e not in running]
-        return _names(running), _names(stopped)
+        return entry_names(running), entry_names(stopped)
 
     # -- desired spec -------------------------------------------------------------------
     def desired(self, partial, actual):

@@ -21,13 +21,13 @@ from __future__ import annotations
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_pod_spec as pspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.podman import RUNNING_STATES
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container import PodmanContainerDriver, _ports
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.podman_container_create import create_options
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
 
-RUNNING = ('running', 'paused', 'stopping', 'restarting')
 _REFUSALS = (('ports', 'port'), ('networks', 'network'), ('share', 'namespace'), ('hostname', 'hostname'))
 
 
@@ -47,7 +47,7 @@ class PodmanPodDriver(Driver):
         return {'name': data.get('Name'), 'id': data.get('Id'), 'created': data.get('Created'),
                 'status': str(data.get('State') or '').lower(), 'state': 'present', 'infra_id': infra,
                 'containers': sorted(c.get('Name') for c in members),
-                'running': sorted(c.get('Name') for c in members if str(c.get('State', '')).lower() in RUNNING),
+                'running': sorted(c.get('Name') for c in members if str(c.get('State', '')).lower() in RUNNING_STATES),
                 'spec': pspec.from_inspect(data, ports)}
 
     def list(self):
@@ -127,7 +127,7 @@ class PodmanPodDriver(Driver):
             try:
                 self.client.create_container(create_options(container['name'], spec), spec['image'], spec['command'])
                 actions.append('created container %s' % container['name'])
-                if container['state'] in RUNNING:
+                if container['state'] in RUNNING_STATES:
                     self.client.start_container(container['name'])
                     actions.append('started container %s' % container['name'])
             except VirtError as exc:

@@ -16,13 +16,10 @@ from __future__ import annotations
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _podman_objects_spec as pspec
+from ansible_collections.virtfleet.virt.plugins.module_utils._clients.podman import entry_names
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import Driver
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError, VirtError
 from ansible_collections.virtfleet.virt.plugins.module_utils._plan import InUse, Plan, Result
-
-
-def _names(entries):
-    return sorted((entry.get('Names') or [entry.get('Id', '?')[:12]])[0] for entry in entries)
 
 
 class PodmanVolumeDriver(Driver):
@@ -46,7 +43,7 @@ class PodmanVolumeDriver(Driver):
                 'state': actual['state'], 'spec': dict(actual['spec'])}
 
     def users(self, name):
-        return _names(self.client.containers_using('volume', name))
+        return entry_names(self.client.containers_using('volume', name))
 
     # -- desired spec -------------------------------------------------------------------
     def desired(self, partial, actual):
