@@ -368,6 +368,12 @@ options:
       - Applied once per VM instance. A changed customization of a VM that has booted returns
         RV(reboot_required=true) and a warning that it applies at the next first boot of the instance (libvirt - the
         guest's cloud-init does not re-run its per-instance modules for the same instance-id).
+      - V({}) (every key left out) is a customization too - the defaults of each key - vSphere names the guest
+        after the VM and gives every interface DHCP; libvirt writes a seed with the instance-id alone (cloud-init's
+        DHCP on the first NIC, the image's host name).
+      - vSphere refuses a new customization while an earlier one is pending (customized, not powered on since -
+        C(CustomizationPending)); the task then fails naming the way out - power the VM on once (a template - set
+        O(template=false) first).
     type: dict
     suboptions:
       hostname:
