@@ -184,7 +184,7 @@ def _group_name(*parts):
 
 def _facts(driver, inv, row):
     """The cacheable description of one VM: the vm module's shape plus what the plugin groups by."""
-    actual = driver._actual(row, inv)  # pylint: disable=protected-access  # the driver's own normalization
+    actual = driver.from_row(row, inv)
     vm = driver.describe(actual)
     vm['vsphere'].update(
         template=bool(row.get('config.template')),

@@ -22,7 +22,7 @@ vcpus, disks, interfaces, description, tags, ...).  vSphere specifics:
   stopped (``vsphere_vm_config``).
 
 Where a VM is found or created is ``vsphere_vm_placement``; templates, clones and guest customization are
-``vsphere_vm_clone``.
+``vsphere_vm_clone``; planning and writing an update is ``vsphere_vm_update``, the power steps ``vsphere_vm_power``.
 """
 
 from __future__ import annotations
@@ -33,17 +33,19 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsp
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_config as vmconfig
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_devices as devices
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_placement as placements
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_power as power
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import vsphere_vm_update as updates
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.vsphere_inventory import Inventory
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
-from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
+from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, SpecError
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Result
 
 
 # the most VM folders (and vApps) a name is looked up in one by one (FindChild); more: one query reads every VM name
 FIND_CHILD_LIMIT = 25
 
 
-class VSphereVMDriver(clones.CloneSteps, VMDriver):
+class VSphereVMDriver(clones.CloneSteps, updates.UpdateSteps, power.PowerSteps, VMDriver):
     def __init__(self, client, placement=None):
         super().__init__(client)
         self.placement = dict((k, v) for k, v in (placement or {}).items() if v is not None)
@@ -236,102 +238,6 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
                 return self.apply_update(actual, plan)
         return None
 
-    def plan_update(self, actual, spec):
-        """What changes; hardware a running VM cannot take now goes to ``cold`` (pending restart)."""
-        running = actual['state'] in self.restartable_states
-        changes, live, cold = vmconfig.plan(actual, spec, vmconfig.option_values(self.placement), running)
-        custom = spec.get('customization') is not None and spec['customization'] != actual['spec']['customization']
-        later = running and (custom or actual.get('customization_pending'))
-        return Plan(changes, reboot_required=bool(cold) or bool(later),
-                    details={'spec': spec, 'live': live, 'cold': cold})
-
-    def apply_update(self, actual, plan):
-        spec, name, ref = plan.details['spec'], actual['name'], actual['ref']
-        was_template = actual['spec']['template']
-        others = [c for c in plan.changes if c not in ('template', 'customization')]
-        custom = spec.get('customization') is not None and spec['customization'] != actual['spec']['customization']
-        made_vm = was_template and (others or custom or not spec['template'])
-        if made_vm:
-            # a template is changed as a VM (and marked again below)
-            pool, host = self._vm_pool(actual)
-            self.client.mark_as_vm(ref, name, pool['ref'], host['ref'] if host else None)
-        wrote = []  # the steps that changed the VM, for an error after them
-        try:
-            result = self._update_steps(actual, plan, custom, wrote)
-        except VirtError as exc:
-            if made_vm:
-                self._undo_mark_as_vm(exc, ref, name, wrote=bool(wrote))
-            elif wrote:
-                exc.details['performed'] = True
-            raise
-        if spec['template'] and (not was_template or others or custom):
-            try:
-                self.client.mark_as_template(ref, name)
-            except VirtError as exc:
-                # the VM was changed (and a template made a VM): a change, and the error says it is a VM now
-                exc.msg = '%s: VM %s was updated (%s) but is not a template' % (exc.msg, name, ', '.join(plan.changes))
-                exc.args = (exc.msg,)
-                exc.details['performed'] = True
-                raise
-        return result
-
-    def _update_steps(self, actual, plan, custom, wrote):
-        spec, name = plan.details['spec'], actual['name']
-        others = [c for c in plan.changes if c not in ('template', 'customization')]
-        result = Result()
-        if others:
-            result = self._reconfigure(actual, plan)
-            wrote.append('reconfigured')
-        if custom:
-            later = self._customize(actual, spec)
-            result.reboot_required = bool(result.reboot_required) or later
-            if later:
-                result.unless_restarted.append(
-                    'the customization of VM %s is applied when this collection next stops or starts it: vSphere '
-                    'customizes a powered-off VM, at its next power-on' % name)
-            elif actual['spec']['customization'] is not None:
-                result.warnings.append('the new customization of VM %s applies at its next power-on' % name)
-        return result
-
-    def _customize(self, actual, spec):
-        """Customize a powered-off VM now, a running one when it is next stopped or started (True)."""
-        later = actual['state'] != 'stopped'
-        if not later:
-            try:
-                self.client.customize_vm(actual['ref'], actual['name'], spec['customization'],
-                                         len(spec['interfaces']))
-            except BackendError as exc:
-                if 'CustomizationPending' not in exc.msg:
-                    raise
-                raise BackendError(
-                    'VM %s was not customized: vSphere refuses a new guest customization while an earlier one is '
-                    'still pending (it was customized and has not been powered on since; the pending one runs at '
-                    'its next power-on). Power the VM on once (state: running; as a template: set template: false '
-                    'first) so the pending customization runs, then set the new customization; or keep the '
-                    'customization it has (%s)' % (actual['name'], exc.msg), **exc.details)
-        try:
-            self.client.reconfigure_vm(actual['ref'], actual['name'], {'extra_config': [
-                (clones.CUSTOM_KEY, clones.stored(spec['customization'])),
-                (clones.CUSTOM_PENDING_KEY, 'true' if later else '')]})
-        except VirtError as exc:
-            if not later:  # customized, but not recorded: a change all the same
-                exc.details['performed'] = True
-            raise
-        return later
-
-    def _reconfigure(self, actual, plan):
-        spec, live, cold = plan.details['spec'], plan.details['live'], plan.details['cold']
-        config = vmconfig.update(actual, spec, live, cold)
-        if spec['disks'] != actual['spec']['disks'] or spec['interfaces'] != actual['spec']['interfaces']:
-            hosts = [actual['host']] if actual['host'] else []
-            config['devices'] = devices.device_changes(self.inventory(), actual, spec, actual['dc'], hosts,
-                                                       actual['vsphere']['datastore'])
-            grows = devices.grows_before_moves(actual, spec)
-            if grows:
-                self.client.reconfigure_vm(actual['ref'], actual['name'], {'devices': grows})
-        self.client.reconfigure_vm(actual['ref'], actual['name'], config)
-        return Result(reboot_required=bool(cold))
-
     def delete(self, actual, options):
         files = [d.get('file') for d in actual['devices'] if d['kind'] == 'disk' and d.get('file')]
         if actual['spec']['template']:
@@ -346,80 +252,3 @@ class VSphereVMDriver(clones.CloneSteps, VMDriver):
             deleted = []
         self._refs.pop(actual['name'], None)
         return Result(extra={'deleted_volumes': deleted})
-
-    # -- power ------------------------------------------------------------------------------
-    def _ref(self, name):
-        if name not in self._refs:
-            if self.read(name) is None:
-                raise NotFound('VM %s does not exist' % name)
-        return self._refs[name]
-
-    def _refuse_template(self, name):
-        actual = self.read(name)
-        if actual is not None and actual['spec']['template']:
-            raise SpecError('template', 'VM %s is a template and is never started; set template: false to make it '
-                            'a VM first' % name)
-
-    def state(self, name):
-        return self.client.vm_state(self._ref(name))
-
-    def steps(self, current, target):
-        return [Step(action, until, graceful=graceful, escalate='power_off' if graceful else None)
-                for action, until, graceful in _vm_spec.power_steps(current, target)]
-
-    def _apply_pending(self, name):
-        """Write the changes that waited for the VM to stop (``virtfleet.pending``, a customization), reported
-        as an action."""
-        actual = self.read(name)
-        if actual is None:
-            return None
-        if actual['spec']['template']:
-            return None
-        done = sorted(actual['pending'])
-        if actual['pending']:
-            plan = Plan(['pending'], details={'spec': actual['spec'], 'live': dict(actual['pending']), 'cold': {}})
-            self._reconfigure(dict(actual, state='stopped'), plan)
-        if actual['customization_pending'] and actual['spec']['customization']:
-            self._customize(dict(actual, state='stopped'), actual['spec'])
-            done.append('customization')
-        if not done:
-            return None
-        return Result(actions=['applied pending: %s' % ', '.join(done)])
-
-    def settle_stopped(self, name):
-        """After a run stopped the VM (or changed it and left it stopped): the changes that were pending a restart
-        are written now, as the next start would, so a second run of the same task finds nothing to do."""
-        return self._apply_pending(name)
-
-    def perform(self, name, action):
-        if action == 'wait':
-            return None
-        ref = self._ref(name)
-        if action in ('start', 'start_paused', 'resume'):
-            self._refuse_template(name)
-        if action in ('start', 'start_paused'):
-            applied = self._apply_pending(name)
-            try:
-                self.client.power_on(ref, name)
-            except VirtError as exc:
-                if applied is not None:  # the pending changes were written: reported with the failure
-                    exc.details['actions'] = applied.actions
-                raise
-            if action == 'start_paused':
-                self.client.suspend(ref, name)
-            return applied
-        elif action == 'resume':
-            self.client.power_on(ref, name)
-        elif action == 'suspend':
-            self.client.suspend(ref, name)
-        elif action == 'shutdown':
-            if not self.client.shutdown_guest(ref, name):
-                # the reconcile loop goes on with force (power off after shutdown_timeout), fails without
-                raise BackendError('VM %s cannot be shut down gracefully: VMware Tools are not running in the guest. '
-                                   'Set force: true to power it off (after shutdown_timeout; 0 powers it off at once)'
-                                   % name, not_graceful=True)
-        elif action in ('power_off', 'destroy'):
-            self.client.power_off(ref, name)
-        else:
-            raise BackendError('the power action %s is not available on vSphere' % action)
-        return None
