@@ -93,13 +93,19 @@ def _stop(state_dir):
         return
     if '/vcsim-' not in os.path.realpath('/proc/%d/exe' % pid):
         return
-    os.kill(pid, signal.SIGCONT)
-    os.kill(pid, signal.SIGTERM)
+    try:
+        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:  # it ended since its exe was read
+        return
     for _attempt in range(50):
         if not os.path.exists('/proc/%d' % pid):
             return
         time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _config(vcsim, **extra):
