@@ -3,15 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The libvirt VM driver: reads, plans and applies VM specs on one connection.
 
-The checks of a desired spec against the host are ``libvirt_vm_checks``; the changes a running
+Reading VMs (one, all, a fleet's at once) is ``libvirt_vm_read``; the power steps are ``libvirt_vm_power``;
+the checks of a desired spec against the host are ``libvirt_vm_checks``; the changes a running
 guest takes live are ``libvirt_vm_live``.
 """
 
 from __future__ import annotations
 
 import random
-import threading
-import time
 import uuid
 
 from ansible_collections.virtfleet.virt.plugins.module_utils import _cloud_init, _customization, _vm_spec
@@ -20,16 +19,10 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import lib
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers import libvirt_vm_live as live_changes
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers._base import VMDriver
 from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_checks import HostChecks
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_power import PowerSteps
+from ansible_collections.virtfleet.virt.plugins.module_utils._drivers.libvirt_vm_read import ACTIVE, VMReads
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import BackendError, NotFound, SpecError, VirtError
-from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result, Step
-
-# QEMU's answer to 'cont' for a guest stopped on an internal error or a panic
-_RESET_REQUIRED = 'Resetting the Virtual Machine is required'
-_ACTIVE = ('running', 'paused', 'shutting_down', 'crashed', 'pmsuspended')
-# How long what ``prefetch`` read stands for a VM's state: a fleet's first reads happen within it; a read later
-# in a long run (after slow starts) goes to libvirtd again, as a single VM's read does.
-PREFETCH_SECONDS = 5.0
-_UNREAD = object()
+from ansible_collections.virtfleet.virt.plugins.module_utils._plan import Plan, Result
 
 
 def check_machine_family(actual, spec):
@@ -45,15 +38,13 @@ def check_machine_family(actual, spec):
                            old, new))
 
 
-class LibvirtVMDriver(VMDriver):
+class LibvirtVMDriver(VMReads, PowerSteps, VMDriver):
     def __init__(self, client):
         super().__init__(client)
         self.host = HostChecks(client)
         self.seeds = guest.Seeds(client)
         self._cloner = None
         self._new = {}  # name -> what desired() fixed for a new VM: its UUID, and the clone's record and volumes
-        self._reading = threading.local()  # the name this thread read last: desired() of a new VM needs it
-        self._batch, self._batch_until = {}, 0.0  # prefetch(): name -> (dom, state, autostart) or None (absent)
 
     @property
     def cloner(self):
@@ -64,85 +55,14 @@ class LibvirtVMDriver(VMDriver):
             self._cloner = clones.Cloner(self.client)
         return self._cloner
 
-    # -- reading --------------------------------------------------------------
-    def prefetch(self, names):
-        """Read which of ``names`` exist, their state and autostart for every VM at once (``domain_states``:
-        two calls, instead of three per VM); the next ``read`` of each name within ``PREFETCH_SECONDS`` uses
-        it once (its definition is read then, as always), any later read asks libvirtd again."""
-        found = self.client.domain_states()
-        self._batch = dict((name, found.get(name)) for name in names)
-        self._batch_until = time.monotonic() + PREFETCH_SECONDS
-
-    def _prefetched(self, name):
-        if not self._batch:
-            return _UNREAD
-        entry = self._batch.pop(name, _UNREAD)  # atomic: each entry serves one read
-        return entry if time.monotonic() < self._batch_until else _UNREAD
-
-    def read(self, name):
-        self._reading.name = name
-        entry = self._prefetched(name)
-        if entry is None:  # absent when the VMs were listed
-            return None
-        if entry is not _UNREAD:
-            try:
-                return self._read_domain(*entry)
-            except NotFound:  # removed since: read it again, as one VM
-                pass
-        return self.read_one(self.client.lookup_domain, self._read_domain, name)
-
-    def _read_domain(self, dom, state=None, autostart=None):
-        xml = self.client.domain_xml(dom, inactive=True)
-        name, vm_uuid, spec = domxml.parse(xml)
-        spec['autostart'] = self.client.domain_autostart(dom) if autostart is None else autostart
-        spec['cloud_init'] = self.seeds.actual(_cloud_init.vm_seed_volume(name), spec['disks'])
-        if state is None:
-            state = self.client.domain_state(dom)
-        live_xml = live_spec = None
-        if state in _ACTIVE:
-            live_xml = self.client.domain_xml(dom)
-            live_spec = domxml.parse(live_xml)[2]
-            # our metadata is the definition's: the running guest does not take it
-            live_spec.update(template=spec['template'], customization=spec['customization'])
-        return {'name': name, 'uuid': vm_uuid, 'state': state, 'spec': spec, 'live_spec': live_spec,
-                'dom': dom, 'xml': xml, 'live_xml': live_xml, 'cloned_from': domxml.clone_record(xml)}
-
-    def list(self):
-        return self.read_all(self.client.domain_states().values(), lambda entry: self._read_domain(*entry))
-
-    def describe(self, actual):
-        # only a running guest with a NIC can have an address: skip the round trip otherwise
-        has_nic = actual['state'] == 'running' and actual['spec']['interfaces']
-        return {'name': actual['name'], 'uuid': actual['uuid'], 'state': actual['state'],
-                'spec': dict(actual['spec']), 'pending_restart': self.pending_restart_fields(actual),
-                'addresses': self.addresses(actual) if has_nic else [], 'cloned_from': actual.get('cloned_from')}
-
-    def addresses(self, actual):
-        return guest.addresses(self.client, actual['dom'])
-
-    def address(self, name):
-        actual = self.read(name)
-        if actual is None or actual['state'] != 'running':
-            return None
-        macs = set(n.get('mac') for n in (actual['live_spec'] or actual['spec'])['interfaces'])
-        return guest.first_ipv4(self.client, actual['dom'], macs, actual['spec']['guest_agent'])
-
-    def pending_restart_fields(self, actual):
-        """Fields whose persistent value the running guest has not picked up yet."""
-        live = actual.get('live_spec')
-        if not live:
-            return []
-        return [key for key in _vm_spec.FIELDS
-                if key not in live_changes.NOT_LIVE_COMPARED and live.get(key) != actual['spec'].get(key)]
-
     # -- desired spec -----------------------------------------------------------
     def desired(self, partial, actual):
-        name = actual['name'] if actual else getattr(self._reading, 'name', None)
+        name = actual['name'] if actual else self.last_read()
         custom = partial.get('customization')
         if custom is not None and partial.get('cloud_init') is not None:
             raise SpecError('customization', 'and cloud_init both write the VM\'s one cloud-init seed: give one of them '
                                              '(extra cloud-config goes into customization.user_data)')
-        if partial.get('template') and actual and actual['state'] in _ACTIVE and not actual['spec']['template']:
+        if partial.get('template') and actual and actual['state'] in ACTIVE and not actual['spec']['template']:
             raise SpecError('template', 'VM %s is %s: a template never runs, stop it first (state: stopped), then mark '
                                         'it as a template' % (name, actual['state']))
         if custom is not None:
@@ -228,7 +148,7 @@ class LibvirtVMDriver(VMDriver):
             check_machine_family(actual, spec)
         ops, leftover = live_changes.plan(actual.get('live_spec'), spec)
         pending = self.pending_restart_fields(actual)
-        new_seed = 'cloud_init' in changes and actual['state'] in _ACTIVE
+        new_seed = 'cloud_init' in changes and actual['state'] in ACTIVE
         return Plan(changes, reboot_required=bool(leftover or pending or new_seed),
                     details={'live_ops': ops, 'spec': spec})
 
@@ -257,7 +177,7 @@ class LibvirtVMDriver(VMDriver):
         if plan.details['live_ops']:
             warnings.extend(live_changes.LiveUpdate(self.client, dom).apply(actual, plan.details['live_ops']))
         after = self._read_domain(dom)
-        reboot = bool(self.pending_restart_fields(after)) or ('cloud_init' in plan.changes and after['state'] in _ACTIVE)
+        reboot = bool(self.pending_restart_fields(after)) or ('cloud_init' in plan.changes and after['state'] in ACTIVE)
         return Result(warnings=warnings, reboot_required=reboot)
 
     def delete(self, actual, options):
@@ -289,76 +209,6 @@ class LibvirtVMDriver(VMDriver):
             warnings.append('VM %s was the source of the linked clones %s; its volumes, their backing files, were kept'
                             % (actual['name'], ', '.join(linked)))
         return Result(warnings=warnings, extra={'deleted_volumes': deleted})
-
-    # -- power --------------------------------------------------------------------
-    def state(self, name):
-        return self.client.domain_state(self.client.lookup_domain(name))
-
-    def steps(self, current, target):
-        return [Step(action, until, graceful=graceful, escalate='destroy' if graceful else None)
-                for action, until, graceful in _vm_spec.power_steps(current, target)]
-
-    def perform_graceful(self, name, action, mode):
-        if action != 'shutdown' or not mode:
-            return self.perform(name, action)
-        try:
-            self.client.shutdown_domain_via(self.client.lookup_domain(name), mode)
-        except BackendError as exc:
-            if mode != 'agent':
-                raise
-            # no agent answers: with force the guest is powered off after shutdown_timeout, as for any guest
-            # that ignores the request
-            raise BackendError('%s (shutdown_mode: agent needs guest_agent: true and the agent running in the '
-                               'guest; use acpi or any otherwise)' % exc.msg, not_graceful=True)
-        return None
-
-    def perform(self, name, action):
-        """Run one power action; returns a warning when the VM had crashed before."""
-        if action == 'wait':
-            return None
-        dom = self.client.lookup_domain(name)
-        if action in ('start', 'start_paused') and domxml.parse(self.client.domain_xml(dom, inactive=True))[2]['template']:
-            raise SpecError('template', 'VM %s is a template, which is never started: set template: false to make it '
-                                        'a VM again, or clone it (clone_from)' % name)
-        crashed = action in ('start', 'start_paused', 'destroy') and self.client.domain_crashed(dom)
-        if action == 'start':
-            self.client.start_domain(dom)
-        elif action == 'start_paused':
-            self.client.start_domain(dom, paused=True)
-        elif action == 'shutdown':
-            self.client.shutdown_domain(dom)
-        elif action == 'destroy':
-            self.client.destroy_domain(dom)
-        elif action == 'suspend':
-            self.client.suspend_domain(dom)
-        elif action == 'resume':
-            try:
-                self.client.resume_domain(dom)
-            except BackendError as exc:
-                if _RESET_REQUIRED not in exc.msg:
-                    raise
-                # QEMU stopped the guest on an internal error or a guest panic (libvirt: paused, reason
-                # unknown or crashed): it cannot run on, only be reset - handled like a crashed VM
-                self.client.destroy_domain(dom)
-                destroyed = 'destroy (it could not be resumed: %s)' % exc.msg
-                try:
-                    self.client.start_domain(dom)
-                except BackendError as err:
-                    err.details['actions'] = [destroyed]
-                    raise
-                return Result(actions=[destroyed, 'start'],
-                              warnings=['VM %s had stopped on an internal error or a guest crash (QEMU refused to '
-                                        'resume it: the VM must be reset); it was powered off and started again' % name])
-        elif action == 'wakeup':
-            self.client.wakeup_domain(dom)
-        else:  # pragma: no cover - the step table names only the actions above
-            raise BackendError('unknown power action %s' % action)
-        if not crashed:
-            return None
-        if action == 'destroy':
-            return Result(warnings=['VM %s was in the crashed state; it was powered off' % name])
-        return Result(warnings=['VM %s had crashed (its QEMU process ended without a shutdown; libvirt reports it '
-                                'shut off, reason crashed); it was started again' % name])
 
 
 def _check_cloned(actual, clone):
