@@ -348,7 +348,7 @@ def test_ports_on_a_host_network_container_are_refused_not_recreated_forever(run
 
 
 def test_a_volume_label_podman_would_alter_is_refused_not_recreated_forever(runner, podman, podman_path,
-                                                                           containers):
+                                                                            containers):
     """Found by fuzzing (container_volume #470): `podman volume create --label` drops a trailing carriage return, so
     a label ending in one made every run report `updated: labels` and recreate the volume. The other labels of that
     set (an escape character, a non-ASCII key) Podman keeps as given: they converge."""
