@@ -235,6 +235,15 @@ def test_networks_change_in_place_and_modes_recreate():
         driver.desired({'networks': ['host']}, actual)
 
 
+def test_moving_a_container_into_a_pod_recreates_it():
+    """Found by the 1000-set fuzz run of session 11 (container #65): a container on networks given `pod`
+    (networks become the pod's, None) crashed plan_update with a TypeError."""
+    driver = PodmanContainerDriver(FakePodman([inspect_data()]))
+    actual = driver.read('web')
+    plan = driver.plan_update(actual, dict(actual['spec'], pod='shop', networks=None, ports=[]))
+    assert sorted(plan.extra['recreate_reasons']) == ['networks', 'pod', 'ports'] and plan.extra['recreated']
+
+
 def test_ports_given_alone_for_a_container_on_network_none_are_refused():
     """Found by the 1000-set fuzz run: a container already on network none (networks left out) given ports was
     recreated on every run (podman inspect shows no PortBindings for it), reporting "updated: ports" forever."""

@@ -289,7 +289,8 @@ class PodmanContainerDriver(Driver):
         changes = cspec.changed_fields(actual['spec'], spec)
         recreate, updates = [], []
         for field in changes:
-            if field == 'networks' and actual['network_mode'] == 'bridge' and \
+            # into a pod, networks becomes None (the pod's): that recreates, as the pod change does
+            if field == 'networks' and actual['network_mode'] == 'bridge' and spec['networks'] is not None and \
                     not set(spec['networks']) & set(cspec.NETWORK_MODES):
                 updates.append(field)
             elif field in _UPDATABLE and spec[field] is not None and self.client.persistent_update():
