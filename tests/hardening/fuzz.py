@@ -356,7 +356,7 @@ def run_target(key, env, count, seed, playbook_every, log, save=None):
             record = call(target, runner, playbooks, via, args, mode, check_draw < 2, diff_draw < 3)
             # every successful change is made again, through the module: it must report no change
             if record['outcome'] == 'ok' and record['changed'] and not record['check']:
-                again = call(target, runner, None, 'module', args, mode, False, False)
+                again = call(target, runner, None, 'module', args, mode, False, False, restore=False)
                 record['rerun'] = {'changed': again['changed'], 'outcome': again['outcome'],
                                    'problems': again['problems'], 'msg': again['msg']}
                 by_design = again['changed'] and again['outcome'] == 'ok' and target.rerun_changes_by_design(args)
@@ -393,10 +393,13 @@ def run_target(key, env, count, seed, playbook_every, log, save=None):
 STATE_PROBLEMS = ('unreported_change', 'check_mode_changed_state')
 
 
-def call(target, runner, playbooks, via, args, mode, check_mode, diff):
+def call(target, runner, playbooks, via, args, mode, check_mode, diff, restore=True):
+    """One call, judged. ``restore``: restore the target's base objects first (``before_call``) - not before the
+    idempotence re-run of a set, which must find what the set's first call left."""
     if getattr(target, 'inventory', False):
         return call_inventory(target, runner, args, mode)
-    target.before_call()
+    if restore:
+        target.before_call()
     secrets = secret_values(args, target.secret_paths) + list(target.extra_secrets)
     daemon = target.daemon()
     before = target.snapshot()

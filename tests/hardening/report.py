@@ -237,6 +237,11 @@ FIXED += [
      'escape character and the non-ASCII key are kept as given).',
      'a volume label ending in a carriage return is refused naming `labels.<key>`; '
      '`test_hardening_fuzz.py::test_a_volume_label_podman_would_alter_is_refused_not_recreated_forever`'),
+    ('container (session-11 run 3786, #65, #66, #544-547, #829-831, #863-864): an existing container on a network '
+     'given `pod` (into a pod its networks become the pod\'s, none of its own) crashed with a TypeError traceback '
+     'in the driver\'s update plan, before anything was written.',
+     'a move into a pod is planned as the recreation it is (`networks`, `pod` among the reasons); '
+     '`tests/unit/test_podman_container.py::test_moving_a_container_into_a_pod_recreates_it`'),
 ]
 
 HARNESS_FIXED += [
@@ -244,6 +249,14 @@ HARNESS_FIXED += [
      'default 300 s for an address the simulator never gives and were killed at the 120 s call bound, which the '
      'run records as a timeout (the VM had been changed before the wait).',
      'a valid set with `wait_for_address` waits 30 s at most (`Target.bounded`)'),
+    ('container_pod #780-871 of session-11 run 3786 (20 sets): the snapshot showed a pod with two networks as '
+     'changed by calls that did not touch it: `podman pod inspect` lists a pod\'s networks in the order of a Go map, '
+     'which differs between two reads.',
+     'the snapshot sorts a pod\'s networks'),
+    ('container_image #853 of session-11 run 3786: the idempotence re-run of a set that removed image 0 found it '
+     'again (in use) and failed, because the harness restored the target\'s base objects (image 0 and its '
+     'container) between the set and its re-run.',
+     'the re-run of a set restores nothing first (`call(..., restore=False)`)'),
 ]
 
 # Found and not fixed (each with how to reproduce it). Keep this honest: a bug goes here until it is fixed.
@@ -253,15 +266,13 @@ OPEN = []
 # 2026-11-26 afternoon have none left: the violations of their first vSphere runs were product bugs, fixed and
 # rerun (FIXED above).
 VIOLATION_NOTES = [
-    ('vm', 642, 'a product bug, fixed after the run (Bugs found and fixed: the cloud-init seed of a failed define)'),
-    ('fleet', 426, 'a product bug, fixed after the run (the snapshot name checked for the whole fleet)'),
-    ('vm@vsphere', 482, 'a product bug, fixed after the run (a template customized twice)'),
-    ('vm@vsphere', 525, 'the harness: killed at its 120 s bound while the module waited 300 s for an address; '
-                        'valid sets now wait 30 s at most'),
-    ('vm@vsphere', 526, 'as #525'),
-    ('vm@vsphere', 527, 'as #525'),
-    ('container_volume', 470, 'a product bug, fixed after the run (a volume label ending in a carriage return)'),
-] + [('inventory@vsphere', index, 'a product bug, fixed after the run (a NUL in ca_path)') for index in range(282, 289)]
+    ('container', 65, 'a product bug, fixed after the run (a container moved into a pod)'),
+] + [('container', index, 'as #65') for index in (66, 544, 545, 546, 547, 829, 830, 831, 863, 864)] + [
+    ('container_pod', 780, 'the harness: a pod\'s networks listed in another order by a second read; fixed'),
+] + [('container_pod', index, 'as #780') for index in (794, 796, 812, 815, 820, 827, 833, 834, 836, 838, 839, 845,
+                                                       847, 851, 852, 856, 861, 865, 870, 871)] + [
+    ('container_image', 853, 'the harness: image 0 restored between the set and its re-run; fixed'),
+]
 
 
 def summarize(target):

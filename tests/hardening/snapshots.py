@@ -265,7 +265,8 @@ class Podman:
                 'id': data.get('Id'), 'created': data.get('Created'), 'labels': data.get('Labels'),
                 'hostname': data.get('Hostname'), 'infra': data.get('CreateInfra'),
                 'share': sorted(data.get('SharedNamespaces') or []), 'ports': infra.get('PortBindings'),
-                'networks': infra.get('Networks'),
+                # in the order of a Go map: it differs between two reads of the same pod
+                'networks': sorted(infra.get('Networks') or []),
                 'containers': sorted(c.get('Name') for c in data.get('Containers') or [])}, sort_keys=True)
         return found
 
