@@ -262,17 +262,10 @@ HARNESS_FIXED += [
 # Found and not fixed (each with how to reproduce it). Keep this honest: a bug goes here until it is fixed.
 OPEN = []
 
-# Notes on invariant violations of the run(s) the report is made from: (target, index, note). The runs of
-# 2026-11-26 afternoon have none left: the violations of their first vSphere runs were product bugs, fixed and
-# rerun (FIXED above).
-VIOLATION_NOTES = [
-    ('container', 65, 'a product bug, fixed after the run (a container moved into a pod)'),
-] + [('container', index, 'as #65') for index in (66, 544, 545, 546, 547, 829, 830, 831, 863, 864)] + [
-    ('container_pod', 780, 'the harness: a pod\'s networks listed in another order by a second read; fixed'),
-] + [('container_pod', index, 'as #780') for index in (794, 796, 812, 815, 820, 827, 833, 834, 836, 838, 839, 845,
-                                                       847, 851, 852, 856, 861, 865, 870, 871)] + [
-    ('container_image', 853, 'the harness: image 0 restored between the set and its re-run; fixed'),
-]
+# Notes on invariant violations of the run(s) the report is made from: (target, index, note). The newest complete
+# runs have none (session 11: the container, container_pod and container_image sets that the runs before the fixes
+# flagged - FIXED and HARNESS_FIXED above - pass in the re-runs).
+VIOLATION_NOTES = []
 
 
 def summarize(target):
