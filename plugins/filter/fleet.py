@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import copy
-
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.virtfleet.virt.plugins.module_utils._errors import SpecError
@@ -15,6 +13,17 @@ from ansible_collections.virtfleet.virt.plugins.module_utils._units import size_
 _ROLE_KEYS = ('replicas', 'name_format', 'anti_affinity')
 # options whose strings may say "{name}" for the VM's own name (its own disk, log file, ...)
 _PER_VM_KEYS = ('disks', 'serial', 'title', 'description')
+
+
+def _copy(value):
+    """A copy of ``value`` made of plain dicts and lists. Not ``copy.deepcopy``: under ansible-core 2.19 the
+    items are lazy templating containers, whose deep copy copies the templar and the variables it holds (every
+    host's) - 3.5 s per task for 20 items on 8 hypervisors, where this copy takes milliseconds."""
+    if isinstance(value, dict):
+        return dict((key, _copy(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_copy(item) for item in value]
+    return value
 
 
 def _substitute(value, name):
@@ -48,7 +57,7 @@ def expand_fleet(items, fleet, default_state='running'):
             if name in seen:
                 raise AnsibleFilterError('fleet VM %s is listed twice' % name)
             seen.add(name)
-            vm = dict((k, copy.deepcopy(v)) for k, v in item.items() if k not in ('replicas', 'name_format'))
+            vm = dict((k, _copy(v)) for k, v in item.items() if k not in ('replicas', 'name_format'))
             vm['name'] = name
             vm.setdefault('state', default_state)
             vm['tags'] = dict(vm.get('tags') or {}, fleet=fleet)
@@ -156,7 +165,7 @@ def host_containers(items, fleet, hosts, host):
                 raise AnsibleFilterError('fleet container %s is listed twice' % name)
             seen.add(name)
             if hosts[slot % len(hosts)] == host:
-                container = dict((k, copy.deepcopy(v)) for k, v in item.items() if k not in ('replicas', 'name_format'))
+                container = dict((k, _copy(v)) for k, v in item.items() if k not in ('replicas', 'name_format'))
                 container['name'] = name
                 container['labels'] = dict(container.get('labels') or {}, **{'virtfleet.fleet': fleet})
                 mine.append(container)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.virtfleet.virt.plugins.filter.fleet import expand_fleet, place_vms
+from ansible_collections.virtfleet.virt.plugins.filter.fleet import expand_fleet, host_containers, place_vms
 
 
 def hv(name, free, cpus=4, vms=()):
@@ -33,6 +33,26 @@ def test_expand_replicas_names_tags_and_per_vm_disks():
     assert vms[1]['disks'] == [{'path': '/img/web-2.qcow2'}]
     assert vms[0]['tags'] == {'role': 'web', 'fleet': 'shop'} and vms[0]['state'] == 'running'
     assert vms[2]['state'] == 'stopped' and 'replicas' not in vms[0]
+
+
+class Lazy(dict):
+    """Stands for ansible-core 2.19's lazy templating containers, whose deep copy copies the templar and every
+    host's variables (seconds per task): the filters must copy items without ``copy.deepcopy``."""
+
+    def __deepcopy__(self, memo):
+        raise AssertionError('deep copy of a templating container')
+
+
+def test_expand_and_host_containers_copy_items_without_deepcopy():
+    item = Lazy(name='web', replicas=2, tags=Lazy(role='web'), disks=[Lazy(path='/img/{name}.qcow2')],
+                labels=Lazy(tier='front'))
+    vms = expand_fleet([item], 'shop')
+    assert vms[1]['disks'] == [{'path': '/img/web-2.qcow2'}] and vms[0]['tags'] == {'role': 'web', 'fleet': 'shop'}
+    vms[0]['disks'][0]['path'] = 'changed'
+    assert item['disks'][0]['path'] == '/img/{name}.qcow2'  # a copy, not the item's own list
+    containers = host_containers([item], 'shop', ['h1'], 'h1')
+    containers[0]['labels']['tier'] = 'back'
+    assert item['labels'] == {'tier': 'front'} and containers[1]['labels']['virtfleet.fleet'] == 'shop'
 
 
 @pytest.mark.parametrize('items,fragment', [
