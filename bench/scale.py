@@ -363,7 +363,7 @@ def plot(results, path):
     ax.set_xlabel('VMs on the hypervisor (every 10th running)')
     ax.set_ylabel('seconds, whole process (median)')
     loads = [r['load'] for r in results]
-    ax.set_title('No-op cost curve, one hypervisor (shared machine, 1-min load %.1f-%.1f)' % (min(loads), max(loads)),
+    ax.set_title('No-op cost curve, one hypervisor (1-min load %.1f-%.1f)' % (min(loads), max(loads)),
                  fontsize=9)
     ax.grid(True, which='both', alpha=0.3)
     ax.legend(fontsize=8)

@@ -304,6 +304,8 @@ def main():
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, 'w') as handle:
         json.dump(data, handle, indent=1)
+    if os.path.exists(args.out + '.partial'):  # the whole run is in args.out now
+        os.unlink(args.out + '.partial')
     print(table(data))
     print('\nresults: %s' % args.out)
 
