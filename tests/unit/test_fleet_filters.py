@@ -45,14 +45,15 @@ class Lazy(dict):
 
 def test_expand_and_host_containers_copy_items_without_deepcopy():
     item = Lazy(name='web', replicas=2, tags=Lazy(role='web'), disks=[Lazy(path='/img/{name}.qcow2')],
-                labels=Lazy(tier='front'))
+                graphics=Lazy(type='vnc', ports=[5900]), env=Lazy(TIER='front'))
     vms = expand_fleet([item], 'shop')
     assert vms[1]['disks'] == [{'path': '/img/web-2.qcow2'}] and vms[0]['tags'] == {'role': 'web', 'fleet': 'shop'}
-    vms[0]['disks'][0]['path'] = 'changed'
-    assert item['disks'][0]['path'] == '/img/{name}.qcow2'  # a copy, not the item's own list
+    vms[0]['graphics']['ports'].append(5901)  # copies, not the item's own dict and list
+    vms[1]['graphics']['type'] = 'spice'
     containers = host_containers([item], 'shop', ['h1'], 'h1')
-    containers[0]['labels']['tier'] = 'back'
-    assert item['labels'] == {'tier': 'front'} and containers[1]['labels']['virtfleet.fleet'] == 'shop'
+    containers[0]['env']['TIER'] = 'back'
+    assert item['graphics'] == {'type': 'vnc', 'ports': [5900]} and item['env'] == {'TIER': 'front'}
+    assert containers[1]['env'] == {'TIER': 'front'} and containers[1]['labels'] == {'virtfleet.fleet': 'shop'}
 
 
 @pytest.mark.parametrize('items,fragment', [
